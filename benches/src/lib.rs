@@ -1,0 +1,1 @@
+//! Benchmarks and comparison tools for hubbub; see `benches/` and the README.

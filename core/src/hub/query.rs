@@ -1,0 +1,284 @@
+//! HTTP queries answered by the hubs together: scatter an `Ask` to the workers that hold
+//! the data, gather their parts, render one body.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::output::{Answer, Output, Query, QueryId};
+use super::peer::{Ask, GatherId, Part, PeerMsg};
+use super::Hub;
+use crate::analytics::{
+    Globals, RoomActivity, Snapshot, StatsPart, UserDetail, MAX_USER_DETAILS, TOP_ROOMS,
+};
+use crate::route::{owner_of, WorkerId};
+use crate::time::Now;
+
+#[derive(Debug)]
+pub(crate) struct Gather {
+    id: QueryId,
+    ask: Ask,
+    waiting: usize,
+    parts: Vec<Part>,
+}
+
+impl Hub {
+    /// Starts answering an HTTP query; its [`Output::Reply`] follows once every worker
+    /// that holds part of the answer has replied.
+    pub fn handle_query(&mut self, now: Now, id: QueryId, query: Query) {
+        let all: Vec<WorkerId> = (0..self.cfg.workers).map(WorkerId).collect();
+        let (ask, targets) = match query {
+            Query::Health => {
+                let body = health_body(self.gauge.current(), self.storage.as_str());
+                self.out.push_back(Output::Reply {
+                    id,
+                    answer: Answer::Json(body),
+                });
+                return;
+            }
+            Query::Stats => (Ask::Stats, all),
+            Query::Rooms => (Ask::Rooms, all),
+            Query::RoomMessages { room, limit } => {
+                let owner = owner_of(&room, self.cfg.workers);
+                (
+                    Ask::RoomMessages {
+                        room: Arc::from(room),
+                        limit,
+                    },
+                    vec![owner],
+                )
+            }
+            Query::UserMessages { user, limit } => (
+                Ask::UserMessages {
+                    user: Arc::from(user),
+                    limit,
+                },
+                all,
+            ),
+        };
+        let gather = self.next_gather;
+        self.next_gather += 1;
+        let waiting = targets.len();
+        self.gathers.insert(
+            gather,
+            Gather {
+                id,
+                ask: ask.clone(),
+                waiting,
+                parts: Vec::new(),
+            },
+        );
+        let from = self.cfg.worker;
+        for to in targets {
+            self.dispatch(
+                now,
+                to,
+                PeerMsg::Ask {
+                    from,
+                    gather,
+                    ask: ask.clone(),
+                },
+            );
+        }
+    }
+
+    /// This hub's part of an answer.
+    pub(super) fn answer(&mut self, now: Now, ask: Ask) -> Part {
+        match ask {
+            Ask::Stats => Part::Stats(Box::new(self.stats_part(now))),
+            Ask::Rooms => Part::Rooms(
+                self.owned
+                    .iter()
+                    .filter(|(_, r)| r.connections > 0)
+                    .map(|(name, r)| activity(name, r))
+                    .collect(),
+            ),
+            Ask::RoomMessages { room, limit } => Part::Messages(
+                self.owned
+                    .get(&*room)
+                    .map(|r| r.newest(limit).map(|e| (e.at, e.frame.clone())).collect())
+                    .unwrap_or_default(),
+            ),
+            Ask::UserMessages { user, limit } => {
+                Part::Messages(self.user_index.newest(&user, limit))
+            }
+        }
+    }
+
+    fn stats_part(&mut self, now: Now) -> StatsPart {
+        let mut details = Vec::new();
+        for c in self
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .take(MAX_USER_DETAILS + 1)
+        {
+            details.push(UserDetail {
+                client_id: c.client_id.to_string(),
+                user_id: c.member.user.to_string(),
+                username: c.member.username.to_string(),
+                room_id: c.member.room.to_string(),
+                joined_at: c.joined_at.to_rfc3339().to_string(),
+            });
+        }
+        let mut rooms: Vec<(&Arc<str>, &super::rooms::OwnedRoom)> = self.owned.iter().collect();
+        let active_rooms = rooms.iter().filter(|(_, r)| r.connections > 0).count() as u64;
+        rooms.sort_by(|a, b| b.1.messages.cmp(&a.1.messages).then_with(|| a.0.cmp(b.0)));
+        let rooms = rooms
+            .into_iter()
+            .take(TOP_ROOMS)
+            .map(|(n, r)| activity(n, r))
+            .collect();
+        StatsPart {
+            worker: self.cfg.worker,
+            counters: self.counters,
+            minutes: self.minutes.window(now.wall),
+            latency: self.latency.merged(now.wall),
+            connections: self.open as u64,
+            users: self.users.keys().cloned().collect(),
+            details,
+            rooms,
+            active_rooms,
+        }
+    }
+
+    pub(super) fn on_part(&mut self, now: Now, gather: GatherId, part: Part) {
+        let Some(g) = self.gathers.get_mut(&gather) else {
+            return;
+        };
+        g.parts.push(part);
+        g.waiting -= 1;
+        if g.waiting > 0 {
+            return;
+        }
+        let Some(g) = self.gathers.remove(&gather) else {
+            return;
+        };
+        let answer = match g.ask {
+            Ask::Stats => {
+                let parts = g
+                    .parts
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        Part::Stats(s) => Some(*s),
+                        _ => None,
+                    })
+                    .collect();
+                let globals = Globals {
+                    now: now.wall,
+                    start: self.cfg.started_at,
+                    connections: self.gauge.current() as u64,
+                    peak: self.gauge.peak() as u64,
+                };
+                Answer::Stats(Box::new(Snapshot::merge(parts, globals)))
+            }
+            Ask::Rooms => {
+                let mut rooms: Vec<RoomActivity> = g
+                    .parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Part::Rooms(r) => r,
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+                Answer::Json(rooms_body(&rooms))
+            }
+            Ask::RoomMessages { room, limit } => {
+                Answer::Json(messages_body("roomId", &room, merge_newest(g.parts, limit)))
+            }
+            Ask::UserMessages { user, limit } => {
+                Answer::Json(messages_body("userId", &user, merge_newest(g.parts, limit)))
+            }
+        };
+        self.out.push_back(Output::Reply { id: g.id, answer });
+    }
+}
+
+fn activity(name: &Arc<str>, r: &super::rooms::OwnedRoom) -> RoomActivity {
+    RoomActivity {
+        room_id: name.to_string(),
+        connections: u64::from(r.connections),
+        users: r.users.len() as u64,
+        messages: r.messages,
+    }
+}
+
+/// The newest `limit` messages of all parts, oldest first (stable for equal times).
+fn merge_newest(parts: Vec<Part>, limit: usize) -> Vec<Bytes> {
+    let mut all: Vec<_> = parts
+        .into_iter()
+        .flat_map(|p| match p {
+            Part::Messages(m) => m,
+            _ => Vec::new(),
+        })
+        .collect();
+    all.sort_by_key(|(at, _)| *at);
+    let skip = all.len().saturating_sub(limit);
+    all.into_iter().skip(skip).map(|(_, f)| f).collect()
+}
+
+fn json_string(buf: &mut Vec<u8>, s: &str) {
+    if sonic_rs::to_writer(&mut *buf, s).is_err() {
+        unreachable!("serializing a string into a Vec failed");
+    }
+}
+
+/// `{"<key>":"<id>","count":N,"messages":[…]}`, each message exactly as broadcast.
+fn messages_body(key: &str, id: &str, frames: Vec<Bytes>) -> Bytes {
+    let mut buf = Vec::with_capacity(64 + frames.iter().map(|f| f.len() + 1).sum::<usize>());
+    buf.extend_from_slice(b"{\"");
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+    json_string(&mut buf, id);
+    buf.extend_from_slice(format!(",\"count\":{},\"messages\":[", frames.len()).as_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(f);
+    }
+    buf.extend_from_slice(b"]}");
+    Bytes::from(buf)
+}
+
+fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Room<'a> {
+        room_id: &'a str,
+        connections: u64,
+        users: u64,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        rooms: Vec<Room<'a>>,
+    }
+    let rooms = rooms
+        .iter()
+        .map(|r| Room {
+            room_id: &r.room_id,
+            connections: r.connections,
+            users: r.users,
+        })
+        .collect();
+    Bytes::from(sonic_rs::to_vec(&Body { rooms }).unwrap_or_default())
+}
+
+fn health_body(clients: usize, storage: &str) -> Bytes {
+    #[derive(Serialize)]
+    struct Health<'a> {
+        status: &'a str,
+        clients: usize,
+        storage: &'a str,
+    }
+    Bytes::from(
+        sonic_rs::to_vec(&Health {
+            status: "ok",
+            clients,
+            storage,
+        })
+        .unwrap_or_default(),
+    )
+}

@@ -1,0 +1,249 @@
+//! The two views of a room: the members a worker delivers to (`LocalRoom`), and the state
+//! its owner keeps (`OwnedRoom`: sequence, history, who is where).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::output::ConnId;
+use crate::time::UnixMillis;
+
+/// The live members of one room on this worker, plus those still waiting for their backlog.
+#[derive(Debug, Default)]
+pub(crate) struct LocalRoom {
+    members: Vec<ConnId>,
+    /// Shared copy of `members` handed out with each delivery; rebuilt only after a
+    /// membership change, so a broadcast costs one reference count, not a copy.
+    snapshot: Option<Arc<[ConnId]>>,
+    /// Connections admitted but not yet live (their backlog has not come back).
+    pub pending: u32,
+}
+
+impl LocalRoom {
+    /// Adds a live member; returns its position for O(1) removal.
+    pub fn push(&mut self, conn: ConnId) -> u32 {
+        self.members.push(conn);
+        self.snapshot = None;
+        (self.members.len() - 1) as u32
+    }
+
+    /// Removes the member at `pos`; returns the member moved into `pos`, if any, so the
+    /// caller can update its position.
+    pub fn swap_remove(&mut self, pos: u32) -> Option<ConnId> {
+        let pos = pos as usize;
+        if pos >= self.members.len() {
+            return None;
+        }
+        self.members.swap_remove(pos);
+        self.snapshot = None;
+        self.members.get(pos).copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.pending == 0
+    }
+
+    pub fn recipients(&mut self) -> Option<Arc<[ConnId]>> {
+        if self.members.is_empty() {
+            return None;
+        }
+        Some(
+            self.snapshot
+                .get_or_insert_with(|| Arc::from(&self.members[..]))
+                .clone(),
+        )
+    }
+}
+
+/// One retained message.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub seq: u64,
+    pub at: UnixMillis,
+    pub frame: Bytes,
+}
+
+/// A room as its owner keeps it.
+#[derive(Debug)]
+pub(crate) struct OwnedRoom {
+    /// The last `seq` assigned (0 before the first message).
+    pub last_seq: u64,
+    pub history: VecDeque<Entry>,
+    /// Members per worker, indexed by worker id.
+    pub per_worker: Vec<u32>,
+    /// Distinct users with their connection counts.
+    pub users: HashMap<Arc<str>, u32>,
+    pub connections: u32,
+    pub messages: u64,
+    /// Non-zero while the room has no connection: its place in the idle queue.
+    pub idle_mark: u64,
+}
+
+impl OwnedRoom {
+    pub fn new(workers: usize) -> Self {
+        OwnedRoom {
+            last_seq: 0,
+            history: VecDeque::new(),
+            per_worker: vec![0; workers],
+            users: HashMap::new(),
+            connections: 0,
+            messages: 0,
+            idle_mark: 0,
+        }
+    }
+
+    pub fn append(&mut self, entry: Entry, capacity: usize) {
+        if capacity == 0 {
+            return;
+        }
+        if self.history.len() == capacity {
+            self.history.pop_front();
+        }
+        self.history.push_back(entry);
+    }
+
+    /// The newest `n` retained messages, oldest first.
+    pub fn newest(&self, n: usize) -> impl Iterator<Item = &Entry> {
+        self.history
+            .iter()
+            .skip(self.history.len().saturating_sub(n))
+    }
+
+    /// Every retained message with `seq > since`, oldest first.
+    pub fn after(&self, since: u64) -> impl Iterator<Item = &Entry> {
+        let skip = match self.history.front() {
+            Some(first) => since.saturating_add(1).saturating_sub(first.seq),
+            None => 0,
+        };
+        self.history
+            .iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+    }
+}
+
+/// Each user's newest messages across the rooms this hub owns, for
+/// `/api/users/{id}/messages`. Bounded in messages per user and in users kept.
+#[derive(Debug)]
+pub(crate) struct UserIndex {
+    per_user: HashMap<Arc<str>, VecDeque<(UnixMillis, Bytes)>>,
+    /// Users in the order they were first indexed; the oldest go first at the bound.
+    order: VecDeque<Arc<str>>,
+    per_user_cap: usize,
+    users_cap: usize,
+}
+
+impl UserIndex {
+    pub fn new(per_user_cap: usize, users_cap: usize) -> Self {
+        UserIndex {
+            per_user: HashMap::new(),
+            order: VecDeque::new(),
+            per_user_cap,
+            users_cap,
+        }
+    }
+
+    pub fn push(&mut self, user: &Arc<str>, at: UnixMillis, frame: Bytes) {
+        if self.per_user_cap == 0 || self.users_cap == 0 {
+            return;
+        }
+        let ring = match self.per_user.get_mut(&**user) {
+            Some(ring) => ring,
+            None => {
+                if self.per_user.len() >= self.users_cap {
+                    if let Some(old) = self.order.pop_front() {
+                        self.per_user.remove(&old);
+                    }
+                }
+                self.order.push_back(user.clone());
+                self.per_user.entry(user.clone()).or_default()
+            }
+        };
+        if ring.len() == self.per_user_cap {
+            ring.pop_front();
+        }
+        ring.push_back((at, frame));
+    }
+
+    pub fn newest(&self, user: &str, n: usize) -> Vec<(UnixMillis, Bytes)> {
+        self.per_user
+            .get(user)
+            .map(|r| r.iter().skip(r.len().saturating_sub(n)).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> Entry {
+        Entry {
+            seq,
+            at: UnixMillis(seq),
+            frame: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn history_ring_and_since() {
+        let mut r = OwnedRoom::new(1);
+        for s in 1..=10 {
+            r.append(entry(s), 4);
+        }
+        let seqs = |it: &mut dyn Iterator<Item = &Entry>| it.map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&mut r.newest(2)), [9, 10]);
+        assert_eq!(seqs(&mut r.newest(50)), [7, 8, 9, 10]);
+        assert_eq!(seqs(&mut r.after(8)), [9, 10]);
+        assert_eq!(
+            seqs(&mut r.after(0)),
+            [7, 8, 9, 10],
+            "older than retained: all retained"
+        );
+        assert_eq!(seqs(&mut r.after(10)), Vec::<u64>::new());
+        assert_eq!(seqs(&mut r.after(u64::MAX)), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn local_room_positions() {
+        let mut room = LocalRoom::default();
+        let c = |i| ConnId {
+            index: i,
+            generation: 0,
+        };
+        assert_eq!(room.push(c(0)), 0);
+        assert_eq!(room.push(c(1)), 1);
+        assert_eq!(room.push(c(2)), 2);
+        let first = room.recipients().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &room.recipients().unwrap()),
+            "shared until a change"
+        );
+        assert_eq!(room.swap_remove(0), Some(c(2)));
+        assert_eq!(&*room.recipients().unwrap(), &[c(2), c(1)]);
+        assert_eq!(room.swap_remove(1), None);
+    }
+
+    #[test]
+    fn user_index_bounds() {
+        let mut idx = UserIndex::new(2, 2);
+        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        for i in 0..3 {
+            idx.push(&a, UnixMillis(i), Bytes::new());
+        }
+        assert_eq!(
+            idx.newest("a", 10)
+                .iter()
+                .map(|e| e.0 .0)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        idx.push(&b, UnixMillis(0), Bytes::new());
+        idx.push(&c, UnixMillis(0), Bytes::new());
+        assert!(
+            idx.newest("a", 10).is_empty(),
+            "oldest user evicted at the bound"
+        );
+        assert_eq!(idx.newest("c", 10).len(), 1);
+    }
+}

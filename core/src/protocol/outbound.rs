@@ -1,0 +1,255 @@
+use serde::{Deserialize, Serialize};
+
+use super::ErrorCode;
+
+/// A chat message as broadcast, borrowed for encoding (the hub's hot path).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessageRef<'a> {
+    /// UUID v7, hyphenated.
+    pub message_id: &'a str,
+    /// The room.
+    pub room_id: &'a str,
+    /// Always `"chat"`.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Sender's user id.
+    pub user_id: &'a str,
+    /// Sender's display name.
+    pub username: &'a str,
+    /// The text, as sent.
+    pub content: &'a str,
+    /// RFC 3339 with milliseconds, UTC.
+    pub timestamp: &'a str,
+    /// Per-room sequence number, from 1 without gaps.
+    pub seq: u64,
+}
+
+/// A chat message as a client receives it (owned; for clients, tests and tools).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    /// UUID v7, hyphenated.
+    pub message_id: String,
+    /// The room.
+    pub room_id: String,
+    /// Sender's user id.
+    pub user_id: String,
+    /// Sender's display name.
+    pub username: String,
+    /// The text, as sent.
+    pub content: String,
+    /// RFC 3339 with milliseconds, UTC.
+    pub timestamp: String,
+    /// Per-room sequence number.
+    pub seq: u64,
+}
+
+/// `join` or `leave`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceKind {
+    /// A connection entered the room.
+    Join,
+    /// A connection left the room.
+    Leave,
+}
+
+/// A presence event as a client receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEvent {
+    /// The room.
+    pub room_id: String,
+    /// Who joined or left.
+    pub user_id: String,
+    /// Their display name.
+    pub username: String,
+    /// When, RFC 3339 with milliseconds.
+    pub timestamp: String,
+}
+
+/// An error frame as a client receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    /// One of the codes of [`ErrorCode`], as its wire name.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Any frame the server sends, tagged by `type`; unknown fields are ignored.
+///
+/// ```
+/// use hubbub_core::protocol::ServerFrame;
+/// let f: ServerFrame = sonic_rs::from_str(r#"{"type":"error","code":"rate_limited","message":"slow"}"#).unwrap();
+/// assert!(matches!(f, ServerFrame::Error(e) if e.code == "rate_limited"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// A chat message.
+    Chat(ChatMessage),
+    /// Someone joined the room.
+    Join(PresenceEvent),
+    /// Someone left the room.
+    Leave(PresenceEvent),
+    /// Something this connection sent was refused.
+    Error(ErrorFrame),
+}
+
+impl ServerFrame {
+    /// Decodes one server frame (for clients, tests and tools).
+    ///
+    /// ```
+    /// use hubbub_core::protocol::ServerFrame;
+    /// let f = ServerFrame::decode(br#"{"type":"join","roomId":"r","userId":"u","username":"U","timestamp":"t"}"#);
+    /// assert!(matches!(f, Ok(ServerFrame::Join(_))));
+    /// ```
+    pub fn decode(bytes: &[u8]) -> Result<ServerFrame, sonic_rs::Error> {
+        sonic_rs::from_slice(bytes)
+    }
+}
+
+fn write_json<T: Serialize>(buf: &mut Vec<u8>, value: &T) {
+    // Serializing these plain structs into memory cannot fail: every field is a string or
+    // an integer and the writer is a Vec.
+    if sonic_rs::to_writer(&mut *buf, value).is_err() {
+        unreachable!("serializing a frame into a Vec failed");
+    }
+}
+
+/// Appends a chat message's JSON to `buf`.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_chat, ChatMessageRef};
+/// let mut buf = Vec::new();
+/// encode_chat(&mut buf, &ChatMessageRef { message_id: "m", room_id: "r", kind: "chat",
+///     user_id: "u", username: "U", content: "hi", timestamp: "t", seq: 1 });
+/// assert_eq!(buf, br#"{"messageId":"m","roomId":"r","type":"chat","userId":"u","username":"U","content":"hi","timestamp":"t","seq":1}"#);
+/// ```
+pub fn encode_chat(buf: &mut Vec<u8>, msg: &ChatMessageRef<'_>) {
+    write_json(buf, msg);
+}
+
+/// Appends a presence event's JSON to `buf`.
+pub fn encode_presence(
+    buf: &mut Vec<u8>,
+    kind: PresenceKind,
+    room_id: &str,
+    user_id: &str,
+    username: &str,
+    timestamp: &str,
+) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Presence<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        room_id: &'a str,
+        user_id: &'a str,
+        username: &'a str,
+        timestamp: &'a str,
+    }
+    let kind = match kind {
+        PresenceKind::Join => "join",
+        PresenceKind::Leave => "leave",
+    };
+    write_json(
+        buf,
+        &Presence {
+            kind,
+            room_id,
+            user_id,
+            username,
+            timestamp,
+        },
+    );
+}
+
+/// Appends an error frame's JSON to `buf`.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_error, ErrorCode};
+/// let mut buf = Vec::new();
+/// encode_error(&mut buf, ErrorCode::EmptyContent);
+/// assert!(buf.starts_with(br#"{"type":"error","code":"empty_content","#));
+/// ```
+pub fn encode_error(buf: &mut Vec<u8>, code: ErrorCode) {
+    #[derive(Serialize)]
+    struct Error<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        code: &'a str,
+        message: &'a str,
+    }
+    write_json(
+        buf,
+        &Error {
+            kind: "error",
+            code: code.as_str(),
+            message: code.message(),
+        },
+    );
+}
+
+/// Appends an HTTP error body `{"error":code,"message":message}` to `buf`.
+pub fn encode_http_error(buf: &mut Vec<u8>, code: &str, message: &str) {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        message: &'a str,
+    }
+    write_json(
+        buf,
+        &Body {
+            error: code,
+            message,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_round_trips_with_escapes() {
+        let mut buf = Vec::new();
+        let content = "line\nbreak \"quoted\" \\ \u{1} 😀";
+        encode_chat(
+            &mut buf,
+            &ChatMessageRef {
+                message_id: "id",
+                room_id: "r",
+                kind: "chat",
+                user_id: "u",
+                username: "Ü",
+                content,
+                timestamp: "2026-01-01T00:00:00.000Z",
+                seq: u64::MAX,
+            },
+        );
+        let generic: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(generic["content"], content);
+        assert_eq!(generic["seq"], u64::MAX);
+        match sonic_rs::from_slice::<ServerFrame>(&buf).unwrap() {
+            ServerFrame::Chat(m) => assert_eq!(m.content, content),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn presence_and_error_decode_as_server_frames() {
+        let mut buf = Vec::new();
+        encode_presence(&mut buf, PresenceKind::Leave, "r", "u", "n", "t");
+        assert!(
+            matches!(sonic_rs::from_slice(&buf).unwrap(), ServerFrame::Leave(p) if p.room_id == "r")
+        );
+        buf.clear();
+        encode_error(&mut buf, ErrorCode::Overloaded);
+        assert!(
+            matches!(sonic_rs::from_slice(&buf).unwrap(), ServerFrame::Error(e) if e.code == "overloaded")
+        );
+    }
+}

@@ -1,0 +1,36 @@
+import type { ChatState, Session } from '../hooks/useChat';
+import { Announcer } from './Announcer';
+import { Composer } from './Composer';
+import { ConnIndicator } from './ConnIndicator';
+import { ErrorBar } from './ErrorBar';
+import { MessageList } from './MessageList';
+import { PresenceList } from './PresenceList';
+
+export function ChatView({ session, chat, onLeave }: { session: Session; chat: ChatState; onLeave: () => void }) {
+  const open = chat.status.status === 'open';
+  return (
+    <main className="chat" id="main">
+      <section className="chat-main card" aria-label={`Room ${session.room}`}>
+        <header className="chat-head">
+          <div className="chat-title">
+            <h1>#{session.room}</h1>
+            <span className="muted small">
+              as <strong>{session.username}</strong> · {chat.presence.size} here
+            </span>
+          </div>
+          <div className="chat-actions">
+            <ConnIndicator info={chat.status} onRetry={chat.retryNow} />
+            <button type="button" className="btn btn-ghost btn-sm" onClick={onLeave}>
+              Leave
+            </button>
+          </div>
+        </header>
+        <MessageList items={chat.log.items} selfId={session.userId} />
+        <Announcer items={chat.log.items} selfId={session.userId} />
+        <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
+        <Composer canSend={open} onSend={chat.send} />
+      </section>
+      <PresenceList presence={chat.presence} selfId={session.userId} />
+    </main>
+  );
+}

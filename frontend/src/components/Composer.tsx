@@ -1,0 +1,59 @@
+import { useId, useState } from 'react';
+import { checkContent, MAX_CONTENT_CODE_POINTS } from '../lib/text';
+
+export interface ComposerProps {
+  canSend: boolean;
+  onSend: (content: string) => boolean;
+  max?: number;
+}
+
+export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS }: ComposerProps) {
+  const [text, setText] = useState('');
+  const id = useId();
+  const check = checkContent(text, max);
+  const enabled = canSend && check.ok;
+
+  const submit = () => {
+    if (!enabled) return;
+    if (onSend(text)) setText('');
+  };
+
+  const counterClass = check.count > max ? 'counter over' : check.remaining <= 100 ? 'counter near' : 'counter';
+  return (
+    <form
+      className="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      <label htmlFor={`${id}-input`} className="sr-only">
+        Message
+      </label>
+      <textarea
+        id={`${id}-input`}
+        data-testid="composer"
+        value={text}
+        rows={1}
+        placeholder={canSend ? 'Write a message… (Enter to send, Shift+Enter for a new line)' : 'Waiting for the connection…'}
+        aria-describedby={`${id}-counter`}
+        aria-invalid={check.reason === 'too_long' ? true : undefined}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+            e.preventDefault();
+            submit();
+          }
+        }}
+      />
+      <div className="composer-side">
+        <span id={`${id}-counter`} className={counterClass} data-testid="counter" aria-live={check.count > max ? 'polite' : 'off'}>
+          {check.count > max ? `${check.count - max} over the ${max} limit` : `${check.count}/${max}`}
+        </span>
+        <button type="submit" className="btn btn-primary" data-testid="send" disabled={!enabled}>
+          Send
+        </button>
+      </div>
+    </form>
+  );
+}

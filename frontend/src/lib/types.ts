@@ -1,0 +1,153 @@
+// Wire types, exactly as PROTOCOL.md defines them. Unknown fields are ignored.
+
+export interface ChatMessage {
+  messageId: string;
+  roomId: string;
+  type: 'chat';
+  userId: string;
+  username: string;
+  content: string;
+  timestamp: string; // RFC 3339, always .mmmZ
+  seq: number;
+}
+
+export interface PresenceFrame {
+  type: 'join' | 'leave';
+  roomId: string;
+  userId: string;
+  username: string;
+  timestamp: string;
+}
+
+export type ErrorCode =
+  | 'invalid_json'
+  | 'invalid_type'
+  | 'empty_content'
+  | 'content_too_long'
+  | 'rate_limited'
+  | 'overloaded';
+
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode | string;
+  message: string;
+}
+
+export type ServerFrame = ChatMessage | PresenceFrame | ErrorFrame;
+
+export interface RoomSummary {
+  roomId: string;
+  connections: number;
+  users: number;
+}
+
+export interface ActiveUserDetail {
+  clientId: string;
+  userId: string;
+  username: string;
+  roomId?: string;
+  joinedAt: string;
+}
+
+export interface WorkerLoad {
+  id: number;
+  connections: number;
+  messages: number;
+  deliveries?: number;
+}
+
+export interface RoomActivity {
+  roomId: string;
+  connections: number;
+  users: number;
+  messages: number;
+}
+
+export interface PersistenceStats {
+  enabled: boolean;
+  status?: 'ok' | 'unavailable' | string;
+  queued?: number;
+  written?: number;
+  retried?: number;
+  failed?: number;
+  dropped?: number;
+  queueDepth?: number;
+  batchP99Ms?: number;
+}
+
+export interface AnalyticsSnapshot {
+  totalMessages: number;
+  activeConnections: number;
+  activeUsers: number;
+  peakConnections: number;
+  messagesPerMinute: number[];
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+  latencyP99Ms: number;
+  activeUserDetails: ActiveUserDetail[];
+  uptimeSeconds: number;
+  serverStartTime: string;
+  slowConsumerDisconnects?: number;
+  // hubbub extras, all optional
+  workers?: WorkerLoad[];
+  roomActivity?: RoomActivity[];
+  totalDeliveries?: number;
+  rateLimited?: number;
+  rejected?: number;
+  persistence?: PersistenceStats;
+}
+
+/** Validate and narrow one parsed text frame. Returns null for anything unusable. */
+export function parseFrame(raw: unknown): ServerFrame | null {
+  let v: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  switch (o.type) {
+    case 'chat':
+      if (
+        typeof o.messageId === 'string' &&
+        typeof o.content === 'string' &&
+        typeof o.userId === 'string' &&
+        typeof o.timestamp === 'string' &&
+        typeof o.seq === 'number' &&
+        Number.isFinite(o.seq)
+      ) {
+        return {
+          messageId: o.messageId,
+          roomId: String(o.roomId ?? ''),
+          type: 'chat',
+          userId: o.userId,
+          username: typeof o.username === 'string' ? o.username : o.userId,
+          content: o.content,
+          timestamp: o.timestamp,
+          seq: o.seq,
+        };
+      }
+      return null;
+    case 'join':
+    case 'leave':
+      if (typeof o.userId !== 'string') return null;
+      return {
+        type: o.type,
+        roomId: String(o.roomId ?? ''),
+        userId: o.userId,
+        username: typeof o.username === 'string' ? o.username : o.userId,
+        timestamp: typeof o.timestamp === 'string' ? o.timestamp : new Date().toISOString(),
+      };
+    case 'error':
+      return {
+        type: 'error',
+        code: typeof o.code === 'string' ? o.code : 'unknown',
+        message: typeof o.message === 'string' ? o.message : '',
+      };
+    default:
+      return null;
+  }
+}
