@@ -196,7 +196,7 @@ pub struct PersistStats {
 }
 
 /// Everything `/api/analytics` and `/metrics` report, merged over all hubs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     /// Chat messages accepted and sequenced.

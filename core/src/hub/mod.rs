@@ -154,6 +154,9 @@ pub enum Inbound<'a> {
     TooLarge,
     /// A ping (the codec answers it) or a pong: activity only.
     Control,
+    /// The codec found a protocol violation (unmasked frame, bad opcode, …): closes
+    /// with 1002.
+    ProtocolError,
 }
 
 /// A connection that passed [`Hub::admit`]: its validated parameters and its place under
@@ -457,6 +460,7 @@ impl Hub {
             Inbound::Binary => return self.close(conn, 1003, "binary frames are not supported"),
             Inbound::InvalidUtf8 => return self.close(conn, 1007, "text frames must be UTF-8"),
             Inbound::TooLarge => return self.close(conn, 1009, "frame larger than 8192 bytes"),
+            Inbound::ProtocolError => return self.close(conn, 1002, "WebSocket protocol error"),
         };
         if !c.bucket.try_take(limit, now.mono) {
             let report = c

@@ -1,0 +1,295 @@
+//! Configuration: every variable of PROTOCOL.md §5, each mirrored by a flag, validated at
+//! start. A bad value stops the server with a message naming the variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use hubbub_core::connect::AllowedOrigins;
+use hubbub_core::OverflowPolicy;
+
+/// The durable store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Store {
+    /// In-memory history only (the default).
+    Memory,
+    /// Amazon DynamoDB (or a DynamoDB-API server at `DYNAMODB_ENDPOINT`).
+    Dynamodb,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including per-connection events.
+    Debug,
+    /// Start, stop, and what an operator should know.
+    Info,
+    /// Problems that did not stop the server.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+/// Overflow policy of the persistence queue, as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Overflow {
+    /// Count and warn; the message is broadcast but not stored.
+    Drop,
+    /// The sender gets `overloaded`; nothing is broadcast.
+    Reject,
+}
+
+/// hubbub: a thread-per-core WebSocket chat and analytics server.
+///
+/// Every option can be given as a flag or as the environment variable named beside it.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hubbub", version, about, long_about = None)]
+pub struct Config {
+    /// Listen port.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Listen address.
+    #[arg(long, env = "BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Thread-per-core workers (default: number of cores).
+    #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+
+    /// Pin worker N to CPU N (when there are at least as many CPUs as workers).
+    #[arg(long, env = "PIN_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pin_workers: bool,
+
+    /// Log level.
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        value_enum,
+        default_value = "info",
+        ignore_case = true
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "human",
+        ignore_case = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Durable store.
+    #[arg(
+        long,
+        env = "STORE",
+        value_enum,
+        default_value = "memory",
+        ignore_case = true
+    )]
+    pub store: Store,
+
+    /// DynamoDB endpoint, e.g. http://localhost:8000 (unset: AWS's own).
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+
+    /// DynamoDB region.
+    #[arg(long, env = "DYNAMODB_REGION", default_value = "us-east-1")]
+    pub dynamodb_region: String,
+
+    /// DynamoDB table (created with its indexes if missing).
+    #[arg(long, env = "DYNAMODB_TABLE", default_value = "chat-messages")]
+    pub dynamodb_table: String,
+
+    /// Comma-separated CORS and WebSocket origin allowlist, or `*`.
+    #[arg(long, env = "ALLOWED_ORIGINS", default_value = "*")]
+    pub allowed_origins: String,
+
+    /// HMAC secret for bearer tokens (unset: no token auth).
+    #[arg(long, env = "AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+
+    /// Messages per second per connection (<= 0 disables rate limiting).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_SEC",
+        default_value_t = 5.0,
+        allow_negative_numbers = true
+    )]
+    pub rate_limit_per_sec: f64,
+
+    /// Burst size of the per-connection token bucket (<= 0 disables rate limiting).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_BURST",
+        default_value_t = 10.0,
+        allow_negative_numbers = true
+    )]
+    pub rate_limit_burst: f64,
+
+    /// Items per DynamoDB BatchWriteItem (1..=25).
+    #[arg(long, env = "PERSIST_BATCH_SIZE", default_value_t = 25,
+          value_parser = clap::value_parser!(u16).range(1..=25))]
+    pub persist_batch_size: u16,
+
+    /// Bounded queue between the workers and the persistence bridge.
+    #[arg(long, env = "PERSIST_QUEUE_SIZE", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub persist_queue_size: u32,
+
+    /// Batch writes in flight at once.
+    #[arg(long, env = "PERSIST_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub persist_workers: u16,
+
+    /// What a full persistence queue does.
+    #[arg(
+        long,
+        env = "PERSIST_OVERFLOW",
+        value_enum,
+        default_value = "drop",
+        ignore_case = true
+    )]
+    pub persist_overflow: Overflow,
+
+    /// Messages kept in memory per room.
+    #[arg(long, env = "HISTORY_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub history_size: u32,
+
+    /// Messages a new connection receives on join (without `since`).
+    #[arg(long, env = "BACKLOG_SIZE", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub backlog_size: u32,
+
+    /// Idle rooms (no connection) kept in memory per worker with their history.
+    #[arg(long, env = "MAX_IDLE_ROOMS", default_value_t = 10_000)]
+    pub max_idle_rooms: u32,
+
+    /// Most open connections (default: the open-file limit less a reserve).
+    #[arg(long, env = "MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Send join/leave presence events.
+    #[arg(long, env = "PRESENCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub presence: bool,
+
+    /// Bytes queued for one connection before it is closed as a slow consumer (1008).
+    #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(4096..))]
+    pub max_queued_bytes: u32,
+
+    /// Seconds without any frame (pongs included) before a connection is closed.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub idle_timeout_secs: u32,
+
+    /// Dashboard files served at `/` (unset: the copy built into the binary, if any,
+    /// else `frontend/dist` when it exists).
+    #[arg(long, env = "STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Seconds to wait for connections and persistence to drain on shutdown.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub shutdown_grace_secs: u32,
+}
+
+impl Config {
+    /// The number of workers to run.
+    pub fn worker_count(&self) -> u16 {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(1024) as u16)
+        })
+    }
+
+    /// The parsed origin allowlist.
+    pub fn origins(&self) -> anyhow::Result<AllowedOrigins> {
+        AllowedOrigins::parse(&self.allowed_origins).ok_or_else(|| {
+            anyhow::anyhow!(
+                "ALLOWED_ORIGINS={:?} lists no origin: give `*` or comma-separated origins",
+                self.allowed_origins
+            )
+        })
+    }
+
+    /// The persistence overflow policy.
+    pub fn overflow(&self) -> OverflowPolicy {
+        match self.persist_overflow {
+            Overflow::Drop => OverflowPolicy::Drop,
+            Overflow::Reject => OverflowPolicy::Reject,
+        }
+    }
+
+    /// Checks what clap's types cannot; every error names its variable.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.origins()?;
+        for (name, v) in [
+            ("RATE_LIMIT_PER_SEC", self.rate_limit_per_sec),
+            ("RATE_LIMIT_BURST", self.rate_limit_burst),
+        ] {
+            anyhow::ensure!(v.is_finite(), "{name}={v} is not a finite number");
+        }
+        if let Some(secret) = &self.auth_secret {
+            anyhow::ensure!(
+                !secret.is_empty(),
+                "AUTH_SECRET is set but empty: unset it to disable auth"
+            );
+        }
+        if self.store == Store::Dynamodb {
+            anyhow::bail!(
+                "STORE=dynamodb is not available in this build yet: use STORE=memory \
+                 (DynamoDB persistence is the next milestone)"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("hubbub").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            (c.port, c.persist_batch_size, c.persist_queue_size),
+            (8080, 25, 65_536)
+        );
+        assert_eq!((c.rate_limit_per_sec, c.rate_limit_burst), (5.0, 10.0));
+        assert_eq!((c.history_size, c.store), (1000, Store::Memory));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--persist-batch-size", "26"]).is_err());
+        assert!(parse(&["--port", "http"]).is_err());
+        assert!(parse(&["--store", "redis"]).is_err());
+        assert!(parse(&["--workers", "0"]).is_err());
+        let c = parse(&["--allowed-origins", " , "]).unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ALLOWED_ORIGINS"));
+        let c = parse(&["--rate-limit-per-sec", "-1"]).unwrap();
+        c.validate().unwrap();
+    }
+}

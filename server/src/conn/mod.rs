@@ -1,0 +1,98 @@
+//! One accepted TCP connection: HTTP/1.1 requests until it upgrades to a WebSocket or
+//! closes.
+
+mod ws;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::http::request::{self, Head, HeadError, MAX_HEAD_BYTES};
+use crate::http::response::Response;
+use crate::http::routes;
+use crate::worker::Worker;
+
+/// A client must send a whole request head within this time.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection.
+pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let head = match monoio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await
+        {
+            Err(_elapsed) => {
+                if !buf.is_empty() {
+                    let r = Response::error(
+                        408,
+                        "request_timeout",
+                        "the request head took longer than 10 s",
+                    );
+                    let _ = stream.write_all(r.encode(false, false)).await;
+                }
+                return;
+            }
+            Ok(Err(ReadError::Closed)) => return,
+            Ok(Err(ReadError::Head(e))) => {
+                let r = match e {
+                    HeadError::TooLarge => Response::error(431, "header_too_large", &e.to_string()),
+                    HeadError::Malformed(_) => Response::error(400, "bad_request", &e.to_string()),
+                };
+                let _ = stream.write_all(r.encode(false, false)).await;
+                return;
+            }
+            Ok(Ok(head)) => head,
+        };
+        let rest = buf.split_off(head.len);
+        buf = rest;
+        if head.upgrade_websocket && head.path == "/ws" {
+            return ws::upgrade(worker, stream, head, buf).await;
+        }
+        // Bodies are not part of any hubbub endpoint: skip a small one, refuse a big one.
+        let mut keep_alive = !head.wants_close;
+        if head.content_length > 0 {
+            if head.content_length <= buf.len() {
+                buf.drain(..head.content_length);
+            } else {
+                keep_alive = false;
+            }
+        }
+        let response = routes::handle(&worker, &head).await;
+        let bytes = response.encode(keep_alive, head.method == "HEAD");
+        let (res, _) = stream.write_all(bytes).await;
+        if res.is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+enum ReadError {
+    Closed,
+    Head(HeadError),
+}
+
+/// Reads until `buf` starts with a whole request head.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, ReadError> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = request::parse(buf).map_err(ReadError::Head)? {
+                return Ok(head);
+            }
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(ReadError::Head(HeadError::TooLarge));
+        }
+        let len = buf.len();
+        buf.reserve(4096);
+        let cap = buf.capacity();
+        let (res, slice) = stream.read(std::mem::take(buf).slice_mut(len..cap)).await;
+        *buf = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(_) => {}
+        }
+    }
+}

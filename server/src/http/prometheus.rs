@@ -1,0 +1,186 @@
+//! `/metrics`: the analytics snapshot in the Prometheus text exposition format (0.0.4).
+//!
+//! Written by hand on purpose: the figures are already merged snapshot values, so a
+//! metrics registry would only copy them once more per scrape.
+
+use std::fmt::Write;
+
+use hubbub_core::Snapshot;
+
+/// The exposition text for `s`.
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(
+            out,
+            "# HELP hubbub_{name} {help}\n# TYPE hubbub_{name} {kind}"
+        );
+        for (labels, v) in samples {
+            let _ = writeln!(out, "hubbub_{name}{labels} {v}");
+        }
+    };
+    metric(
+        "messages_total",
+        "counter",
+        "Chat messages accepted and sequenced.",
+        &[("", s.total_messages as f64)],
+    );
+    metric(
+        "deliveries_total",
+        "counter",
+        "Frames handed to sockets.",
+        &[("", s.total_deliveries as f64)],
+    );
+    metric(
+        "rate_limited_total",
+        "counter",
+        "Messages dropped by rate limiting.",
+        &[("", s.rate_limited as f64)],
+    );
+    metric(
+        "rejected_total",
+        "counter",
+        "Client frames refused by validation.",
+        &[("", s.rejected as f64)],
+    );
+    metric(
+        "overloaded_total",
+        "counter",
+        "Messages refused with overloaded.",
+        &[("", s.overloaded as f64)],
+    );
+    metric(
+        "slow_consumer_disconnects_total",
+        "counter",
+        "Connections closed because they did not read their frames.",
+        &[("", s.slow_consumer_disconnects as f64)],
+    );
+    metric(
+        "connections",
+        "gauge",
+        "Open WebSocket connections.",
+        &[("", s.active_connections as f64)],
+    );
+    metric(
+        "connections_peak",
+        "gauge",
+        "Most connections open at once.",
+        &[("", s.peak_connections as f64)],
+    );
+    metric(
+        "users",
+        "gauge",
+        "Distinct users connected.",
+        &[("", s.active_users as f64)],
+    );
+    metric(
+        "rooms",
+        "gauge",
+        "Rooms with at least one connection.",
+        &[("", s.rooms as f64)],
+    );
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        &[("", s.uptime_seconds as f64)],
+    );
+    metric(
+        "fanout_latency_ms",
+        "gauge",
+        "Fan-out latency over the last one to two minutes, by quantile.",
+        &[
+            ("{quantile=\"0.5\"}", s.latency_p50_ms),
+            ("{quantile=\"0.95\"}", s.latency_p95_ms),
+            ("{quantile=\"0.99\"}", s.latency_p99_ms),
+        ],
+    );
+    let per_worker = |f: fn(&hubbub_core::analytics::WorkerLoad) -> u64| -> Vec<(String, f64)> {
+        s.workers
+            .iter()
+            .map(|w| (format!("{{worker=\"{}\"}}", w.id), f(w) as f64))
+            .collect()
+    };
+    for (name, kind, help, values) in [
+        (
+            "worker_connections",
+            "gauge",
+            "Connections per worker.",
+            per_worker(|w| w.connections),
+        ),
+        (
+            "worker_messages_total",
+            "counter",
+            "Messages sequenced per worker.",
+            per_worker(|w| w.messages),
+        ),
+        (
+            "worker_deliveries_total",
+            "counter",
+            "Frames delivered per worker.",
+            per_worker(|w| w.deliveries),
+        ),
+    ] {
+        let samples: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(name, kind, help, &samples);
+    }
+    let p = &s.persistence;
+    metric(
+        "persist_queued_total",
+        "counter",
+        "Records accepted into the persistence queue.",
+        &[("", p.queued as f64)],
+    );
+    metric(
+        "persist_written_total",
+        "counter",
+        "Items written to the store.",
+        &[("", p.written as f64)],
+    );
+    metric(
+        "persist_retried_total",
+        "counter",
+        "Items retried.",
+        &[("", p.retried as f64)],
+    );
+    metric(
+        "persist_failed_total",
+        "counter",
+        "Items given up on.",
+        &[("", p.failed as f64)],
+    );
+    metric(
+        "persist_dropped_total",
+        "counter",
+        "Records dropped on a full queue.",
+        &[("", p.dropped as f64)],
+    );
+    metric(
+        "persist_queue_depth",
+        "gauge",
+        "Records waiting in the persistence queue.",
+        &[("", p.queue_depth as f64)],
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_has_help_and_type() {
+        let snap: Snapshot = Snapshot::default();
+        let text = render(&snap);
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} lacks TYPE"
+            );
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        assert!(text.contains("hubbub_messages_total 0\n"));
+    }
+}

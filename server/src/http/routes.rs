@@ -1,0 +1,170 @@
+//! Which endpoint a request is for, and its answer.
+
+use std::rc::Rc;
+
+use hubbub_core::{history_limit, Answer, Query};
+
+use super::prometheus;
+use super::request::Head;
+use super::response::Response;
+use crate::worker::Worker;
+
+/// The endpoints of PROTOCOL.md §4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Ws,
+    Health,
+    Analytics,
+    Metrics,
+    Rooms,
+    RoomMessages(String),
+    UserMessages(String),
+    /// Unknown under `/api/`.
+    ApiNotFound,
+    /// Anything else: the dashboard's files.
+    Static,
+}
+
+fn route(path: &str) -> Route {
+    match path {
+        "/ws" => Route::Ws,
+        "/health" => Route::Health,
+        "/api/analytics" => Route::Analytics,
+        "/metrics" => Route::Metrics,
+        "/api/rooms" | "/api/rooms/" => Route::Rooms,
+        _ => {
+            let Some(rest) = path.strip_prefix("/api/") else {
+                return Route::Static;
+            };
+            let parts: Vec<&str> = rest.split('/').collect();
+            match parts.as_slice() {
+                ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
+                ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
+                _ => Route::ApiNotFound,
+            }
+        }
+    }
+}
+
+fn decode(segment: &str) -> String {
+    percent_decode(segment)
+}
+
+/// Percent-decodes a path segment (`+` stays a plus sign).
+fn percent_decode(s: &str) -> String {
+    let escaped = s.replace('+', "%2B");
+    form_urlencoded::parse(format!("v={escaped}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Answers one request (the WebSocket upgrade is handled before this).
+pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
+    let r = route(&head.path);
+    let api = !matches!(r, Route::Static | Route::Ws);
+    let get = head.method == "GET" || head.method == "HEAD";
+    let cors = |resp: Response| resp.cors(&worker.shared.origins, head.origin.as_deref());
+    if api && head.method == "OPTIONS" {
+        return cors(Response::json(204, "").header("Access-Control-Max-Age", "600"));
+    }
+    if !get {
+        let allow = if api {
+            "GET, HEAD, OPTIONS"
+        } else {
+            "GET, HEAD"
+        };
+        let resp = Response::error(
+            405,
+            "method_not_allowed",
+            &format!("{} is not allowed here", head.method),
+        )
+        .header("Allow", allow);
+        return if api { cors(resp) } else { resp };
+    }
+    let resp = match r {
+        Route::Ws => Response::error(
+            426,
+            "upgrade_required",
+            "GET /ws must be a WebSocket upgrade",
+        )
+        .header("Upgrade", "websocket"),
+        Route::Health => json_answer(worker.query(Query::Health).await),
+        Route::Analytics => match worker.query(Query::Stats).await {
+            Some(Answer::Stats(snapshot)) => Response::json(200, snapshot.to_json()),
+            other => json_answer(other),
+        },
+        Route::Metrics => match worker.query(Query::Stats).await {
+            Some(Answer::Stats(snapshot)) => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                headers: String::new(),
+                body: prometheus::render(&snapshot).into(),
+            },
+            other => json_answer(other),
+        },
+        Route::Rooms => json_answer(worker.query(Query::Rooms).await),
+        Route::RoomMessages(room) => {
+            let limit = history_limit(query_param(&head.query, "limit").as_deref());
+            json_answer(worker.query(Query::RoomMessages { room, limit }).await)
+        }
+        Route::UserMessages(user) => {
+            let limit = history_limit(query_param(&head.query, "limit").as_deref());
+            json_answer(worker.query(Query::UserMessages { user, limit }).await)
+        }
+        Route::ApiNotFound => {
+            Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
+        }
+        Route::Static => {
+            return match worker.shared.static_files.get(&head.path) {
+                Some(resp) => resp,
+                None if head.path == "/" => Response::error(
+                    404,
+                    "no_dashboard",
+                    "the dashboard has not been built: run scripts/run, or npm run build in frontend/",
+                ),
+                None => Response::error(404, "not_found", &format!("no file at {}", head.path)),
+            };
+        }
+    };
+    if api {
+        cors(resp)
+    } else {
+        resp
+    }
+}
+
+fn json_answer(answer: Option<Answer>) -> Response {
+    match answer {
+        Some(Answer::Json(body)) => Response::json(200, body),
+        Some(Answer::Stats(s)) => Response::json(200, s.to_json()),
+        _ => Response::error(500, "internal", "the query was not answered"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("/api/rooms/a%3Ab/messages"),
+            Route::RoomMessages("a:b".into())
+        );
+        assert_eq!(
+            route("/api/users/x+y/messages"),
+            Route::UserMessages("x+y".into())
+        );
+        assert_eq!(route("/api/users//messages"), Route::ApiNotFound);
+        assert_eq!(route("/api/nope"), Route::ApiNotFound);
+        assert_eq!(route("/index.html"), Route::Static);
+        assert_eq!(query_param("a=1&limit=7", "limit").as_deref(), Some("7"));
+    }
+}
