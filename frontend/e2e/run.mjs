@@ -9,7 +9,7 @@
 // Set HUBBUB_PAGE_URL to load it from somewhere else (e.g. `vite preview`); the page
 // is then pointed at HUBBUB_URL with ?server=.
 import { chromium } from 'playwright-core';
-import { execSync } from 'node:child_process';
+import { exec } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,7 +168,12 @@ try {
           await new Promise((r) => setTimeout(r, 25));
         }
       })();
-      execSync(RESTART, { stdio: 'inherit', shell: '/bin/sh', timeout: 120_000 });
+      // async, so the status watcher keeps sampling while the server is down
+      await new Promise((resolve, reject) => {
+        const child = exec(RESTART, { shell: '/bin/sh', timeout: 120_000 }, (err) => (err ? reject(new Error(`restart command failed: ${err.message}`)) : resolve()));
+        child.stdout?.pipe(process.stdout);
+        child.stderr?.pipe(process.stderr);
+      });
       await until('disconnect noticed', async () => sawDown, 20_000);
       await watch;
       await until('Alice back to open', async () => (await status(alice)) === 'open', 30_000);

@@ -94,7 +94,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
   const mpmLabels = useRef<string[]>([]);
   mpmLabels.current = mpm.map((_, i) => (i === mpm.length - 1 ? 'now' : `-${mpm.length - 1 - i}m`));
   const mpmData = useMemo(() => [mpm.map((_, i) => i), mpm.slice()] as uPlot.AlignedData, [snap]); // eslint-disable-line react-hooks/exhaustive-deps
-  const mpmOpts = useMemo(() => categoryOptions([barSeries('messages', COLORS.accent, 0, 0.7)], () => mpmLabels.current, { yLabel: 'msgs/min' }), []);
+  const mpmOpts = useMemo(() => categoryOptions([barSeries('messages', COLORS.accent, 0, 0.7)], () => mpmLabels.current, { yLabel: 'msgs/min', xLabel: 'minute' }), []);
 
   // ----- rooms -----
   const rooms = useMemo(
@@ -112,7 +112,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
       categoryOptions(
         [barSeries('messages', COLORS.violet, -1, 0.38), barSeries('connections', COLORS.cyan, 1, 0.38, { scale: 'conns' })],
         () => roomLabels.current,
-        { secondScale: 'conns', yLabel: 'messages', y2Label: 'connections' },
+        { secondScale: 'conns', yLabel: 'messages', y2Label: 'connections', xLabel: 'room' },
       ),
     [],
   );
@@ -130,7 +130,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
       categoryOptions(
         [barSeries('connections', COLORS.accent, -1, 0.38), barSeries('messages', COLORS.green, 1, 0.38, { scale: 'msgs' })],
         () => workerLabels.current,
-        { secondScale: 'msgs', yLabel: 'connections', y2Label: 'messages' },
+        { secondScale: 'msgs', yLabel: 'connections', y2Label: 'messages', xLabel: 'worker' },
       ),
     [],
   );
@@ -140,7 +140,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
 
   if (!snap) {
     return (
-      <main className="analytics" id="main">
+      <main className="analytics" id="main" tabIndex={-1}>
         <div className="page-head">
           <h1>Analytics</h1>
           <LiveBadge state={state} />
@@ -155,7 +155,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
   const lastRate = samples.length ? samples[samples.length - 1].msgRate : null;
 
   return (
-    <main className="analytics" id="main">
+    <main className="analytics" id="main" tabIndex={-1}>
       <div className="page-head">
         <div>
           <h1>Analytics</h1>
@@ -168,7 +168,7 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
 
       <div className="stats">
         <Card label="Total messages" value={formatInt(snap.totalMessages)} testId="total-messages" sub={lastRate != null ? `${lastRate.toFixed(1)} msg/s now` : undefined} />
-        <Card label="Connections / users" value={`${formatInt(snap.activeConnections)} / ${formatInt(snap.activeUsers)}`} sub="open sockets vs distinct users" />
+        <Card label="Connections / users" value={`${formatInt(snap.activeConnections)} / ${formatInt(snap.activeUsers)}`} sub="sockets / distinct users" />
         <Card label="Peak connections" value={formatInt(snap.peakConnections)} />
         <Card label="Uptime" value={formatUptime(snap.uptimeSeconds)} />
         <Card label="Slow-consumer disconnects" value={formatInt(sc)} tone={sc > 0 ? 'warn' : undefined} sub="closed with 1008" />
@@ -178,7 +178,8 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
           <Card
             label="Rate-limited / rejected"
             value={`${formatInt(snap.rateLimited ?? 0)} / ${formatInt(snap.rejected ?? 0)}`}
-            tone={(snap.rejected ?? 0) > 0 ? 'danger' : undefined}
+            tone={(snap.overloaded ?? 0) > 0 ? 'warn' : undefined}
+            sub={snap.overloaded != null ? `${formatInt(snap.overloaded)} overloaded` : 'dropped / refused frames'}
           />
         )}
         {p && (
@@ -204,7 +205,10 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
         <Panel title="Message rate" subtitle="messages per second between polls (10 min)">
           <UChart label="Message rate over time" optionsKey="rate" options={rateOpts} data={rateData} />
         </Panel>
-        <Panel title="Room activity" subtitle={`top ${TOP_ROOMS} rooms by messages`}>
+        <Panel
+          title="Room activity"
+          subtitle={`top ${Math.min(TOP_ROOMS, rooms.length || TOP_ROOMS)} rooms by messages${snap.rooms != null ? ` · ${formatInt(snap.rooms)} active rooms` : ''}`}
+        >
           {rooms.length ? (
             <UChart label="Messages and connections per room" optionsKey={`rooms`} options={roomOpts} data={roomData} />
           ) : (
@@ -242,12 +246,12 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
         )}
       </div>
 
-      <UsersTable users={snap.activeUserDetails ?? []} />
+      <UsersTable users={snap.activeUserDetails ?? []} truncated={!!snap.activeUserDetailsTruncated} total={snap.activeConnections} />
     </main>
   );
 }
 
-function UsersTable({ users }: { users: ActiveUserDetail[] }) {
+function UsersTable({ users, truncated, total }: { users: ActiveUserDetail[]; truncated: boolean; total: number }) {
   const [filter, setFilter] = useState('');
   const f = filter.trim().toLowerCase();
   const matched = f
@@ -261,6 +265,7 @@ function UsersTable({ users }: { users: ActiveUserDetail[] }) {
           <h2>Active connections</h2>
           <p className="panel-sub">
             {matched.length > TABLE_CAP ? `showing ${TABLE_CAP} of ${formatInt(matched.length)}` : `${formatInt(matched.length)} connection${matched.length === 1 ? '' : 's'}`}
+            {truncated && ` · the server listed ${formatInt(users.length)} of ${formatInt(total)}`}
           </p>
         </div>
         <label className="filter">

@@ -9,7 +9,7 @@ import { PresenceList } from './PresenceList';
 export function ChatView({ session, chat, onLeave }: { session: Session; chat: ChatState; onLeave: () => void }) {
   const open = chat.status.status === 'open';
   return (
-    <main className="chat" id="main">
+    <main className="chat" id="main" tabIndex={-1}>
       <section className="chat-main card" aria-label={`Room ${session.room}`}>
         <header className="chat-head">
           <div className="chat-title">

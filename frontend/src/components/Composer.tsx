@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { checkContent, MAX_CONTENT_CODE_POINTS } from '../lib/text';
 
 export interface ComposerProps {
@@ -10,6 +10,11 @@ export interface ComposerProps {
 export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS }: ComposerProps) {
   const [text, setText] = useState('');
   const id = useId();
+  const ref = useRef<HTMLTextAreaElement>(null);
+  // Put the caret in the composer once connected (not on touch screens, where it would pop the keyboard).
+  useEffect(() => {
+    if (canSend && ref.current && document.activeElement === document.body && window.matchMedia?.('(pointer: fine)').matches) ref.current.focus();
+  }, [canSend]);
   const check = checkContent(text, max);
   const enabled = canSend && check.ok;
 
@@ -32,10 +37,12 @@ export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS }: Com
       </label>
       <textarea
         id={`${id}-input`}
+        ref={ref}
         data-testid="composer"
         value={text}
         rows={1}
-        placeholder={canSend ? 'Write a message… (Enter to send, Shift+Enter for a new line)' : 'Waiting for the connection…'}
+        placeholder={canSend ? 'Write a message…' : 'Waiting for the connection…'}
+        title="Enter sends, Shift+Enter adds a new line"
         aria-describedby={`${id}-counter`}
         aria-invalid={check.reason === 'too_long' ? true : undefined}
         onChange={(e) => setText(e.target.value)}

@@ -52,7 +52,7 @@ export function JoinForm({ initialUsername, initialRoom, onJoin }: JoinFormProps
   const sorted = (rooms ?? []).slice().sort((a, b) => b.connections - a.connections || a.roomId.localeCompare(b.roomId));
 
   return (
-    <main className="join" id="main">
+    <main className="join" id="main" tabIndex={-1}>
       <form
         className="card join-card"
         noValidate

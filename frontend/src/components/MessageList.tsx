@@ -108,7 +108,7 @@ export function MessageList({ items, selfId }: { items: LogItem[]; selfId: strin
         {items.length === 0 ? (
           <div className="msglist-empty">No messages yet. Say hello!</div>
         ) : (
-          <div style={{ height: total, position: 'relative', width: '100%' }}>
+          <div className="msglist-inner" style={{ height: total, position: 'relative', width: '100%' }}>
             <div style={{ position: 'absolute', top: 0, left: 0, width: '100%', transform: `translateY(${virtualItems[0]?.start ?? 0}px)` }}>
               {virtualItems.map((vi) => {
                 const item = items[vi.index];

@@ -17,11 +17,6 @@ export function PresenceList({ presence, selfId }: { presence: Presence; selfId:
             <Avatar id={m.userId} name={m.username} size={26} />
             <span className="member-name">{m.username}</span>
             {m.userId === selfId && <span className="you">you</span>}
-            {m.connections > 1 && (
-              <span className="muted small" title={`${m.connections} open connections`}>
-                ×{m.connections}
-              </span>
-            )}
           </li>
         ))}
       </ul>

@@ -65,7 +65,7 @@ export function timeOptions(series: uPlot.Series[], yLabel: string, yFmt: (v: nu
 export function categoryOptions(
   series: uPlot.Series[],
   labels: () => string[],
-  opts: { secondScale?: string; yLabel?: string; y2Label?: string } = {},
+  opts: { secondScale?: string; yLabel?: string; y2Label?: string; xLabel?: string } = {},
 ): Omit<uPlot.Options, 'width' | 'height'> {
   const name = (i: number) => labels()[i] ?? '';
   const short = (s: string) => (s.length > 12 ? s.slice(0, 11) + '…' : s);
@@ -98,7 +98,7 @@ export function categoryOptions(
     );
   }
   return {
-    series: [{ label: 'x', value: (_u, v) => (v == null ? '—' : name(v)) }, ...series],
+    series: [{ label: opts.xLabel ?? 'x', value: (_u, v) => (v == null ? '—' : name(v)) }, ...series],
     scales,
     axes,
     cursor: { drag: { x: false, y: false }, points: { show: false } },

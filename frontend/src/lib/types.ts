@@ -94,6 +94,10 @@ export interface AnalyticsSnapshot {
   totalDeliveries?: number;
   rateLimited?: number;
   rejected?: number;
+  overloaded?: number;
+  /** Number of rooms with at least one connection. */
+  rooms?: number;
+  activeUserDetailsTruncated?: boolean;
   persistence?: PersistenceStats;
 }
 

@@ -6,7 +6,6 @@ mod ws;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
@@ -85,14 +84,12 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Re
         if buf.len() > MAX_HEAD_BYTES {
             return Err(ReadError::Head(HeadError::TooLarge));
         }
-        let len = buf.len();
-        buf.reserve(4096);
-        let cap = buf.capacity();
-        let (res, slice) = stream.read(std::mem::take(buf).slice_mut(len..cap)).await;
-        *buf = slice.into_inner();
+        // Read into a separate chunk: if the head timeout cancels this read, what was
+        // already received stays in `buf` (and earns a 408 rather than silence).
+        let (res, chunk) = stream.read(Vec::with_capacity(4096)).await;
         match res {
             Ok(0) | Err(_) => return Err(ReadError::Closed),
-            Ok(_) => {}
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }

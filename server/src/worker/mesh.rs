@@ -150,10 +150,13 @@ impl<T> Mesh<T> {
         self.bells[me.index()].shutdown.load(Ordering::SeqCst)
     }
 
-    /// Waits until mail for worker `me` arrives or shutdown is requested.
-    pub async fn wait(&self, me: WorkerId) {
+    /// Waits until mail for worker `me` arrives, or (when `watch_shutdown`) shutdown is
+    /// requested. A worker that has already acted on shutdown stops watching for it, or
+    /// this would return at once forever.
+    pub async fn wait(&self, me: WorkerId, watch_shutdown: bool) {
         let bell = &self.bells[me.index()];
-        let ready = || !self.inbox_empty(me.index()) || self.shutdown_requested(me);
+        let ready =
+            || !self.inbox_empty(me.index()) || (watch_shutdown && self.shutdown_requested(me));
         poll_fn(|cx| {
             if ready() {
                 return Poll::Ready(());
@@ -214,7 +217,7 @@ mod tests {
             .build()
             .unwrap();
         let got = rt.block_on(async {
-            b.mesh.wait(WorkerId(1)).await;
+            b.mesh.wait(WorkerId(1), true).await;
             take_all(&b)
         });
         sender.join().unwrap();
@@ -229,7 +232,7 @@ mod tests {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
             .unwrap();
-        rt.block_on(ep.mesh.wait(WorkerId(0)));
+        rt.block_on(ep.mesh.wait(WorkerId(0), true));
         assert!(ep.shutdown_requested());
     }
 }

@@ -207,11 +207,13 @@ impl Worker {
         let mut stop = Some(stop);
         loop {
             let overflow = self.mesh.borrow().has_overflow();
+            let watch_shutdown = stop.is_some();
             if overflow {
-                let _ = monoio::time::timeout(Duration::from_micros(200), self.wait_mail()).await;
+                let wait = self.shared.mesh.wait(self.id, watch_shutdown);
+                let _ = monoio::time::timeout(Duration::from_micros(200), wait).await;
                 self.mesh.borrow_mut().retry_overflow();
             } else {
-                self.wait_mail().await;
+                self.shared.mesh.wait(self.id, watch_shutdown).await;
             }
             let now = self.now();
             {
@@ -226,10 +228,6 @@ impl Worker {
                 }
             }
         }
-    }
-
-    async fn wait_mail(&self) {
-        self.shared.mesh.wait(self.id).await
     }
 
     /// Ticks the hub's timers (pings, idle closes, minute windows).

@@ -1,0 +1,271 @@
+//! Start-up errors, shutdown, slow consumers, cross-core fan-out and idle connections.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Client, Server};
+use hubbub_core::protocol::ServerFrame;
+
+fn run_with_env(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .env_clear()
+        .env("PORT", common::free_port().to_string())
+        .env("BIND", "127.0.0.1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn bad_configuration_stops_start_naming_the_variable() {
+    for (var, value) in [
+        ("PERSIST_BATCH_SIZE", "26"),
+        ("PORT", "eighty"),
+        ("STORE", "redis"),
+        ("WORKERS", "0"),
+        ("RATE_LIMIT_PER_SEC", "fast"),
+        ("HISTORY_SIZE", "-1"),
+        ("ALLOWED_ORIGINS", " , "),
+        ("LOG_LEVEL", "loud"),
+    ] {
+        let (code, stderr) = run_with_env(&[(var, value)]);
+        assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
+        assert!(
+            stderr.contains(var),
+            "{var}={value}: message does not name it: {stderr}"
+        );
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "PORT",
+        "BIND",
+        "WORKERS",
+        "LOG_LEVEL",
+        "STORE",
+        "DYNAMODB_ENDPOINT",
+        "DYNAMODB_REGION",
+        "DYNAMODB_TABLE",
+        "ALLOWED_ORIGINS",
+        "AUTH_SECRET",
+        "RATE_LIMIT_PER_SEC",
+        "RATE_LIMIT_BURST",
+        "PERSIST_BATCH_SIZE",
+        "PERSIST_QUEUE_SIZE",
+        "PERSIST_WORKERS",
+        "HISTORY_SIZE",
+    ] {
+        assert!(help.contains(&format!("[env: {var}")), "--help lacks {var}");
+    }
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .env_clear()
+        .env("PORT", &port)
+        .env("BIND", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("PORT={port}")));
+}
+
+#[test]
+fn sigterm_closes_every_connection_with_1001_and_exits_zero() {
+    let mut server = Server::start(2, &[]);
+    let mut clients: Vec<Client> = (0..6)
+        .map(|i| server.connect(&format!("room=s{i}")))
+        .collect();
+    for c in clients.iter_mut() {
+        c.frame(); // own join: the connection is live
+    }
+    let started = Instant::now();
+    server.signal("-TERM");
+    for c in clients.iter_mut() {
+        assert_eq!(c.close_code(), Some(1001));
+    }
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(),
+        "still accepting"
+    );
+}
+
+#[test]
+fn sigint_also_shuts_down() {
+    let mut server = Server::start(1, &[]);
+    server.signal("-INT");
+    let started = Instant::now();
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.child.try_wait().unwrap().unwrap().success());
+}
+
+#[test]
+fn cross_core_fanout_delivers_every_message_once_in_order() {
+    let server = Server::start(2, &[]);
+    let rooms = 8;
+    let per_room = 5;
+    let sends = 5;
+    // Each connection is live (past its backlog) once it sees its own join.
+    let mut clients: Vec<(usize, Client)> = (0..rooms * per_room)
+        .map(|i| {
+            let mut c = server.connect(&format!("room=x{}&userId=u{i}", i % rooms));
+            while !matches!(c.frame(), ServerFrame::Join(j) if j.user_id == format!("u{i}")) {}
+            (i % rooms, c)
+        })
+        .collect();
+    for (i, (_, c)) in clients.iter_mut().enumerate() {
+        for k in 0..sends {
+            c.chat(&format!("{i}:{k}"));
+        }
+    }
+    let mut received: HashMap<usize, Vec<Vec<String>>> = HashMap::new();
+    for (room, c) in clients.iter_mut() {
+        let mut seqs = Vec::new();
+        let mut contents = Vec::new();
+        for _ in 0..per_room * sends {
+            let m = c.next_chat();
+            assert_eq!(m.room_id, format!("x{room}"), "nothing from another room");
+            seqs.push(m.seq);
+            contents.push(m.content);
+        }
+        assert_eq!(
+            seqs,
+            (1..=(per_room * sends) as u64).collect::<Vec<_>>(),
+            "room x{room}: gap, duplicate or reorder"
+        );
+        c.expect_silence(50);
+        received.entry(*room).or_default().push(contents);
+    }
+    for (room, views) in received {
+        assert!(
+            views.windows(2).all(|w| w[0] == w[1]),
+            "room {room}: members saw different orders"
+        );
+    }
+    let a = server.analytics_until(|a| a["totalMessages"] == 200);
+    assert_eq!(a["totalMessages"], 200);
+    // 1000 chat frames, plus each room's joins: the k-th joiner's join reaches k members.
+    assert_eq!(a["totalDeliveries"], 1000 + 8 * (1 + 2 + 3 + 4 + 5));
+    assert!(
+        a["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["connections"].as_u64().unwrap() > 0),
+        "both workers hold connections"
+    );
+}
+
+#[test]
+fn slow_consumer_is_closed_and_nobody_else_loses_anything() {
+    let server = Server::start(
+        2,
+        &[
+            ("RATE_LIMIT_PER_SEC", "0"),
+            ("PRESENCE", "false"),
+            ("MAX_QUEUED_BYTES", "65536"),
+        ],
+    );
+    let total = 6000u64;
+    // Never reads a byte after the handshake.
+    let slow = server.connect("room=slow&userId=slow");
+    let mut good = server.connect("room=slow&userId=good");
+    let reader = std::thread::spawn(move || {
+        let mut seqs = Vec::with_capacity(total as usize);
+        while (seqs.len() as u64) < total {
+            seqs.push(good.next_chat().seq);
+        }
+        seqs
+    });
+    let mut sender = server.connect("room=slow&userId=sender");
+    let content = "x".repeat(1000);
+    for _ in 0..total {
+        sender.chat(&content);
+        sender.next_chat();
+    }
+    let seqs = reader.join().unwrap();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+    let a = server.analytics_until(|a| a["slowConsumerDisconnects"] == 1);
+    assert_eq!(a["slowConsumerDisconnects"], 1);
+    assert_eq!(
+        a["activeConnections"], 2,
+        "only the slow consumer was closed"
+    );
+    drop(slow);
+}
+
+#[test]
+fn idle_connections_are_pinged_then_closed() {
+    let server = Server::start(1, &[("IDLE_TIMEOUT_SECS", "2"), ("PRESENCE", "false")]);
+    let mut silent = server.connect("room=idle");
+    let mut lively = server.connect("room=idle");
+    // `lively` keeps reading, so its client answers pings with pongs.
+    lively
+        .ws
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut pinged = false;
+    while started.elapsed() < Duration::from_millis(3500) {
+        match lively.ws.read() {
+            Ok(tungstenite::Message::Ping(_)) => pinged = true,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(tungstenite::Error::Io(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(pinged, "an idle connection is pinged");
+    lively
+        .ws
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    lively.chat("still here");
+    assert_eq!(lively.next_chat().content, "still here");
+    // `silent` never read, so never answered: closed after 2 s of silence.
+    let mut saw_ping = false;
+    let code = loop {
+        match silent.ws.read() {
+            Ok(tungstenite::Message::Ping(_)) => saw_ping = true,
+            Ok(tungstenite::Message::Close(c)) => break c.map(|c| u16::from(c.code)),
+            Ok(tungstenite::Message::Text(t)) => {
+                assert!(
+                    !matches!(ServerFrame::decode(t.as_bytes()), Ok(ServerFrame::Chat(_)))
+                        || t.contains("still here")
+                )
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(saw_ping);
+    assert_eq!(code, Some(1000));
+}
