@@ -195,8 +195,7 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..))]
     pub idle_timeout_secs: u32,
 
-    /// Dashboard files served at `/` (unset: the copy built into the binary, if any,
-    /// else `frontend/dist` when it exists).
+    /// Dashboard files served at `/` (unset: the copy built into the binary, if any).
     #[arg(long, env = "STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 

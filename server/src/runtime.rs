@@ -35,10 +35,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             config.port
         )
     })?);
-    let static_dir = config.static_dir.clone().or_else(|| {
-        let default = std::path::PathBuf::from("frontend/dist");
-        default.join("index.html").exists().then_some(default)
-    });
     if let Some(dir) = &config.static_dir {
         if !dir.join("index.html").exists() {
             bail!("STATIC_DIR={} has no index.html", dir.display());
@@ -52,7 +48,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         origins,
         gauge: ConnectionGauge::new(max_connections),
-        static_files: StaticFiles::new(static_dir.clone()),
+        static_files: StaticFiles::new(config.static_dir.clone()),
         epoch: Instant::now(),
         started_at,
         mesh: Mesh::new(workers as usize, MESH_QUEUE),
@@ -90,7 +86,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         pinned = pin,
         driver = if legacy { "epoll" } else { "io_uring" },
         max_connections,
-        dashboard = static_dir.as_ref().map_or("none".to_owned(), |d| d.display().to_string()),
+        dashboard = shared.static_files.describe(),
         "hubbub listening"
     );
     wait_for_signal(&shared)?;

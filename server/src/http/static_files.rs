@@ -1,37 +1,69 @@
-//! The dashboard's files: from a directory on disk, with content types and cache headers.
+//! The dashboard's files, with content types and cache headers: built into the binary
+//! (release builds embed `frontend/dist` at compile time, so the production binary is one
+//! file), or from a directory given at run time.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use super::response::Response;
 
+/// `frontend/dist`, embedded in release builds; debug builds read the same folder from
+/// disk, so a rebuilt dashboard shows without recompiling the server.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "../frontend/dist"]
+#[allow_missing = true]
+struct Embedded;
+
 /// Where the dashboard's files come from.
 #[derive(Debug, Clone)]
-pub struct StaticFiles {
-    root: Option<PathBuf>,
+pub enum StaticFiles {
+    /// A directory on disk (`STATIC_DIR`).
+    Dir(PathBuf),
+    /// The copy built into the binary.
+    Embedded,
+    /// No dashboard: `/` answers 404 with a hint.
+    None,
 }
 
 impl StaticFiles {
-    /// Serve from `root` (`None`: no dashboard; `/` answers 404 with a hint).
+    /// Serve from `root` if given, else from the embedded copy if the build has one.
     pub fn new(root: Option<PathBuf>) -> StaticFiles {
-        StaticFiles { root }
+        match root {
+            Some(dir) => StaticFiles::Dir(dir),
+            None if Embedded::get("index.html").is_some() => StaticFiles::Embedded,
+            None => StaticFiles::None,
+        }
     }
 
-    /// Whether a dashboard is available.
-    pub fn available(&self) -> bool {
-        self.root.is_some()
+    /// Where the files come from, for the start-up log.
+    pub fn describe(&self) -> String {
+        match self {
+            StaticFiles::Dir(d) => d.display().to_string(),
+            StaticFiles::Embedded => "built-in".to_owned(),
+            StaticFiles::None => "none (build frontend/ to get one)".to_owned(),
+        }
+    }
+
+    fn read(&self, rel: &Path) -> Option<Cow<'static, [u8]>> {
+        match self {
+            StaticFiles::Dir(root) => std::fs::read(root.join(rel)).ok().map(Cow::Owned),
+            StaticFiles::Embedded => Embedded::get(rel.to_str()?).map(|f| f.data),
+            StaticFiles::None => None,
+        }
     }
 
     /// The response for a GET of `path` (percent-encoded), or `None` when no file matches.
     pub fn get(&self, path: &str) -> Option<Response> {
-        let root = self.root.as_ref()?;
         let rel = safe_relative(path)?;
         let rel = if rel.as_os_str().is_empty() {
             PathBuf::from("index.html")
         } else {
             rel
         };
-        let full = root.join(&rel);
-        let body = std::fs::read(&full).ok()?;
+        let body = match self.read(&rel)? {
+            Cow::Borrowed(b) => bytes::Bytes::from_static(b),
+            Cow::Owned(v) => bytes::Bytes::from(v),
+        };
         let cache = if rel.starts_with("assets") {
             // Vite puts a content hash in every asset's name.
             "public, max-age=31536000, immutable"
@@ -41,9 +73,9 @@ impl StaticFiles {
         Some(
             Response {
                 status: 200,
-                content_type: content_type(&full),
+                content_type: content_type(&rel),
                 headers: String::new(),
-                body: body.into(),
+                body,
             }
             .header("Cache-Control", cache)
             .header("X-Content-Type-Options", "nosniff"),
@@ -105,7 +137,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("assets")).unwrap();
         std::fs::write(dir.join("index.html"), "<html>").unwrap();
         std::fs::write(dir.join("assets/app.js"), "x").unwrap();
-        let files = StaticFiles::new(Some(dir.clone()));
+        let files = StaticFiles::Dir(dir.clone());
         let index = files.get("/").unwrap();
         assert_eq!(index.content_type, "text/html; charset=utf-8");
         assert_eq!(&index.body[..], b"<html>");
