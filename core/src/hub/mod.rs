@@ -112,6 +112,9 @@ pub struct HubConfig {
     pub started_at: UnixMillis,
     /// Seed for the random bits of message and client ids.
     pub seed: u64,
+    /// A durable store holds earlier messages: a room's first use asks for its state
+    /// ([`Output::LoadRoom`]) so `seq` and the backlog carry on across restarts.
+    pub durable: bool,
 }
 
 impl HubConfig {
@@ -136,6 +139,7 @@ impl HubConfig {
             overflow: OverflowPolicy::Drop,
             started_at: UnixMillis(0),
             seed: 0x6875_6262_7562,
+            durable: false,
         }
     }
 }
@@ -644,7 +648,88 @@ impl Hub {
         }
     }
 
+    /// With a durable store, holds back what concerns a room whose state is not loaded
+    /// yet (asking for it on first use); hands everything else through.
+    fn gate(&mut self, msg: PeerMsg) -> Option<PeerMsg> {
+        let room = match &msg {
+            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } if self.cfg.durable => {
+                member.room.clone()
+            }
+            _ => return Some(msg),
+        };
+        let workers = self.cfg.workers as usize;
+        match self.owned.get_mut(&*room) {
+            Some(r) => match r.loading.as_mut() {
+                Some(waiting) => {
+                    waiting.push(msg);
+                    None
+                }
+                None => Some(msg),
+            },
+            None => {
+                let mut r = OwnedRoom::new(workers);
+                r.loading = Some(vec![msg]);
+                self.owned.insert(room.clone(), r);
+                let recent = self.cfg.history_size;
+                self.out.push_back(Output::LoadRoom { room, recent });
+                None
+            }
+        }
+    }
+
+    /// The durable store answered an [`Output::LoadRoom`]: `state` is the room's last
+    /// stored `seq` and its newest messages, oldest first, or `None` if the store could not
+    /// answer (the room then starts afresh: availability over continuity, and the log of
+    /// the driver should say so). What waited for the room is handled now.
+    pub fn handle_room_loaded(
+        &mut self,
+        now: Now,
+        room: &str,
+        state: Option<(u64, Vec<protocol::ChatMessage>)>,
+    ) {
+        let history = self.cfg.history_size;
+        let Some(r) = self.owned.get_mut(room) else {
+            return;
+        };
+        let Some(waiting) = r.loading.take() else {
+            return;
+        };
+        if let Some((last_seq, recent)) = state {
+            for m in recent {
+                self.scratch.clear();
+                protocol::encode_chat(
+                    &mut self.scratch,
+                    &ChatMessageRef {
+                        message_id: &m.message_id,
+                        room_id: &m.room_id,
+                        kind: "chat",
+                        user_id: &m.user_id,
+                        username: &m.username,
+                        content: &m.content,
+                        timestamp: &m.timestamp,
+                        seq: m.seq,
+                    },
+                );
+                let frame = Bytes::copy_from_slice(&self.scratch);
+                r.last_seq = r.last_seq.max(m.seq);
+                r.append(
+                    Entry {
+                        seq: m.seq,
+                        at: UnixMillis(0),
+                        frame,
+                    },
+                    history,
+                );
+            }
+            r.last_seq = r.last_seq.max(last_seq);
+        }
+        for msg in waiting {
+            self.on_peer(now, msg);
+        }
+    }
+
     fn on_peer(&mut self, now: Now, msg: PeerMsg) {
+        let Some(msg) = self.gate(msg) else { return };
         match msg {
             PeerMsg::Join {
                 from,
@@ -929,3 +1014,6 @@ pub fn history_limit(raw: Option<&str>) -> usize {
         _ => 50,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -119,6 +119,15 @@ pub enum Output {
         /// Its answer.
         answer: Answer,
     },
+    /// With a durable store: load this room's last `seq` and newest messages, then call
+    /// [`Hub::handle_room_loaded`](crate::Hub::handle_room_loaded). Until then the room's
+    /// joins and messages wait.
+    LoadRoom {
+        /// The room.
+        room: Arc<str>,
+        /// How many of its newest messages to load (the history size).
+        recent: usize,
+    },
     /// Nothing more to do until this instant (or the next input): call
     /// [`handle_timeout`](crate::Hub::handle_timeout) then.
     Timeout(Mono),

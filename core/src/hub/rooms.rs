@@ -78,6 +78,8 @@ pub(crate) struct OwnedRoom {
     pub messages: u64,
     /// Non-zero while the room has no connection: its place in the idle queue.
     pub idle_mark: u64,
+    /// While the durable store is being asked for the room's state: what arrived meanwhile.
+    pub loading: Option<Vec<super::peer::PeerMsg>>,
 }
 
 impl OwnedRoom {
@@ -90,6 +92,7 @@ impl OwnedRoom {
             connections: 0,
             messages: 0,
             idle_mark: 0,
+            loading: None,
         }
     }
 

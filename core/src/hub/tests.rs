@@ -1,0 +1,169 @@
+//! Unit tests of hub behaviour that the simulator's properties do not pin down.
+
+use super::*;
+use crate::connect::UpgradeRequest;
+use crate::protocol::{ChatMessage, ServerFrame};
+
+fn now(ms: u64) -> Now {
+    Now::new(
+        Mono::from_nanos(ms * 1_000_000),
+        UnixMillis(1_795_257_000_000 + ms),
+    )
+}
+
+fn drain(hub: &mut Hub) -> Vec<Output> {
+    let mut out = Vec::new();
+    loop {
+        match hub.poll_output() {
+            Output::Timeout(_) => return out,
+            o => out.push(o),
+        }
+    }
+}
+
+fn frames(outputs: &[Output]) -> Vec<ServerFrame> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { frame, .. } | Output::Deliver { frame, .. } => {
+                ServerFrame::decode(frame).ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn open(hub: &mut Hub, query: &str) -> ConnId {
+    let adm = hub
+        .admit(
+            now(0),
+            &UpgradeRequest {
+                query,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    hub.handle_open(now(0), adm)
+}
+
+#[test]
+fn durable_room_waits_for_its_state_then_continues_seq() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.durable = true;
+    cfg.presence = false;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=kept&userId=u");
+    hub.handle_frame(
+        now(1),
+        c,
+        Inbound::Text(br#"{"type":"chat","content":"after restart"}"#),
+    );
+    let out = drain(&mut hub);
+    let loads: Vec<_> = out
+        .iter()
+        .filter(|o| matches!(o, Output::LoadRoom { .. }))
+        .collect();
+    assert_eq!(loads.len(), 1, "one load per room");
+    assert!(
+        frames(&out).is_empty(),
+        "nothing is sent before the room's state is known"
+    );
+    let stored = ChatMessage {
+        message_id: "018f0000-0000-7000-8000-000000000000".into(),
+        room_id: "kept".into(),
+        user_id: "old".into(),
+        username: "Old".into(),
+        content: "before restart".into(),
+        timestamp: "2026-11-21T10:00:00.000Z".into(),
+        seq: 41,
+    };
+    hub.handle_room_loaded(now(2), "kept", Some((41, vec![stored.clone()])));
+    let got = frames(&drain(&mut hub));
+    match &got[..] {
+        [ServerFrame::Chat(backlog), ServerFrame::Chat(live)] => {
+            assert_eq!(
+                backlog, &stored,
+                "the stored message is the backlog, exactly as stored"
+            );
+            assert_eq!((live.seq, live.content.as_str()), (42, "after restart"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn durable_room_starts_afresh_when_the_store_cannot_answer() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.durable = true;
+    cfg.presence = false;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=r");
+    hub.handle_frame(
+        now(1),
+        c,
+        Inbound::Text(br#"{"type":"chat","content":"x"}"#),
+    );
+    let _ = drain(&mut hub);
+    hub.handle_room_loaded(now(2), "r", None);
+    match &frames(&drain(&mut hub))[..] {
+        [ServerFrame::Chat(m)] => assert_eq!(m.seq, 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn memory_store_never_asks_to_load() {
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=m");
+    hub.handle_frame(
+        now(1),
+        c,
+        Inbound::Text(br#"{"type":"chat","content":"x"}"#),
+    );
+    assert!(!drain(&mut hub)
+        .iter()
+        .any(|o| matches!(o, Output::LoadRoom { .. })));
+}
+
+#[test]
+fn slow_consumer_is_closed_once_and_counted() {
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=s");
+    let _ = drain(&mut hub);
+    hub.handle_queued(now(1), c, 1 << 20);
+    assert!(drain(&mut hub).is_empty(), "at the bound is fine");
+    hub.handle_queued(now(1), c, (1 << 20) + 1);
+    hub.handle_queued(now(1), c, (1 << 20) + 2);
+    let closes: Vec<_> = drain(&mut hub)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Close { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closes, [1008]);
+    assert_eq!(hub.counters.slow_consumer_closes, 1);
+}
+
+#[test]
+fn idle_rooms_are_evicted_beyond_the_bound() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.max_idle_rooms = 2;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    for room in ["a", "b", "c"] {
+        let c = open(&mut hub, &format!("room={room}"));
+        hub.handle_close(now(1), c);
+    }
+    let _ = drain(&mut hub);
+    assert!(!hub.owned.contains_key("a"), "the longest idle goes first");
+    assert!(hub.owned.contains_key("b") && hub.owned.contains_key("c"));
+    // A room that became active again is not evicted for its old idle mark.
+    let keep = open(&mut hub, "room=b");
+    for room in ["d", "e"] {
+        let c = open(&mut hub, &format!("room={room}"));
+        hub.handle_close(now(2), c);
+    }
+    assert!(hub.owned.contains_key("b"));
+    assert_eq!(hub.owned.len(), 3, "b (active) plus two idle rooms");
+    hub.handle_close(now(3), keep);
+}
