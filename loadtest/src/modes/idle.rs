@@ -1,0 +1,100 @@
+//! `idle` (S3): open N connections, hold them, report the server's RSS per connection.
+
+use anyhow::{bail, Result};
+
+use super::{common_warnings, errors, generator, plan, sample, sample_opt, server, wait_settled};
+use crate::cli::IdleArgs;
+use crate::engine::Engine;
+use crate::progress::Progress;
+use crate::report::{Check, ConnsReport};
+use crate::stats::Percentiles;
+
+/// Runs `idle`.
+pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
+    let c = &a.common;
+    let mut progress = Progress::new(!c.json);
+    let p = plan(c, a.conns, a.rooms as usize, 0, 0.0, 0)?;
+    let url = p.target.url.clone();
+    // The server's figures from before the first connection; the generator's from
+    // after its threads exist.
+    let server_before = sample_opt(None, c.server_pid);
+    let engine = Engine::start(p)?;
+    let before = sample(&engine, c.server_pid);
+    wait_settled(&engine, a.conns, &mut progress)?;
+    let connect_s = engine.connect_elapsed().as_secs_f64();
+    if engine.open() == 0 {
+        let stats = engine.stop()?;
+        progress.finish();
+        let why: Vec<String> = stats
+            .connect_failures
+            .iter()
+            .map(|(k, v)| format!("{k} ×{} ({})", v.count, v.example))
+            .collect();
+        bail!("no connection to {url} could be opened: {}", why.join("; "));
+    }
+    let settle_end = std::time::Instant::now() + a.settle;
+    while std::time::Instant::now() < settle_end {
+        progress.update("settling", engine.open(), a.conns, engine.live());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let open_at_rss = engine.open();
+    let after = sample(&engine, c.server_pid);
+    let hold_end = std::time::Instant::now() + a.hold;
+    while std::time::Instant::now() < hold_end && engine.threads_alive() {
+        progress.update("holding", engine.open(), a.conns, engine.live());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let end = sample(&engine, c.server_pid);
+    let open_at_end = engine.open();
+    let stats = engine.stop()?;
+    progress.finish();
+    let mut warnings = Vec::new();
+    let gen = generator(&before, &end);
+    let srv = server(c.server_pid, &server_before, &after, &mut warnings);
+    let rss_per_conn = srv.as_ref().map(|s| {
+        (s.rss_after_bytes as f64 - s.rss_before_bytes as f64) / open_at_rss.max(1) as f64
+    });
+    if rss_per_conn.is_some_and(|b| b <= 0.0) {
+        warnings.push(
+            "the server's RSS did not grow (it had freed memory from earlier connections): \
+             measure idle memory on a freshly started server"
+                .into(),
+        );
+    }
+    if c.server_pid.is_none() {
+        warnings.push("pass --server-pid <pid> to measure the server's RSS per connection".into());
+    }
+    common_warnings(&stats, &gen, a.conns, &mut warnings);
+    let failures: u64 = stats
+        .connect_failures
+        .values()
+        .map(|c| c.count)
+        .sum::<u64>()
+        + stats.closes.values().map(|c| c.count).sum::<u64>();
+    let checks = vec![Check {
+        name: "failed or dropped".into(),
+        limit: format!("<= {}", a.max_failures),
+        value: failures.to_string(),
+        pass: failures <= a.max_failures,
+    }];
+    let pass = checks.iter().all(|c| c.pass);
+    Ok(ConnsReport {
+        mode: "idle",
+        url,
+        conns_requested: a.conns,
+        conns_opened: stats.connected,
+        conns_open_at_end: open_at_end,
+        rooms: a.rooms as usize,
+        connect_seconds: connect_s,
+        handshakes_per_sec: stats.connected as f64 / connect_s.max(1e-9),
+        handshake_ms: Percentiles::of(&stats.handshake),
+        rss_per_conn_bytes: rss_per_conn,
+        frames_received: stats.frames_total,
+        errors: errors(&stats),
+        generator: gen,
+        server: srv,
+        checks,
+        pass,
+        warnings,
+    })
+}
