@@ -67,7 +67,10 @@ pub struct PersistRecord {
 ///
 /// It is a synchronous call rather than an [`Output`] because the reject policy must know
 /// whether the record was taken before the message is broadcast.
-pub trait PersistSink {
+///
+/// `Send`, so that a [`Hub`] holding one stays `Send` and can be built on one thread and
+/// run on another (or shared behind a `Mutex`).
+pub trait PersistSink: Send {
     /// Takes `record`, or hands it back when the queue is full. Must never block.
     fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord>;
 }

@@ -86,10 +86,12 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Re
         }
         // Read into a separate chunk: if the head timeout cancels this read, what was
         // already received stays in `buf` (and earns a 408 rather than silence).
-        let (res, chunk) = stream.read(Vec::with_capacity(4096)).await;
+        let want = if buf.is_empty() { 512 } else { 4096 };
+        let (res, chunk) = stream.read(Vec::with_capacity(want)).await;
         match res {
             Ok(0) | Err(_) => return Err(ReadError::Closed),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
+

@@ -1,0 +1,378 @@
+//! A deterministic simulator for hubbub-core: `W` hubs, any number of clients, a virtual
+//! clock and seeded interleavings of the events the hubs exchange.
+//!
+//! It plays the driver's part exactly as the server does, with no socket and no thread:
+//! - every input is followed by draining [`Hub::poll_output`] until [`Output::Timeout`];
+//! - [`Output::Peer`] events go into one FIFO queue per `(from, to)` pair — order within a
+//!   pair is preserved, as the real mesh preserves it — and a seeded RNG picks which pair
+//!   delivers next, so every run explores a different (reproducible) interleaving;
+//! - [`Output::Deliver`] is expanded to each recipient and [`Output::Send`] goes to one:
+//!   both are recorded per `(worker, ConnId)` with the virtual instant they were written;
+//! - [`Output::Close`] is recorded and answered with [`Hub::handle_close`] once the
+//!   outputs before it were flushed, as a driver does;
+//! - time never comes from the OS: [`Sim::advance`] moves the monotonic and the wall clock
+//!   together.
+//!
+//! Every hub gets a [`PersistSink`] that accepts everything, which gives the tests the
+//! ground truth of what each room's owner sequenced, in order.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hubbub_core::connect::{Refusal, UpgradeRequest};
+use hubbub_core::*;
+
+/// The wall clock at the start of every simulation (2026-11-21T10:30:00.000Z).
+pub const BASE_WALL_MS: u64 = 1_795_257_000_000;
+
+/// SplitMix64, for the scheduler's choices.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// How a frame reached a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// [`Output::Send`]: the join backlog, or an error frame.
+    Send,
+    /// [`Output::Deliver`]: a live broadcast.
+    Deliver,
+}
+
+/// One frame written to a connection.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Mono,
+    pub via: Via,
+    pub frame: Bytes,
+}
+
+/// A connection, named as the driver names it.
+pub type Key = (usize, ConnId);
+
+/// Records every message a room's owner hands to persistence: the sequencing ground truth.
+struct Recorder(Arc<Mutex<Vec<PersistRecord>>>);
+
+impl PersistSink for Recorder {
+    fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord> {
+        self.0.lock().unwrap().push(record);
+        Ok(())
+    }
+}
+
+/// The simulated process: its hubs, the mesh between them and the virtual clock.
+pub struct Sim {
+    pub hubs: Vec<Hub>,
+    pub gauge: ConnectionGauge,
+    now: Now,
+    /// One FIFO per `(from, to)` worker pair.
+    mesh: BTreeMap<(usize, usize), VecDeque<PeerEvent>>,
+    rng: Rng,
+    /// Every frame written to each connection, in order.
+    pub inbox: HashMap<Key, Vec<Received>>,
+    /// Connections the hubs closed: code, and when.
+    pub closed_by_hub: HashMap<Key, (u16, Mono)>,
+    /// Connections released with `handle_close` (by either side); their ids are stale.
+    pub gone: HashSet<Key>,
+    /// Frames a hub addressed to a stale connection id (must stay empty).
+    pub stale: Vec<(Key, Bytes)>,
+    /// Frames addressed to a connection after its `Close` output (a driver drops them).
+    pub after_close: usize,
+    /// Answers to queries, by id.
+    pub replies: HashMap<QueryId, (usize, Answer)>,
+    /// Recipients of `Deliver` outputs per worker (what its `deliveries` counter counts).
+    pub deliveries: Vec<u64>,
+    /// Pings asked for, per connection.
+    pub pings: HashMap<Key, u32>,
+    /// Everything the owners sequenced, in the order they sequenced it.
+    records: Arc<Mutex<Vec<PersistRecord>>>,
+    next_query: u64,
+}
+
+impl Sim {
+    /// `workers` hubs built from [`HubConfig::new`] changed by `tweak`; `seed` drives the
+    /// interleaving of peer events.
+    pub fn new(workers: usize, seed: u64, tweak: impl Fn(&mut HubConfig)) -> Sim {
+        let gauge = ConnectionGauge::new(100_000);
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let now = Now::new(Mono::from_nanos(1_000_000_000), UnixMillis(BASE_WALL_MS));
+        let hubs = (0..workers)
+            .map(|w| {
+                let mut cfg = HubConfig::new(WorkerId(w as u16), workers as u16);
+                cfg.started_at = now.wall;
+                cfg.seed = seed;
+                tweak(&mut cfg);
+                let mut hub = Hub::new(cfg, gauge.clone());
+                hub.set_persist_sink(Box::new(Recorder(records.clone())));
+                hub
+            })
+            .collect();
+        Sim {
+            hubs,
+            gauge,
+            now,
+            mesh: BTreeMap::new(),
+            rng: Rng::new(seed),
+            inbox: HashMap::new(),
+            closed_by_hub: HashMap::new(),
+            gone: HashSet::new(),
+            stale: Vec::new(),
+            after_close: 0,
+            replies: HashMap::new(),
+            deliveries: vec![0; workers],
+            pings: HashMap::new(),
+            records,
+            next_query: 0,
+        }
+    }
+
+    pub fn now(&self) -> Now {
+        self.now
+    }
+
+    /// Moves both clocks forward.
+    pub fn advance(&mut self, by: Duration) {
+        self.now.mono = self.now.mono + by;
+        self.now.wall = UnixMillis(self.now.wall.0 + by.as_millis() as u64);
+    }
+
+    /// An upgrade request with this query string and no headers, on worker `w`.
+    pub fn open(&mut self, w: usize, query: &str) -> Result<ConnId, Refusal> {
+        let req = UpgradeRequest {
+            query,
+            ..Default::default()
+        };
+        let admission = self.hubs[w].admit(self.now, &req)?;
+        let conn = self.hubs[w].handle_open(self.now, admission);
+        self.inbox.entry((w, conn)).or_default();
+        self.drain(w);
+        Ok(conn)
+    }
+
+    /// A frame from the client `(w, conn)`.
+    pub fn frame(&mut self, (w, conn): Key, frame: Inbound<'_>) {
+        self.hubs[w].handle_frame(self.now, conn, frame);
+        self.drain(w);
+    }
+
+    /// A valid chat frame with this content.
+    pub fn chat(&mut self, key: Key, content: &str) {
+        let text = serde_json::json!({"type": "chat", "content": content}).to_string();
+        self.frame(key, Inbound::Text(text.as_bytes()));
+    }
+
+    /// The client went away.
+    pub fn close(&mut self, (w, conn): Key) {
+        self.hubs[w].handle_close(self.now, conn);
+        self.gone.insert((w, conn));
+        self.drain(w);
+    }
+
+    /// The driver could not write `bytes` to the connection yet.
+    pub fn queued(&mut self, (w, conn): Key, bytes: usize) {
+        self.hubs[w].handle_queued(self.now, conn, bytes);
+        self.drain(w);
+    }
+
+    /// Every hub's timer fires.
+    pub fn timeout_all(&mut self) {
+        for w in 0..self.hubs.len() {
+            self.hubs[w].handle_timeout(self.now);
+            self.drain(w);
+        }
+    }
+
+    /// Starts a query on worker `w`; its answer lands in [`Sim::replies`].
+    pub fn query(&mut self, w: usize, query: Query) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        self.hubs[w].handle_query(self.now, id, query);
+        self.drain(w);
+        id
+    }
+
+    /// Peer events waiting in the mesh.
+    pub fn in_flight(&self) -> usize {
+        self.mesh.values().map(VecDeque::len).sum()
+    }
+
+    /// Delivers the oldest event of a randomly chosen non-empty `(from, to)` queue.
+    /// Returns false when the mesh is empty.
+    pub fn step(&mut self) -> bool {
+        let busy: Vec<(usize, usize)> = self
+            .mesh
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        if busy.is_empty() {
+            return false;
+        }
+        let pair = busy[self.rng.below(busy.len())];
+        let event = self.mesh.get_mut(&pair).and_then(VecDeque::pop_front);
+        if let Some(event) = event {
+            self.hubs[pair.1].handle_peer(self.now, event);
+            self.drain(pair.1);
+        }
+        true
+    }
+
+    /// Delivers peer events until the mesh is quiet.
+    pub fn settle(&mut self) {
+        while self.step() {}
+    }
+
+    /// Runs a query to completion and returns its answer.
+    pub fn ask(&mut self, w: usize, query: Query) -> Answer {
+        let id = self.query(w, query);
+        self.settle();
+        self.replies.remove(&id).expect("every query is answered").1
+    }
+
+    /// The merged analytics snapshot, gathered from worker `w`.
+    pub fn stats(&mut self, w: usize) -> Snapshot {
+        match self.ask(w, Query::Stats) {
+            Answer::Stats(s) => *s,
+            other => panic!("Stats answered with {other:?}"),
+        }
+    }
+
+    /// The frames written to one connection.
+    /// What the owners sequenced so far, in order.
+    pub fn records(&self) -> Vec<PersistRecord> {
+        self.records.lock().unwrap().clone()
+    }
+
+    pub fn frames(&self, key: Key) -> &[Received] {
+        self.inbox.get(&key).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The driver's half of the run loop for hub `w`: carry out every output until
+    /// `Timeout`, then report the closes it asked for (which may produce more outputs).
+    fn drain(&mut self, w: usize) {
+        let mut closing = Vec::new();
+        loop {
+            match self.hubs[w].poll_output() {
+                Output::Deliver { frame, to } => {
+                    self.deliveries[w] += to.len() as u64;
+                    for &conn in to.iter() {
+                        self.record((w, conn), Via::Deliver, &frame);
+                    }
+                }
+                Output::Send { conn, frame } => self.record((w, conn), Via::Send, &frame),
+                Output::Peer { to, event } => {
+                    self.mesh
+                        .entry((w, to.index()))
+                        .or_default()
+                        .push_back(event);
+                }
+                Output::Close { conn, code, .. } => {
+                    let first = self
+                        .closed_by_hub
+                        .insert((w, conn), (code, self.now.mono))
+                        .is_none();
+                    assert!(first, "{conn:?} closed twice");
+                    closing.push(conn);
+                }
+                Output::Ping { conn } => *self.pings.entry((w, conn)).or_default() += 1,
+                Output::Reply { id, answer } => {
+                    self.replies.insert(id, (w, answer));
+                }
+                Output::Timeout(_) => break,
+                other => panic!("unexpected output {other:?}"),
+            }
+        }
+        // The driver flushed what was queued, closes the sockets and reports each close:
+        // one input at a time, each followed by a full drain, because outputs queued
+        // before a close may still name the closed connection.
+        for conn in closing {
+            self.hubs[w].handle_close(self.now, conn);
+            self.gone.insert((w, conn));
+            self.drain(w);
+        }
+    }
+
+    fn record(&mut self, key: Key, via: Via, frame: &Bytes) {
+        if self.gone.contains(&key) {
+            self.stale.push((key, frame.clone()));
+            return;
+        }
+        if self.closed_by_hub.contains_key(&key) {
+            self.after_close += 1;
+            return;
+        }
+        self.inbox.entry(key).or_default().push(Received {
+            at: self.now.mono,
+            via,
+            frame: frame.clone(),
+        });
+    }
+}
+
+/// A server frame, parsed for checking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Chat {
+        room: String,
+        user: String,
+        content: String,
+        message_id: String,
+        seq: u64,
+    },
+    Presence {
+        kind: String,
+        room: String,
+        user: String,
+    },
+    Error {
+        code: String,
+    },
+}
+
+/// Parses one server frame; panics on anything PROTOCOL.md does not allow.
+pub fn parse(frame: &[u8]) -> Frame {
+    let v: serde_json::Value = serde_json::from_slice(frame).expect("server frames are JSON");
+    let s = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {v}"))
+            .to_owned()
+    };
+    match v["type"].as_str() {
+        Some("chat") => Frame::Chat {
+            room: s("roomId"),
+            user: s("userId"),
+            content: s("content"),
+            message_id: s("messageId"),
+            seq: v["seq"].as_u64().expect("seq"),
+        },
+        Some(kind @ ("join" | "leave")) => Frame::Presence {
+            kind: kind.to_owned(),
+            room: s("roomId"),
+            user: s("userId"),
+        },
+        Some("error") => Frame::Error { code: s("code") },
+        _ => panic!("unknown frame {v}"),
+    }
+}
