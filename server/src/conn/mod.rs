@@ -48,7 +48,10 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
         let rest = buf.split_off(head.len);
         buf = rest;
         if head.upgrade_websocket && head.path == "/ws" {
-            return ws::upgrade(worker, stream, head, buf).await;
+            // The WebSocket phase runs as its own task, so the HTTP phase's state is freed
+            // instead of living as long as the connection (memory per idle connection).
+            monoio::spawn(ws::upgrade(worker, stream, head, buf));
+            return;
         }
         // Bodies are not part of any hubbub endpoint: skip a small one, refuse a big one.
         let mut keep_alive = !head.wants_close;

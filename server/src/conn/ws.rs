@@ -23,8 +23,9 @@ use crate::http::response::Response;
 use crate::worker::connio::ConnIo;
 use crate::worker::Worker;
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 1024;
+/// Bytes read from the socket at a time; also tungstenite's read buffer. Both exist per
+/// connection, so they are sized for typical chat frames (larger ones take more reads).
+const READ_CHUNK: usize = 512;
 /// How long a closing connection may take to answer our close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
