@@ -97,4 +97,3 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Re
         }
     }
 }
-
