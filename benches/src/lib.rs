@@ -1,1 +1,3 @@
 //! Benchmarks and comparison tools for hubbub; see `benches/` and the README.
+
+pub mod tokio_broadcast;

@@ -269,3 +269,49 @@ fn idle_connections_are_pinged_then_closed() {
     assert!(saw_ping);
     assert_eq!(code, Some(1000));
 }
+
+#[test]
+fn json_logs_and_nothing_per_message_at_info() {
+    use std::io::{BufRead, BufReader};
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .env_clear()
+        .envs([
+            ("PORT", port.to_string().as_str()),
+            ("BIND", "127.0.0.1"),
+            ("WORKERS", "2"),
+        ])
+        .envs([
+            ("LOG_LEVEL", "info"),
+            ("LOG_FORMAT", "json"),
+            ("RATE_LIMIT_PER_SEC", "0"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["level"], "INFO");
+    assert_eq!(first["fields"]["message"], "hubbub listening");
+    assert_eq!(first["fields"]["workers"], 2);
+    let server = Server { port, child };
+    let mut c = server.connect("room=logs");
+    for i in 0..50 {
+        c.chat(&format!("m{i}"));
+    }
+    for _ in 0..50 {
+        c.next_chat();
+    }
+    c.close();
+    server.signal("-TERM");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    for line in &rest {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string());
+    }
+    assert!(
+        rest.len() <= 5,
+        "start and stop only, nothing per message: {rest:?}"
+    );
+}
