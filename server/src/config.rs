@@ -112,6 +112,14 @@ pub struct Config {
     #[arg(long, env = "DYNAMODB_TABLE", default_value = "chat-messages")]
     pub dynamodb_table: String,
 
+    /// Static AWS access key (for local endpoints; unset: the standard credential chain).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
+
+    /// Static AWS secret key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
     /// Comma-separated CORS and WebSocket origin allowlist, or `*`.
     #[arg(long, env = "ALLOWED_ORIGINS", default_value = "*")]
     pub allowed_origins: String,
@@ -246,12 +254,16 @@ impl Config {
                 "AUTH_SECRET is set but empty: unset it to disable auth"
             );
         }
-        if self.store == Store::Dynamodb {
-            anyhow::bail!(
-                "STORE=dynamodb is not available in this build yet: use STORE=memory \
-                 (DynamoDB persistence is the next milestone)"
+        if let Some(endpoint) = &self.dynamodb_endpoint {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "DYNAMODB_ENDPOINT={endpoint:?} must be an http:// or https:// URL"
             );
         }
+        anyhow::ensure!(
+            !self.dynamodb_table.is_empty(),
+            "DYNAMODB_TABLE must not be empty"
+        );
         Ok(())
     }
 }

@@ -7,10 +7,12 @@
 //! - [`worker`]: one thread, one runtime, one hub, one listener; the mesh between workers.
 //! - [`conn`]: one TCP connection: HTTP requests, then maybe a WebSocket.
 //! - [`http`]: request heads, responses, routes, static files, Prometheus text.
+//! - [`store`]: the DynamoDB bridge, when `STORE=dynamodb`.
 
 pub mod config;
 pub mod conn;
 pub mod http;
 pub mod logging;
 pub mod runtime;
+pub mod store;
 pub mod worker;

@@ -40,6 +40,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             bail!("STATIC_DIR={} has no index.html", dir.display());
         }
     }
+    let store = crate::store::start(&config)?;
     let started_at = UnixMillis(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -53,6 +54,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         started_at,
         mesh: Mesh::new(workers as usize, MESH_QUEUE),
         workers,
+        store,
         config,
     });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -101,6 +103,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         if h.is_finished() {
             let _ = h.join();
         }
+    }
+    let store = shared.store.clone();
+    let grace = Duration::from_secs(u64::from(shared.config.shutdown_grace_secs));
+    drop(shared);
+    if let Some(bridge) = store {
+        crate::store::shutdown(bridge, grace);
     }
     tracing::info!("stopped");
     Ok(())

@@ -700,19 +700,7 @@ impl Hub {
         if let Some((last_seq, recent)) = state {
             for m in recent {
                 self.scratch.clear();
-                protocol::encode_chat(
-                    &mut self.scratch,
-                    &ChatMessageRef {
-                        message_id: &m.message_id,
-                        room_id: &m.room_id,
-                        kind: "chat",
-                        user_id: &m.user_id,
-                        username: &m.username,
-                        content: &m.content,
-                        timestamp: &m.timestamp,
-                        seq: m.seq,
-                    },
-                );
+                protocol::encode_chat_message(&mut self.scratch, &m);
                 let frame = Bytes::copy_from_slice(&self.scratch);
                 r.last_seq = r.last_seq.max(m.seq);
                 r.append(

@@ -219,27 +219,10 @@ fn merge_newest(parts: Vec<Part>, limit: usize) -> Vec<Bytes> {
     all.into_iter().skip(skip).map(|(_, f)| f).collect()
 }
 
-fn json_string(buf: &mut Vec<u8>, s: &str) {
-    if sonic_rs::to_writer(&mut *buf, s).is_err() {
-        unreachable!("serializing a string into a Vec failed");
-    }
-}
-
 /// `{"<key>":"<id>","count":N,"messages":[…]}`, each message exactly as broadcast.
 fn messages_body(key: &str, id: &str, frames: Vec<Bytes>) -> Bytes {
     let mut buf = Vec::with_capacity(64 + frames.iter().map(|f| f.len() + 1).sum::<usize>());
-    buf.extend_from_slice(b"{\"");
-    buf.extend_from_slice(key.as_bytes());
-    buf.extend_from_slice(b"\":");
-    json_string(&mut buf, id);
-    buf.extend_from_slice(format!(",\"count\":{},\"messages\":[", frames.len()).as_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(f);
-    }
-    buf.extend_from_slice(b"]}");
+    crate::protocol::encode_message_list(&mut buf, key, id, frames.iter().map(|f| &f[..]));
     Bytes::from(buf)
 }
 

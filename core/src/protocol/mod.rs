@@ -8,8 +8,9 @@ mod outbound;
 
 pub use inbound::{decode_client_frame, ClientFrame, FrameError};
 pub use outbound::{
-    encode_chat, encode_error, encode_http_error, encode_presence, ChatMessage, ChatMessageRef,
-    ErrorFrame, PresenceEvent, PresenceKind, ServerFrame,
+    encode_chat, encode_chat_message, encode_error, encode_http_error, encode_message_list,
+    encode_presence, ChatMessage, ChatMessageRef, ErrorFrame, PresenceEvent, PresenceKind,
+    ServerFrame,
 };
 
 /// The `code` of an error frame sent to one connection (PROTOCOL.md §2).

@@ -193,6 +193,54 @@ pub fn encode_error(buf: &mut Vec<u8>, code: ErrorCode) {
     );
 }
 
+/// Appends a history body `{"<key>":"<id>","count":N,"messages":[…]}` to `buf`, each
+/// message being a frame exactly as it was broadcast.
+///
+/// ```
+/// use hubbub_core::protocol::encode_message_list;
+/// let mut buf = Vec::new();
+/// encode_message_list(&mut buf, "roomId", "r", [&br#"{"seq":1}"#[..], br#"{"seq":2}"#]);
+/// assert_eq!(buf, br#"{"roomId":"r","count":2,"messages":[{"seq":1},{"seq":2}]}"#);
+/// ```
+pub fn encode_message_list<'a>(
+    buf: &mut Vec<u8>,
+    key: &str,
+    id: &str,
+    frames: impl IntoIterator<Item = &'a [u8], IntoIter: ExactSizeIterator>,
+) {
+    let frames = frames.into_iter();
+    buf.extend_from_slice(b"{\"");
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+    write_json(buf, &id);
+    buf.extend_from_slice(format!(",\"count\":{},\"messages\":[", frames.len()).as_bytes());
+    for (i, f) in frames.enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(f);
+    }
+    buf.extend_from_slice(b"]}");
+}
+
+/// Appends a chat message's JSON to `buf` from its owned form (as read back from a store),
+/// byte for byte as it was broadcast.
+pub fn encode_chat_message(buf: &mut Vec<u8>, m: &ChatMessage) {
+    encode_chat(
+        buf,
+        &ChatMessageRef {
+            message_id: &m.message_id,
+            room_id: &m.room_id,
+            kind: "chat",
+            user_id: &m.user_id,
+            username: &m.username,
+            content: &m.content,
+            timestamp: &m.timestamp,
+            seq: m.seq,
+        },
+    );
+}
+
 /// Appends an HTTP error body `{"error":code,"message":message}` to `buf`.
 pub fn encode_http_error(buf: &mut Vec<u8>, code: &str, message: &str) {
     #[derive(Serialize)]

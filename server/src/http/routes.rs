@@ -96,27 +96,33 @@ pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
         )
         .header("Upgrade", "websocket"),
         Route::Health => json_answer(worker.query(Query::Health).await),
-        Route::Analytics => match worker.query(Query::Stats).await {
-            Some(Answer::Stats(snapshot)) => Response::json(200, snapshot.to_json()),
-            other => json_answer(other),
+        Route::Analytics => match worker.snapshot().await {
+            Some(snapshot) => Response::json(200, snapshot.to_json()),
+            None => json_answer(None),
         },
-        Route::Metrics => match worker.query(Query::Stats).await {
-            Some(Answer::Stats(snapshot)) => Response {
+        Route::Metrics => match worker.snapshot().await {
+            Some(snapshot) => Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 headers: String::new(),
                 body: prometheus::render(&snapshot).into(),
             },
-            other => json_answer(other),
+            None => json_answer(None),
         },
         Route::Rooms => json_answer(worker.query(Query::Rooms).await),
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            json_answer(worker.query(Query::RoomMessages { room, limit }).await)
+            match stored_history(worker, History::Room, &room, limit).await {
+                Some(body) => Response::json(200, body),
+                None => json_answer(worker.query(Query::RoomMessages { room, limit }).await),
+            }
         }
         Route::UserMessages(user) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            json_answer(worker.query(Query::UserMessages { user, limit }).await)
+            match stored_history(worker, History::User, &user, limit).await {
+                Some(body) => Response::json(200, body),
+                None => json_answer(worker.query(Query::UserMessages { user, limit }).await),
+            }
         }
         Route::ApiNotFound => {
             Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
@@ -138,6 +144,51 @@ pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
     } else {
         resp
     }
+}
+
+#[derive(Clone, Copy)]
+enum History {
+    Room,
+    User,
+}
+
+/// With a durable store, history comes from the table; `None` (the store does not answer,
+/// or there is none) means the in-memory history answers instead.
+async fn stored_history(
+    worker: &Rc<Worker>,
+    kind: History,
+    id: &str,
+    limit: usize,
+) -> Option<Vec<u8>> {
+    let bridge = worker.shared.store.as_ref()?;
+    let (key, answer) = match kind {
+        History::Room => ("roomId", bridge.room_history(id, limit).await),
+        History::User => ("userId", bridge.user_history(id, limit).await),
+    };
+    let messages = match answer {
+        Ok(Ok(messages)) => messages,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "history from memory: the store did not answer");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let frames: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|m| {
+            let mut frame = Vec::with_capacity(256);
+            hubbub_core::protocol::encode_chat_message(&mut frame, m);
+            frame
+        })
+        .collect();
+    let mut body = Vec::new();
+    hubbub_core::protocol::encode_message_list(
+        &mut body,
+        key,
+        id,
+        frames.iter().map(Vec::as_slice),
+    );
+    Some(body)
 }
 
 fn json_answer(answer: Option<Answer>) -> Response {

@@ -42,6 +42,8 @@ pub struct Shared {
     pub mesh: Arc<Mesh<PeerEvent>>,
     /// Worker count.
     pub workers: u16,
+    /// The DynamoDB bridge, with `STORE=dynamodb`.
+    pub store: Option<Arc<hubbub_persist::Bridge>>,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
         h.overflow = c.overflow();
         h.started_at = self.started_at;
         h.seed = self.started_at.0 ^ (std::process::id() as u64) << 32;
+        h.durable = self.store.is_some();
         h
     }
 }
@@ -86,13 +89,20 @@ pub struct Worker {
     next_query: Cell<u64>,
     ping: Bytes,
     max_queued: usize,
+    /// Ourselves, to spawn tasks from `drain` (which only has `&self`).
+    me: std::rc::Weak<Worker>,
 }
 
 impl Worker {
     /// A worker with an empty hub.
     pub fn new(id: WorkerId, shared: Arc<Shared>) -> Rc<Worker> {
-        let hub = Hub::new(shared.hub_config(id), shared.gauge.clone());
-        Rc::new(Worker {
+        let mut hub = Hub::new(shared.hub_config(id), shared.gauge.clone());
+        if let Some(bridge) = &shared.store {
+            hub.set_persist_sink(Box::new(bridge.sink()));
+            hub.set_storage_status(bridge.status());
+        }
+        Rc::new_cyclic(|me| Worker {
+            me: me.clone(),
             id,
             mesh: RefCell::new(Endpoint::new(shared.mesh.clone(), id)),
             hub: RefCell::new(hub),
@@ -150,6 +160,19 @@ impl Worker {
         rx.await.ok()
     }
 
+    /// The merged analytics snapshot, with the persistence figures when a store runs.
+    pub async fn snapshot(&self) -> Option<Box<hubbub_core::Snapshot>> {
+        match self.query(Query::Stats).await? {
+            Answer::Stats(mut snapshot) => {
+                if let Some(bridge) = &self.shared.store {
+                    snapshot.persistence = bridge.stats();
+                }
+                Some(snapshot)
+            }
+            _ => None,
+        }
+    }
+
     /// Carries out the hub's outputs until it has nothing more to say.
     pub fn drain(&self, now: Now) {
         let mut slow: Vec<(ConnId, usize)> = Vec::new();
@@ -186,6 +209,11 @@ impl Worker {
                 Output::Reply { id, answer } => {
                     if let Some(tx) = self.queries.borrow_mut().remove(&id.0) {
                         let _ = tx.send(answer);
+                    }
+                }
+                Output::LoadRoom { room, recent } => {
+                    if let (Some(bridge), Some(me)) = (&self.shared.store, self.me.upgrade()) {
+                        monoio::spawn(crate::store::load_room(me, bridge.clone(), room, recent));
                     }
                 }
                 Output::Timeout(_) => {
@@ -234,7 +262,13 @@ impl Worker {
     async fn timer_loop(self: Rc<Self>) {
         loop {
             monoio::time::sleep(Duration::from_millis(250)).await;
-            self.with_hub(|hub, now| hub.handle_timeout(now));
+            let storage = self.shared.store.as_ref().map(|b| b.status());
+            self.with_hub(|hub, now| {
+                if let Some(status) = storage {
+                    hub.set_storage_status(status);
+                }
+                hub.handle_timeout(now)
+            });
         }
     }
 

@@ -1,0 +1,86 @@
+//! The durable store: with `STORE=dynamodb`, the persistence bridge (one tokio thread,
+//! `hubbub-persist`) and what the workers ask of it. With the memory store none of this
+//! runs.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hubbub_persist::{Bridge, BridgeConfig};
+
+use crate::config::{Config, Store};
+use crate::worker::Worker;
+
+/// Tries to load a room's state before starting it afresh.
+const LOAD_ATTEMPTS: u32 = 4;
+
+/// Starts the bridge when the configuration asks for DynamoDB. Waits at most a few
+/// seconds: an unreachable endpoint is not an error (storage is `unavailable` and the
+/// bridge keeps trying), a table with another key schema is.
+pub fn start(config: &Config) -> anyhow::Result<Option<Arc<Bridge>>> {
+    if config.store != Store::Dynamodb {
+        return Ok(None);
+    }
+    let cfg = BridgeConfig {
+        endpoint: config.dynamodb_endpoint.clone(),
+        region: config.dynamodb_region.clone(),
+        table: config.dynamodb_table.clone(),
+        access_key_id: config.aws_access_key_id.clone(),
+        secret_access_key: config.aws_secret_access_key.clone(),
+        batch_size: usize::from(config.persist_batch_size),
+        queue_size: config.persist_queue_size as usize,
+        in_flight: usize::from(config.persist_workers),
+        ..BridgeConfig::default()
+    };
+    let bridge = Bridge::start(cfg).context("cannot start DynamoDB persistence")?;
+    tracing::info!(
+        table = %config.dynamodb_table,
+        endpoint = config.dynamodb_endpoint.as_deref().unwrap_or("AWS"),
+        status = bridge.status().as_str(),
+        "persistence bridge started"
+    );
+    Ok(Some(Arc::new(bridge)))
+}
+
+/// Drains the queue within `deadline` and reports what could not be written.
+pub fn shutdown(bridge: Arc<Bridge>, deadline: Duration) {
+    match Arc::try_unwrap(bridge) {
+        Ok(bridge) => {
+            let report = bridge.shutdown(deadline);
+            if report.unwritten.is_empty() {
+                tracing::info!(written = report.stats.written, "persistence queue drained");
+            } else {
+                tracing::warn!(
+                    unwritten = report.unwritten.len(),
+                    "persistence queue not fully drained before the deadline"
+                );
+            }
+        }
+        Err(_) => tracing::warn!("a worker still holds the persistence bridge: queue not drained"),
+    }
+}
+
+/// Answers the hub's `LoadRoom`: asks the store for the room's last `seq` and newest
+/// messages. If the store cannot answer after a few tries the room starts afresh — the
+/// chat stays available, at the cost of `seq` restarting for that room (logged).
+pub async fn load_room(worker: Rc<Worker>, bridge: Arc<Bridge>, room: Arc<str>, recent: usize) {
+    let mut attempt = 0;
+    let state = loop {
+        attempt += 1;
+        let answer = bridge.load_room(&room, recent).await;
+        match answer {
+            Ok(Ok(state)) => break Some((state.last_seq, state.recent)),
+            Ok(Err(e)) if attempt < LOAD_ATTEMPTS => {
+                tracing::debug!(room = %room, error = %e, attempt, "room state not loaded yet");
+                monoio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(room = %room, error = %e, "room state could not be loaded: starting it afresh");
+                break None;
+            }
+            Err(_canceled) => break None,
+        }
+    };
+    worker.with_hub(|hub, now| hub.handle_room_loaded(now, &room, state));
+}
