@@ -1,13 +1,15 @@
 //! `connect` (S4): a connection storm with a bounded number of handshakes in flight.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use super::{common_warnings, errors, generator, plan, sample, sample_opt, server, wait_settled};
+use super::{
+    common_warnings, generator, no_connection, plan, sample, sample_opt, server, wait_settled,
+    ConnsOutcome,
+};
 use crate::cli::ConnectArgs;
 use crate::engine::Engine;
 use crate::progress::Progress;
-use crate::report::{Check, ConnsReport};
-use crate::stats::Percentiles;
+use crate::report::ConnsReport;
 
 /// Runs `connect`.
 pub fn run(a: &ConnectArgs) -> Result<ConnsReport> {
@@ -27,12 +29,7 @@ pub fn run(a: &ConnectArgs) -> Result<ConnsReport> {
     let stats = engine.stop()?;
     progress.finish();
     if stats.connected == 0 {
-        let why: Vec<String> = stats
-            .connect_failures
-            .iter()
-            .map(|(k, v)| format!("{k} ×{} ({})", v.count, v.example))
-            .collect();
-        bail!("no connection to {url} could be opened: {}", why.join("; "));
+        return Err(no_connection(&url, &stats));
     }
     let mut warnings = Vec::new();
     let gen = generator(&before, &after);
@@ -42,30 +39,19 @@ pub fn run(a: &ConnectArgs) -> Result<ConnsReport> {
     }
     common_warnings(&stats, &gen, a.conns, &mut warnings);
     let failures: u64 = stats.connect_failures.values().map(|c| c.count).sum();
-    let checks = vec![Check {
-        name: "failed handshakes".into(),
-        limit: format!("<= {}", a.max_failures),
-        value: failures.to_string(),
-        pass: failures <= a.max_failures,
-    }];
-    let pass = checks.iter().all(|c| c.pass);
-    Ok(ConnsReport {
+    Ok(ConnsOutcome {
         mode: "connect",
         url,
         conns_requested: a.conns,
-        conns_opened: stats.connected,
-        conns_open_at_end: open_at_end,
         rooms: a.rooms as usize,
+        stats,
+        open_at_end,
         connect_seconds: connect_s,
-        handshakes_per_sec: stats.connected as f64 / connect_s.max(1e-9),
-        handshake_ms: Percentiles::of(&stats.handshake),
         rss_per_conn_bytes: None,
-        frames_received: stats.frames_total,
-        errors: errors(&stats),
         generator: gen,
         server: srv,
-        checks,
-        pass,
+        check: ("failed handshakes", failures, a.max_failures),
         warnings,
-    })
+    }
+    .report())
 }

@@ -1,13 +1,15 @@
 //! `idle` (S3): open N connections, hold them, report the server's RSS per connection.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use super::{common_warnings, errors, generator, plan, sample, sample_opt, server, wait_settled};
+use super::{
+    common_warnings, generator, no_connection, plan, sample, sample_opt, server, wait_settled,
+    ConnsOutcome,
+};
 use crate::cli::IdleArgs;
 use crate::engine::Engine;
 use crate::progress::Progress;
-use crate::report::{Check, ConnsReport};
-use crate::stats::Percentiles;
+use crate::report::ConnsReport;
 
 /// Runs `idle`.
 pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
@@ -25,12 +27,7 @@ pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
     if engine.open() == 0 {
         let stats = engine.stop()?;
         progress.finish();
-        let why: Vec<String> = stats
-            .connect_failures
-            .iter()
-            .map(|(k, v)| format!("{k} ×{} ({})", v.count, v.example))
-            .collect();
-        bail!("no connection to {url} could be opened: {}", why.join("; "));
+        return Err(no_connection(&url, &stats));
     }
     let settle_end = std::time::Instant::now() + a.settle;
     while std::time::Instant::now() < settle_end {
@@ -71,30 +68,19 @@ pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
         .map(|c| c.count)
         .sum::<u64>()
         + stats.closes.values().map(|c| c.count).sum::<u64>();
-    let checks = vec![Check {
-        name: "failed or dropped".into(),
-        limit: format!("<= {}", a.max_failures),
-        value: failures.to_string(),
-        pass: failures <= a.max_failures,
-    }];
-    let pass = checks.iter().all(|c| c.pass);
-    Ok(ConnsReport {
+    Ok(ConnsOutcome {
         mode: "idle",
         url,
         conns_requested: a.conns,
-        conns_opened: stats.connected,
-        conns_open_at_end: open_at_end,
         rooms: a.rooms as usize,
+        stats,
+        open_at_end,
         connect_seconds: connect_s,
-        handshakes_per_sec: stats.connected as f64 / connect_s.max(1e-9),
-        handshake_ms: Percentiles::of(&stats.handshake),
         rss_per_conn_bytes: rss_per_conn,
-        frames_received: stats.frames_total,
-        errors: errors(&stats),
         generator: gen,
         server: srv,
-        checks,
-        pass,
+        check: ("failed or dropped", failures, a.max_failures),
         warnings,
-    })
+    }
+    .report())
 }

@@ -14,8 +14,8 @@ use crate::cli::Common;
 use crate::engine::{Engine, Plan};
 use crate::procfs;
 use crate::progress::Progress;
-use crate::report::{Errors, Generator, Server};
-use crate::stats::Stats;
+use crate::report::{Check, ConnsReport, Errors, Generator, Server};
+use crate::stats::{Percentiles, Stats};
 use crate::target::Target;
 
 /// Open files kept spare for the process itself (runtime, /proc reads, stdio).
@@ -226,6 +226,67 @@ pub fn common_warnings(s: &Stats, g: &Generator, conns: usize, w: &mut Vec<Strin
              RATE_LIMIT_PER_SEC=0 (or a rate above --rate) to measure fan-out"
                 .into(),
         );
+    }
+}
+
+/// The error for a run in which not one connection opened, with the reasons seen.
+pub fn no_connection(url: &str, stats: &Stats) -> anyhow::Error {
+    let why: Vec<String> = stats
+        .connect_failures
+        .iter()
+        .map(|(k, v)| format!("{k} ×{} ({})", v.count, v.example))
+        .collect();
+    anyhow::anyhow!("no connection to {url} could be opened: {}", why.join("; "))
+}
+
+/// What `idle` and `connect` measured, before it becomes a [`ConnsReport`].
+pub struct ConnsOutcome {
+    pub mode: &'static str,
+    pub url: String,
+    pub conns_requested: usize,
+    pub rooms: usize,
+    pub stats: Stats,
+    pub open_at_end: usize,
+    pub connect_seconds: f64,
+    pub rss_per_conn_bytes: Option<f64>,
+    pub generator: Generator,
+    pub server: Option<Server>,
+    /// The one pass/fail check: its name, the failures counted and the limit.
+    pub check: (&'static str, u64, u64),
+    pub warnings: Vec<String>,
+}
+
+impl ConnsOutcome {
+    /// The report, with its check judged.
+    pub fn report(self) -> ConnsReport {
+        let (name, failures, max) = self.check;
+        let checks = vec![Check {
+            name: name.into(),
+            limit: format!("<= {max}"),
+            value: failures.to_string(),
+            pass: failures <= max,
+        }];
+        let pass = checks.iter().all(|c| c.pass);
+        let s = &self.stats;
+        ConnsReport {
+            mode: self.mode,
+            url: self.url,
+            conns_requested: self.conns_requested,
+            conns_opened: s.connected,
+            conns_open_at_end: self.open_at_end,
+            rooms: self.rooms,
+            connect_seconds: self.connect_seconds,
+            handshakes_per_sec: s.connected as f64 / self.connect_seconds.max(1e-9),
+            handshake_ms: Percentiles::of(&s.handshake),
+            rss_per_conn_bytes: self.rss_per_conn_bytes,
+            frames_received: s.frames_total,
+            errors: errors(s),
+            generator: self.generator,
+            server: self.server,
+            checks,
+            pass,
+            warnings: self.warnings,
+        }
     }
 }
 
