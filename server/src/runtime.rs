@@ -92,6 +92,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "hubbub listening"
     );
     wait_for_signal(&shared)?;
+    // One budget for the whole shutdown: closing connections, then draining persistence.
+    let signalled = Instant::now();
     tracing::info!("shutting down: closing connections");
     let grace =
         Duration::from_secs(u64::from(shared.config.shutdown_grace_secs)) + Duration::from_secs(1);
@@ -105,10 +107,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     let store = shared.store.clone();
-    let grace = Duration::from_secs(u64::from(shared.config.shutdown_grace_secs));
+    let budget = Duration::from_secs(u64::from(shared.config.shutdown_grace_secs));
     drop(shared);
     if let Some(bridge) = store {
-        crate::store::shutdown(bridge, grace);
+        let left = budget
+            .saturating_sub(signalled.elapsed())
+            .max(Duration::from_secs(1));
+        crate::store::shutdown(bridge, left);
     }
     tracing::info!("stopped");
     Ok(())
