@@ -1,0 +1,600 @@
+//! `compare`: runs PERFORMANCE.md's scenarios against hubbub and tokio-broadcast (or any
+//! server that speaks the chat subset), alternating the servers run by run, and writes the
+//! medians side by side as Markdown and JSON.
+//!
+//! ```sh
+//! cargo run --release -p hubbub-benches --bin compare -- --scenarios s1,s3,s4 --runs 3
+//! ```
+//!
+//! The pure parts (scenarios, figures, medians, Markdown) are in
+//! [`hubbub_benches::compare`].
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::Value;
+
+use hubbub_benches::compare::extract::generator_cpu;
+use hubbub_benches::compare::markdown;
+use hubbub_benches::compare::report::{
+    lscpu_model, summarize_scenario, utc_date, Comparison, RunRecord, ScenarioResult, ServerSpec,
+};
+use hubbub_benches::compare::scenario::{parse_list, Scenario};
+
+const BUILD_ARGS: &[&str] = &[
+    "build",
+    "--release",
+    "-p",
+    "hubbub-server",
+    "-p",
+    "hubbub-loadtest",
+    "-p",
+    "hubbub-benches",
+    "--bin",
+    "hubbub",
+    "--bin",
+    "hubbub-loadtest",
+    "--bin",
+    "tokio-broadcast",
+];
+
+/// The environment every server gets besides `PORT`. `PIN_WORKERS=false` keeps hubbub
+/// from re-pinning its worker to CPU 0 over the `taskset` mask.
+const SERVER_ENV: &[(&str, &str)] = &[
+    ("BIND", "127.0.0.1"),
+    ("WORKERS", "1"),
+    ("LOG_LEVEL", "warn"),
+    ("RATE_LIMIT_PER_SEC", "0"),
+    ("PRESENCE", "false"),
+    ("PIN_WORKERS", "false"),
+];
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Side-by-side benchmark: PERFORMANCE.md's scenarios against each server, alternating
+/// servers run by run; writes medians [min–max] and ratios to the first server.
+#[derive(Debug, Parser)]
+#[command(name = "compare")]
+struct Cli {
+    /// Scenarios, comma-separated: s1, s2, s3, s4 or all.
+    #[arg(long, default_value = "all", value_parser = parse_scenarios)]
+    scenarios: Scenarios,
+    /// Runs per scenario and server.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Do not build the release binaries first.
+    #[arg(long)]
+    no_build: bool,
+    /// Add or replace a server: NAME=COMMAND (run with `sh -c 'exec COMMAND'` from the
+    /// workspace root; it gets PORT and BIND=127.0.0.1). Repeatable.
+    #[arg(long = "server", value_name = "NAME=COMMAND", value_parser = parse_server)]
+    servers: Vec<(String, String)>,
+    /// CPUs the server is pinned to (taskset -c).
+    #[arg(long, default_value = "0")]
+    server_cpus: String,
+    /// CPU the generator is pinned to (hubbub-loadtest --cpu).
+    #[arg(long, default_value = "1")]
+    generator_cpu: String,
+    /// Markdown output (default: docs/compare.md under the workspace root).
+    #[arg(long)]
+    out_md: Option<PathBuf>,
+    /// JSON output with every run (default: docs/compare.json under the workspace root).
+    #[arg(long)]
+    out_json: Option<PathBuf>,
+    /// The workspace root (binaries are under target/release there).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
+    root: PathBuf,
+    /// Multiply every scenario's --conns by this (for quick checks).
+    #[arg(long, default_value_t = 1.0, hide = true, value_parser = positive_f64)]
+    conns_scale: f64,
+}
+
+/// The scenarios asked for.
+#[derive(Debug, Clone)]
+struct Scenarios(Vec<&'static Scenario>);
+
+fn parse_scenarios(s: &str) -> Result<Scenarios, String> {
+    parse_list(s).map(Scenarios)
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} must be a positive number")),
+    }
+}
+
+fn parse_server(s: &str) -> Result<(String, String), String> {
+    let (name, cmd) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=COMMAND"))?;
+    let name = name.trim();
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        return Err(format!(
+            "{name:?}: a server name is letters, digits, '-', '_' or '.'"
+        ));
+    }
+    if cmd.trim().is_empty() {
+        return Err(format!("{s:?}: empty command"));
+    }
+    Ok((name.to_string(), cmd.trim().to_string()))
+}
+
+/// `a` quoted for a POSIX shell when it needs it.
+fn shell_quote(a: &str) -> String {
+    let safe = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%$".contains(c));
+    if safe {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+fn shell_line<S: AsRef<str>>(args: &[S]) -> String {
+    args.iter()
+        .map(|a| shell_quote(a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Output of a command, trimmed, or `None` if it failed.
+fn capture(root: &Path, program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot bind a loopback port")?;
+    Ok(l.local_addr().context("no local address")?.port())
+}
+
+/// A server process; killed on drop if it was not stopped.
+struct Server {
+    child: Child,
+    done: bool,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the port accepts, or fails if the process exits or it takes too long.
+    fn wait_ready(&mut self, port: u16) -> Result<()> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().context("cannot poll the server")? {
+                self.done = true;
+                bail!("the server exited before accepting: {status}");
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > START_TIMEOUT {
+                bail!("the server did not accept on port {port} within {START_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether it already exited on its own (and how).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; waits for it.
+    fn stop(mut self) -> Result<ExitStatus> {
+        self.done = true;
+        if let Some(status) = self.child.try_wait().context("cannot poll the server")? {
+            return Ok(status);
+        }
+        let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;
+        // SAFETY: kill(2) with a pid we spawned and have not reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < STOP_GRACE {
+            if let Some(status) = self.child.try_wait().context("cannot poll the server")? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("  server {pid} still running {STOP_GRACE:?} after SIGTERM: killing it");
+        self.child.kill().context("cannot kill the server")?;
+        self.child.wait().context("cannot wait for the server")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+struct Env {
+    root: PathBuf,
+    loadtest: PathBuf,
+    /// `loadtest` as recorded: relative to the root when under it.
+    loadtest_shown: String,
+    server_cpus: String,
+    generator_cpu: String,
+    logs: PathBuf,
+}
+
+impl Env {
+    fn launch_line(&self, command: &str) -> String {
+        let mut parts = vec!["PORT=$PORT".to_string()];
+        parts.extend(SERVER_ENV.iter().map(|(k, v)| format!("{k}={v}")));
+        parts.push(format!("taskset -c {}", shell_quote(&self.server_cpus)));
+        parts.push(command.to_string());
+        parts.join(" ")
+    }
+
+    fn start_server(&self, command: &str, port: u16, log: &Path) -> Result<Server> {
+        let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let err = out
+            .try_clone()
+            .with_context(|| format!("cannot reopen {}", log.display()))?;
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg(&self.server_cpus)
+            .arg("sh")
+            .arg("-c")
+            .arg(format!("exec {command}"))
+            .current_dir(&self.root)
+            .env("PORT", port.to_string())
+            .envs(SERVER_ENV.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("cannot start `taskset -c {} {command}`", self.server_cpus))?;
+        Ok(Server { child, done: false })
+    }
+
+    fn loadtest_args(&self, scn: &Scenario, scale: f64, port: &str, pid: &str) -> Vec<String> {
+        let mut args = scn.scaled_args(scale);
+        args.extend([
+            "--url".to_string(),
+            format!("ws://127.0.0.1:{port}/ws"),
+            "--cpu".to_string(),
+            self.generator_cpu.clone(),
+            "--server-pid".to_string(),
+            pid.to_string(),
+            "--json".to_string(),
+        ]);
+        args
+    }
+
+    /// One run: start, wait, measure, stop.
+    fn run_once(
+        &self,
+        scn: &Scenario,
+        scale: f64,
+        name: &str,
+        command: &str,
+        run: u32,
+    ) -> Result<RunRecord> {
+        let port = free_port()?;
+        let log = self.logs.join(format!("{}-{name}-{run}.log", scn.id));
+        let mut server = self.start_server(command, port, &log)?;
+        let pid = server.pid();
+        let args = self.loadtest_args(scn, scale, &port.to_string(), &pid.to_string());
+        let mut line = vec![self.loadtest_shown.clone()];
+        line.extend(args.iter().cloned());
+        let mut rec = RunRecord {
+            server: name.to_string(),
+            run,
+            command: shell_line(&line),
+            exit_code: None,
+            error: None,
+            report: None,
+        };
+        if let Err(e) = server.wait_ready(port) {
+            rec.error = Some(format!("{e:#} (log: {})", log.display()));
+            return Ok(rec);
+        }
+        let out = Command::new(&self.loadtest)
+            .args(&args)
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {}", self.loadtest.display()))?;
+        let early = server.exited();
+        let stopped = server.stop()?;
+        rec.exit_code = out.status.code();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        rec.report = parse_report(&stdout);
+        let mut errors = Vec::new();
+        if rec.report.is_none() {
+            errors.push(format!("hubbub-loadtest {}, no JSON report", out.status));
+        } else if !matches!(rec.exit_code, Some(0 | 3)) {
+            errors.push(format!("hubbub-loadtest {}", out.status));
+        }
+        if let Some(status) = early {
+            errors.push(format!(
+                "the server exited during the run ({status}; log: {})",
+                log.display()
+            ));
+        } else if !stopped.success() && stopped.code().is_some() {
+            errors.push(format!("the server stopped with {stopped}"));
+        }
+        if !errors.is_empty() {
+            rec.error = Some(errors.join("; "));
+        }
+        Ok(rec)
+    }
+}
+
+/// The report: all of stdout, or else its last line that parses.
+fn parse_report(stdout: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(stdout.trim())
+        .ok()
+        .filter(Value::is_object)
+        .or_else(|| {
+            stdout
+                .lines()
+                .rev()
+                .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+                .find(Value::is_object)
+        })
+}
+
+fn brief(scn: &Scenario, rec: &RunRecord) -> String {
+    let Some(rep) = &rec.report else {
+        return format!("failed: {}", rec.error.as_deref().unwrap_or("?"));
+    };
+    let figs: Vec<String> = scn
+        .figures()
+        .iter()
+        .filter_map(|f| {
+            f.value(rep)
+                .map(|v| format!("{} {}", f.label, markdown::fmt_num(v, f.decimals)))
+        })
+        .collect();
+    let mut s = figs.join(", ");
+    if let Some(c) = generator_cpu(rep) {
+        if c > 90.0 {
+            s.push_str(" [generator saturated]");
+        }
+    }
+    if let Some(e) = &rec.error {
+        s.push_str(&format!(" [{e}]"));
+    }
+    s
+}
+
+/// `path` relative to `root` when under it.
+fn shown(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = cli
+        .root
+        .canonicalize()
+        .with_context(|| format!("no workspace root at {}", cli.root.display()))?;
+    let command = shell_line(&std::env::args().collect::<Vec<_>>());
+
+    let build_command = (!cli.no_build).then(|| format!("cargo {}", BUILD_ARGS.join(" ")));
+    if !cli.no_build {
+        eprintln!("compare: cargo {}", BUILD_ARGS.join(" "));
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(BUILD_ARGS)
+            .current_dir(&root)
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("the release build failed ({status})");
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| root.join(t))
+        .unwrap_or_else(|| root.join("target"));
+    let release = target.join("release");
+    let loadtest = release.join("hubbub-loadtest");
+    if !loadtest.is_file() {
+        bail!(
+            "{} does not exist (build it, or drop --no-build)",
+            loadtest.display()
+        );
+    }
+    // The default servers, by a path relative to the root when the target dir is the
+    // usual one (so the recorded commands read well).
+    let default_server = |bin: &str| {
+        let path = release.join(bin);
+        (bin.to_string(), shell_quote(&shown(&root, &path)), path)
+    };
+    let mut servers: Vec<(String, String)> = Vec::new();
+    for (name, cmd, path) in [default_server("hubbub"), default_server("tokio-broadcast")] {
+        let replaced = cli.servers.iter().any(|(n, _)| *n == name);
+        if !replaced && !path.is_file() {
+            bail!(
+                "server {name}: {} does not exist (build it, or drop --no-build)",
+                path.display()
+            );
+        }
+        servers.push((name, cmd));
+    }
+    for (name, cmd) in &cli.servers {
+        match servers.iter_mut().find(|(n, _)| n == name) {
+            Some(s) => s.1 = cmd.clone(),
+            None => servers.push((name.clone(), cmd.clone())),
+        }
+    }
+    Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .context("taskset is needed to pin the servers (util-linux)")?;
+
+    let logs = target.join("compare-logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let env = Env {
+        root: root.clone(),
+        loadtest_shown: shown(&root, &loadtest),
+        loadtest,
+        server_cpus: cli.server_cpus.clone(),
+        generator_cpu: cli.generator_cpu.clone(),
+        logs,
+    };
+
+    let names: Vec<String> = servers.iter().map(|(n, _)| n.clone()).collect();
+    let mut results = Vec::new();
+    for scn in &cli.scenarios.0 {
+        eprintln!("compare: {}", scn.title);
+        let mut runs = Vec::new();
+        for run in 1..=cli.runs {
+            for (name, cmd) in &servers {
+                let rec = env
+                    .run_once(scn, cli.conns_scale, name, cmd, run)
+                    .with_context(|| format!("{} run {run} against {name}", scn.id))?;
+                eprintln!("  {name} run {run}/{}: {}", cli.runs, brief(scn, &rec));
+                runs.push(rec);
+            }
+        }
+        let (figures, warnings) = summarize_scenario(scn.figures(), &names, &runs);
+        let template = {
+            let mut line = vec![env.loadtest_shown.clone()];
+            line.extend(env.loadtest_args(scn, cli.conns_scale, "$PORT", "$PID"));
+            shell_line(&line)
+        };
+        let title = if cli.conns_scale == 1.0 {
+            scn.title.to_string()
+        } else {
+            format!("{} (scaled: --conns × {})", scn.title, cli.conns_scale)
+        };
+        results.push(ScenarioResult {
+            id: scn.id.to_string(),
+            title,
+            loadtest_command: template,
+            runs,
+            figures,
+            warnings,
+        });
+    }
+
+    let commit = capture(&root, "git", &["rev-parse", "--short", "HEAD"]).map(|c| {
+        let dirty = capture(
+            &root,
+            "git",
+            &["status", "--porcelain", "--untracked-files=no"],
+        )
+        .is_some_and(|s| !s.is_empty());
+        if dirty {
+            format!("{c}-dirty")
+        } else {
+            c
+        }
+    });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let comparison = Comparison {
+        date: utc_date(now),
+        commit: commit.unwrap_or_else(|| "unknown".into()),
+        cpu_model: capture(&root, "lscpu", &[])
+            .and_then(|o| lscpu_model(&o))
+            .unwrap_or_else(|| "unknown".into()),
+        command,
+        build_command,
+        server_cpus: cli.server_cpus.clone(),
+        generator_cpu: cli.generator_cpu.clone(),
+        runs: cli.runs,
+        servers: servers
+            .iter()
+            .map(|(name, cmd)| ServerSpec {
+                name: name.clone(),
+                command: cmd.clone(),
+                launch: env.launch_line(cmd),
+            })
+            .collect(),
+        scenarios: results,
+    };
+
+    let md = markdown::render(&comparison);
+    print!("{md}");
+    let out_md = cli
+        .out_md
+        .unwrap_or_else(|| root.join("docs").join("compare.md"));
+    let out_json = cli
+        .out_json
+        .unwrap_or_else(|| root.join("docs").join("compare.json"));
+    write_file(&out_md, &md)?;
+    let json = serde_json::to_string_pretty(&comparison).context("cannot encode the results")?;
+    write_file(&out_json, &(json + "\n"))?;
+    eprintln!(
+        "compare: wrote {} and {}",
+        out_md.display(),
+        out_json.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_parse() {
+        assert_eq!(
+            parse_server("go=./chat --fast").unwrap(),
+            ("go".to_string(), "./chat --fast".to_string())
+        );
+        assert!(parse_server("nocommand").is_err());
+        assert!(parse_server("bad name=x").is_err());
+        assert!(parse_server("x=  ").is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            shell_line(&["a", "ws://127.0.0.1:1/ws", "b c", "it's"]),
+            r"a ws://127.0.0.1:1/ws 'b c' 'it'\''s'"
+        );
+    }
+
+    #[test]
+    fn reports_parse_from_noisy_stdout() {
+        assert!(parse_report("{\"a\":1}\n").is_some());
+        assert!(parse_report("progress\n{\"a\":1}\n").is_some());
+        assert!(parse_report("nothing").is_none());
+        assert!(parse_report("[1]").is_none());
+    }
+}
