@@ -654,10 +654,15 @@ impl Hub {
     /// With a durable store, holds back what concerns a room whose state is not loaded
     /// yet (asking for it on first use); hands everything else through.
     fn gate(&mut self, msg: PeerMsg) -> Option<PeerMsg> {
-        let room = match &msg {
-            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } if self.cfg.durable => {
-                member.room.clone()
+        if !self.cfg.durable {
+            return Some(msg);
+        }
+        let (room, first_use) = match &msg {
+            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } => {
+                (member.room.clone(), true)
             }
+            // A leave must not overtake the join it undoes while that join waits.
+            PeerMsg::Leave { member, .. } => (member.room.clone(), false),
             _ => return Some(msg),
         };
         let workers = self.cfg.workers as usize;
@@ -669,7 +674,7 @@ impl Hub {
                 }
                 None => Some(msg),
             },
-            None => {
+            None if first_use => {
                 let mut r = OwnedRoom::new(workers);
                 r.loading = Some(vec![msg]);
                 self.owned.insert(room.clone(), r);
@@ -677,6 +682,7 @@ impl Hub {
                 self.out.push_back(Output::LoadRoom { room, recent });
                 None
             }
+            None => Some(msg),
         }
     }
 

@@ -167,3 +167,22 @@ fn idle_rooms_are_evicted_beyond_the_bound() {
     assert_eq!(hub.owned.len(), 3, "b (active) plus two idle rooms");
     hub.handle_close(now(3), keep);
 }
+
+#[test]
+fn a_leave_waits_for_the_join_it_undoes_while_the_room_loads() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.durable = true;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=brief&userId=u");
+    hub.handle_close(now(1), c);
+    let _ = drain(&mut hub);
+    hub.handle_room_loaded(now(2), "brief", Some((0, Vec::new())));
+    let _ = drain(&mut hub);
+    let room = &hub.owned["brief"];
+    assert_eq!(
+        (room.connections, room.users.len()),
+        (0, 0),
+        "no ghost member"
+    );
+    assert!(room.per_worker.iter().all(|&n| n == 0));
+}
