@@ -186,7 +186,7 @@ fn cross_core_fanout_delivers_every_message_once_in_order() {
 #[test]
 fn slow_consumer_is_closed_and_nobody_else_loses_anything() {
     let server = Server::start(
-        2,
+        1,
         &[
             ("RATE_LIMIT_PER_SEC", "0"),
             ("PRESENCE", "false"),
@@ -194,15 +194,17 @@ fn slow_consumer_is_closed_and_nobody_else_loses_anything() {
         ],
     );
     let total = 6000u64;
-    // Never reads a byte after the handshake.
-    let slow = server.connect("room=slow&userId=slow");
+    // Never reads a byte after the handshake, and its kernel buffers are tiny: the server
+    // can never write the close frame to it.
+    let slow = stuck_client(server.port, "room=slow&userId=slow");
     let mut good = server.connect("room=slow&userId=good");
     let reader = std::thread::spawn(move || {
         let mut seqs = Vec::with_capacity(total as usize);
         while (seqs.len() as u64) < total {
             seqs.push(good.next_chat().seq);
         }
-        seqs
+        // Handed back, so it stays connected: the count below must drop by `slow` alone.
+        (seqs, good)
     });
     let mut sender = server.connect("room=slow&userId=sender");
     let content = "x".repeat(1000);
@@ -210,15 +212,75 @@ fn slow_consumer_is_closed_and_nobody_else_loses_anything() {
         sender.chat(&content);
         sender.next_chat();
     }
-    let seqs = reader.join().unwrap();
+    let (seqs, _good) = reader.join().unwrap();
     assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
-    let a = server.analytics_until(|a| a["slowConsumerDisconnects"] == 1);
+    let a = server
+        .analytics_until(|a| a["slowConsumerDisconnects"] == 1 && a["activeConnections"] == 2);
     assert_eq!(a["slowConsumerDisconnects"], 1);
     assert_eq!(
         a["activeConnections"], 2,
         "only the slow consumer was closed"
     );
+    // The server let go of it even though the close frame could never be written.
     drop(slow);
+}
+
+/// A WebSocket client socket with a 4 KiB receive buffer that will never read.
+fn stuck_client(port: u16, query: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0);
+    let size: libc::c_int = 4096;
+    // SAFETY: `fd` is the socket just made; the option value is a live c_int whose size
+    // is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    // SAFETY: `fd` is an open socket owned by nothing else; the TcpStream takes ownership
+    // and closes it on drop.
+    let mut s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `addr` is a valid sockaddr_in for the call's duration, with its size given.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    s.write_all(
+        format!(
+            "GET /ws?{query} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
 }
 
 #[test]

@@ -81,15 +81,14 @@ pub async fn upgrade(worker: Rc<Worker>, mut stream: TcpStream, head: Head, rest
     if stream.write_all(response.into_bytes()).await.0.is_err() {
         return;
     }
-    let fd = stream.as_raw_fd();
-    let io = Rc::new(ConnIo::default());
+    let io = Rc::new(ConnIo::new(stream.as_raw_fd()));
     let conn = worker.with_hub(|hub, now| {
         let conn = hub.handle_open(now, admission);
         worker.attach(conn, io.clone());
         conn
     });
     let (reader, writer) = stream.into_split();
-    let write_task = monoio::spawn(write_loop(io.clone(), writer, fd));
+    let write_task = monoio::spawn(write_loop(io.clone(), writer));
     read_loop(&worker, conn, &io, reader, rest).await;
     io.finish();
     worker.with_hub(|hub, now| hub.handle_close(now, conn));
@@ -210,7 +209,7 @@ fn decode_available(
     }
 }
 
-async fn write_loop(io: Rc<ConnIo>, mut writer: OwnedWriteHalf<TcpStream>, fd: i32) {
+async fn write_loop(io: Rc<ConnIo>, mut writer: OwnedWriteHalf<TcpStream>) {
     while let Some(batch) = io.next_batch().await {
         let total: usize = batch.iter().map(Bytes::len).sum();
         let result = if batch.len() == 1 {
@@ -239,18 +238,5 @@ async fn write_loop(io: Rc<ConnIo>, mut writer: OwnedWriteHalf<TcpStream>, fd: i
             monoio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    if !io.is_done() {
-        shutdown_socket(fd);
-    }
-}
-
-/// Shuts down both directions of the socket so a pending read returns and the reader
-/// ends, even though the reader task owns the read half.
-fn shutdown_socket(fd: i32) {
-    // SAFETY: `fd` is the socket of the connection whose write half this task still owns
-    // (the caller holds it), so the descriptor is open and refers to that socket; shutdown
-    // only changes the socket's state and touches no memory.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
+    io.abort();
 }

@@ -7,13 +7,20 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::os::fd::RawFd;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 
+/// How long a connection told to close may take to go before its socket is shut down:
+/// past the close linger, so a peer that answers our close frame is never cut short.
+pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
+
 /// The outbound queue of one connection.
-#[derive(Default)]
 pub struct ConnIo {
+    /// The connection's socket, open for as long as the connection is not done.
+    fd: RawFd,
     queue: RefCell<VecDeque<Bytes>>,
     queued: Cell<usize>,
     writer: Cell<Option<Waker>>,
@@ -24,6 +31,35 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
+    /// The queue of the connection on socket `fd`.
+    pub fn new(fd: RawFd) -> ConnIo {
+        ConnIo {
+            fd,
+            queue: RefCell::default(),
+            queued: Cell::default(),
+            writer: Cell::default(),
+            closing: Cell::default(),
+            done: Cell::default(),
+        }
+    }
+
+    /// Shuts both directions of the socket down unless the connection is already over:
+    /// a pending write fails and a pending read returns, so its tasks end even if the peer
+    /// neither reads nor answers.
+    pub fn abort(&self) {
+        if self.done.get() {
+            return;
+        }
+        // SAFETY: until `done` is set, the connection's reader task holds the socket's read
+        // half (it sets `done` only after dropping it), so `fd` is open and is this
+        // connection's socket; all of this runs on one thread, so nothing closes it between
+        // the check and the call. shutdown(2) changes the socket's state and touches no
+        // memory.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+    }
+
     /// Queues `frame`; returns the bytes now queued. Ignored once closing.
     pub fn push(&self, frame: Bytes) -> usize {
         if self.closing.get() || self.done.get() {
@@ -100,7 +136,7 @@ mod tests {
 
     #[test]
     fn batches_and_closing() {
-        let io = ConnIo::default();
+        let io = ConnIo::new(-1);
         assert_eq!(io.push(Bytes::from_static(b"ab")), 2);
         assert_eq!(io.push(Bytes::from_static(b"cde")), 5);
         io.close(Bytes::from_static(b"X"));
