@@ -155,15 +155,7 @@ impl Bridge {
         room: &str,
         limit: usize,
     ) -> oneshot::Receiver<Result<Vec<ChatMessage>, QueryError>> {
-        let (client, table, room) = (self.ctx.query_client.clone(), self.table(), room.to_owned());
-        self.spawn_query(limit == 0, async move {
-            let mut msgs =
-                dynamo::query_newest(&client, &table, ROOM_INDEX, attr::ROOM_ID, &room, limit)
-                    .await?;
-            msgs.truncate(limit.min(dynamo::MAX_QUERY_LIMIT));
-            msgs.reverse();
-            Ok(msgs)
-        })
+        self.history(ROOM_INDEX, attr::ROOM_ID, room, limit)
     }
 
     /// The newest `limit` messages of `user` over all rooms, oldest first.
@@ -172,11 +164,21 @@ impl Bridge {
         user: &str,
         limit: usize,
     ) -> oneshot::Receiver<Result<Vec<ChatMessage>, QueryError>> {
-        let (client, table, user) = (self.ctx.query_client.clone(), self.table(), user.to_owned());
+        self.history(USER_INDEX, attr::USER_ID, user, limit)
+    }
+
+    /// The newest `limit` messages under `key` in `index`, oldest first.
+    fn history(
+        &self,
+        index: &'static str,
+        key_attr: &'static str,
+        key: &str,
+        limit: usize,
+    ) -> oneshot::Receiver<Result<Vec<ChatMessage>, QueryError>> {
+        let (client, table, key) = (self.ctx.query_client.clone(), self.table(), key.to_owned());
         self.spawn_query(limit == 0, async move {
             let mut msgs =
-                dynamo::query_newest(&client, &table, USER_INDEX, attr::USER_ID, &user, limit)
-                    .await?;
+                dynamo::query_newest(&client, &table, index, key_attr, &key, limit).await?;
             msgs.truncate(limit.min(dynamo::MAX_QUERY_LIMIT));
             msgs.reverse();
             Ok(msgs)
