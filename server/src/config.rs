@@ -302,5 +302,15 @@ mod tests {
             .contains("ALLOWED_ORIGINS"));
         let c = parse(&["--rate-limit-per-sec", "-1"]).unwrap();
         c.validate().unwrap();
+        let c = parse(&["--dynamodb-endpoint", "localhost:8000"]).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("DYNAMODB_ENDPOINT"));
+    }
+
+    #[test]
+    fn overflow_policy_maps_to_the_core() {
+        assert_eq!(parse(&[]).unwrap().overflow(), OverflowPolicy::Drop);
+        let c = parse(&["--persist-overflow", "REJECT"]).unwrap();
+        assert_eq!(c.overflow(), OverflowPolicy::Reject);
+        assert!(parse(&["--persist-overflow", "block"]).is_err());
     }
 }

@@ -186,3 +186,112 @@ fn a_leave_waits_for_the_join_it_undoes_while_the_room_loads() {
     );
     assert!(room.per_worker.iter().all(|&n| n == 0));
 }
+
+/// A persistence queue that takes `capacity` records and then refuses.
+struct Bounded {
+    taken: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    capacity: usize,
+}
+
+impl PersistSink for Bounded {
+    fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord> {
+        let mut taken = self.taken.lock().unwrap();
+        if taken.len() >= self.capacity {
+            return Err(record);
+        }
+        taken.push(record.seq);
+        Ok(())
+    }
+}
+
+fn hub_with_sink(policy: OverflowPolicy) -> (Hub, std::sync::Arc<std::sync::Mutex<Vec<u64>>>) {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.presence = false;
+    cfg.overflow = policy;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let taken = std::sync::Arc::default();
+    hub.set_persist_sink(Box::new(Bounded {
+        taken: std::sync::Arc::clone(&taken),
+        capacity: 2,
+    }));
+    (hub, taken)
+}
+
+fn chat(hub: &mut Hub, conn: ConnId, t: u64) -> Vec<(ConnId, ServerFrame)> {
+    hub.handle_frame(
+        now(t),
+        conn,
+        Inbound::Text(br#"{"type":"chat","content":"x"}"#),
+    );
+    drain(hub)
+        .into_iter()
+        .flat_map(|o| match o {
+            Output::Deliver { frame, to } => to
+                .iter()
+                .map(|c| (*c, ServerFrame::decode(&frame).unwrap()))
+                .collect(),
+            Output::Send { conn, frame } => vec![(conn, ServerFrame::decode(&frame).unwrap())],
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn reject_policy_refuses_when_the_queue_is_full_and_consumes_no_seq() {
+    let (mut hub, taken) = hub_with_sink(OverflowPolicy::Reject);
+    let sender = open(&mut hub, "room=q&userId=s");
+    let other = open(&mut hub, "room=q&userId=o");
+    let _ = drain(&mut hub);
+    for t in 1..=2 {
+        assert_eq!(
+            chat(&mut hub, sender, t).len(),
+            2,
+            "accepted: both members get it"
+        );
+    }
+    let refused = chat(&mut hub, sender, 3);
+    match &refused[..] {
+        [(to, ServerFrame::Error(e))] => {
+            assert_eq!(
+                (*to, e.code.as_str()),
+                (sender, "overloaded"),
+                "only the sender hears"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(hub.counters.overloaded, 1);
+    assert!(
+        !refused.iter().any(|(to, _)| *to == other),
+        "nothing broadcast"
+    );
+    // Room frees up: the next message takes the next seq, with no gap.
+    taken.lock().unwrap().clear();
+    match &chat(&mut hub, sender, 4)[..] {
+        [(_, ServerFrame::Chat(m)), _] => assert_eq!(m.seq, 3),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn drop_policy_broadcasts_and_counts_what_was_not_stored() {
+    let (mut hub, taken) = hub_with_sink(OverflowPolicy::Drop);
+    let sender = open(&mut hub, "room=q&userId=s");
+    let _ = drain(&mut hub);
+    let seqs: Vec<u64> = (1..=4)
+        .map(|t| match &chat(&mut hub, sender, t)[..] {
+            [(_, ServerFrame::Chat(m))] => m.seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "the chat goes on");
+    assert_eq!(
+        *taken.lock().unwrap(),
+        [1, 2],
+        "stored while there was room"
+    );
+    assert_eq!(
+        (hub.counters.persist_dropped, hub.counters.overloaded),
+        (2, 0)
+    );
+}
