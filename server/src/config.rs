@@ -303,7 +303,11 @@ mod tests {
         let c = parse(&["--rate-limit-per-sec", "-1"]).unwrap();
         c.validate().unwrap();
         let c = parse(&["--dynamodb-endpoint", "localhost:8000"]).unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("DYNAMODB_ENDPOINT"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("DYNAMODB_ENDPOINT"));
     }
 
     #[test]
