@@ -4,7 +4,6 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use hubbub_core::connect::UpgradeRequest;
@@ -26,8 +25,6 @@ use crate::worker::Worker;
 /// Bytes read from the socket at a time; also tungstenite's read buffer. Both exist per
 /// connection, so they are sized for typical chat frames (larger ones take more reads).
 const READ_CHUNK: usize = 512;
-/// How long a closing connection may take to answer our close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 fn ws_config() -> WebSocketConfig {
     // Sized on purpose: these buffers are per connection (PERFORMANCE.md S3).
@@ -210,33 +207,29 @@ fn decode_available(
 }
 
 async fn write_loop(io: Rc<ConnIo>, mut writer: OwnedWriteHalf<TcpStream>) {
-    while let Some(batch) = io.next_batch().await {
+    let mut batch: Vec<Bytes> = Vec::new();
+    while io.next_batch(&mut batch).await {
         let total: usize = batch.iter().map(Bytes::len).sum();
         let result = if batch.len() == 1 {
-            let frame = batch.into_iter().next().unwrap_or_default();
+            let frame = batch.pop().unwrap_or_default();
             writer.write_all(frame).await.0
         } else {
             let mut joined = Vec::with_capacity(total);
-            for frame in &batch {
-                joined.extend_from_slice(frame);
+            for frame in batch.drain(..) {
+                joined.extend_from_slice(&frame);
             }
             writer.write_all(joined).await.0
         };
         io.written(total);
         if result.is_err() {
-            break;
+            // The peer is gone: end the reader too.
+            io.abort();
+            return;
         }
         if io.close_taken() {
-            break;
+            // The close frame is out; the close deadline ends the socket if the peer
+            // does not.
+            return;
         }
     }
-    if io.is_closing() && !io.is_done() {
-        // Give the peer a moment to answer our close frame, then end the connection so a
-        // peer that never answers cannot keep it (and its reader) alive.
-        let deadline = monoio::time::Instant::now() + CLOSE_LINGER;
-        while !io.is_done() && monoio::time::Instant::now() < deadline {
-            monoio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    io.abort();
 }

@@ -8,13 +8,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 
-/// How long a connection told to close may take to go before its socket is shut down:
-/// past the close linger, so a peer that answers our close frame is never cut short.
+/// How long a closing connection may take to go (the peer answering our close frame, or
+/// closing its side) before its socket is shut down. It also covers a peer that reads
+/// nothing, whose close frame can never be written.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The outbound queue of one connection.
@@ -71,13 +73,20 @@ impl ConnIo {
         self.queued.get()
     }
 
-    /// Queues a close frame, after which nothing more is sent.
-    pub fn close(&self, frame: Bytes) {
+    /// Queues a close frame, after which nothing more is sent, and arms the
+    /// [`CLOSE_DEADLINE`]: every way a connection closes (the hub's decision, the peer's
+    /// close, a codec error) ends the socket by then at the latest.
+    pub fn close(self: &Rc<Self>, frame: Bytes) {
         if self.closing.get() || self.done.get() {
             return;
         }
         self.push(frame);
         self.closing.set(true);
+        let io = Rc::clone(self);
+        monoio::spawn(async move {
+            monoio::time::sleep(CLOSE_DEADLINE).await;
+            io.abort();
+        });
     }
 
     /// Whether a close frame was queued.
@@ -107,16 +116,18 @@ impl ConnIo {
         }
     }
 
-    /// Waits for frames; `None` when the connection is over and nothing is left to write.
-    /// Takes everything queued, to be written at once.
-    pub async fn next_batch(&self) -> Option<Vec<Bytes>> {
+    /// Waits for frames and moves everything queued into `batch` (the writer's reused
+    /// buffer, so a write allocates nothing per recipient), to be written at once; `false`
+    /// when the connection is over and nothing is left to write.
+    pub async fn next_batch(&self, batch: &mut Vec<Bytes>) -> bool {
         poll_fn(|cx| {
             let mut q = self.queue.borrow_mut();
             if !q.is_empty() {
-                return Poll::Ready(Some(q.drain(..).collect()));
+                batch.extend(q.drain(..));
+                return Poll::Ready(true);
             }
             if self.done.get() {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
             self.writer.set(Some(cx.waker().clone()));
             Poll::Pending
@@ -135,26 +146,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_and_closing() {
-        let io = ConnIo::new(-1);
-        assert_eq!(io.push(Bytes::from_static(b"ab")), 2);
-        assert_eq!(io.push(Bytes::from_static(b"cde")), 5);
-        io.close(Bytes::from_static(b"X"));
-        assert_eq!(
-            io.push(Bytes::from_static(b"late")),
-            0,
-            "nothing after the close frame"
-        );
+    fn batches_closing_and_the_close_deadline() {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
             .build()
             .unwrap();
-        let batch = rt.block_on(io.next_batch()).unwrap();
-        assert_eq!(
-            batch.iter().map(|b| &b[..]).collect::<Vec<_>>(),
-            [&b"ab"[..], b"cde", b"X"]
-        );
-        io.written(6);
-        io.finish();
-        assert!(rt.block_on(io.next_batch()).is_none());
+        rt.block_on(async {
+            // A real socket pair, so the deadline's shutdown can be observed from the peer.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (ours, _) = listener.accept().unwrap();
+            let io = Rc::new(ConnIo::new(std::os::fd::AsRawFd::as_raw_fd(&ours)));
+            assert_eq!(io.push(Bytes::from_static(b"ab")), 2);
+            assert_eq!(io.push(Bytes::from_static(b"cde")), 5);
+            io.close(Bytes::from_static(b"X"));
+            assert_eq!(
+                io.push(Bytes::from_static(b"late")),
+                0,
+                "nothing after the close frame"
+            );
+            let mut batch = Vec::new();
+            assert!(io.next_batch(&mut batch).await);
+            assert_eq!(
+                batch.iter().map(|b| &b[..]).collect::<Vec<_>>(),
+                [&b"ab"[..], b"cde", b"X"]
+            );
+            assert!(io.close_taken());
+            // Nobody finishes the connection: the deadline shuts the socket down.
+            monoio::time::sleep(CLOSE_DEADLINE + Duration::from_millis(100)).await;
+            peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            assert_eq!(
+                std::io::Read::read(&mut peer, &mut [0u8; 8]).unwrap(),
+                0,
+                "EOF"
+            );
+            io.finish();
+            batch.clear();
+            assert!(!io.next_batch(&mut batch).await);
+        });
     }
 }

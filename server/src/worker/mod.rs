@@ -203,13 +203,6 @@ impl Worker {
                 Output::Close { conn, code, reason } => {
                     if let Some(io) = lookup(&self.conns.borrow(), conn) {
                         io.close(wire::close(code, reason));
-                        // A peer that reads nothing never lets the close frame out: end
-                        // the socket anyway once the deadline passes.
-                        let io = io.clone();
-                        monoio::spawn(async move {
-                            monoio::time::sleep(connio::CLOSE_DEADLINE).await;
-                            io.abort();
-                        });
                     }
                 }
                 Output::Peer { to, event } => self.mesh.borrow_mut().send(to, event),
