@@ -3,11 +3,10 @@
 use anyhow::Result;
 
 use super::{
-    common_warnings, generator, no_connection, plan, sample, sample_opt, server, wait_settled,
-    ConnsOutcome,
+    common_warnings, generator, no_connection, open_connections, sample, server, ConnsOutcome,
+    Opened,
 };
 use crate::cli::IdleArgs;
-use crate::engine::Engine;
 use crate::progress::Progress;
 use crate::report::ConnsReport;
 
@@ -15,14 +14,12 @@ use crate::report::ConnsReport;
 pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
     let c = &a.common;
     let mut progress = Progress::new(!c.json);
-    let p = plan(c, a.conns, a.rooms as usize, 0, 0.0, 0)?;
-    let url = p.target.url.clone();
-    // The server's figures from before the first connection; the generator's from
-    // after its threads exist.
-    let server_before = sample_opt(None, c.server_pid);
-    let engine = Engine::start(p)?;
-    let before = sample(&engine, c.server_pid);
-    wait_settled(&engine, a.conns, &mut progress)?;
+    let Opened {
+        url,
+        engine,
+        server_before,
+        before,
+    } = open_connections(c, a.conns, a.rooms as usize, &mut progress)?;
     let connect_s = engine.connect_elapsed().as_secs_f64();
     if engine.open() == 0 {
         let stats = engine.stop()?;

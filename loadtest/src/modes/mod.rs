@@ -192,6 +192,39 @@ pub fn wait_settled(engine: &Engine, conns: usize, progress: &mut Progress) -> R
     Ok(())
 }
 
+/// A connections-only run (`idle`, `connect`) once every connection opened or failed.
+pub struct Opened {
+    pub url: String,
+    pub engine: Engine,
+    /// The server before the first connection.
+    pub server_before: Sample,
+    /// The generator (and server) once the engine's threads exist.
+    pub before: Sample,
+}
+
+/// Starts `conns` connections over `rooms` rooms and waits until they settle.
+pub fn open_connections(
+    c: &Common,
+    conns: usize,
+    rooms: usize,
+    progress: &mut Progress,
+) -> Result<Opened> {
+    let p = plan(c, conns, rooms, 0, 0.0, 0)?;
+    let url = p.target.url.clone();
+    // The server's figures from before the first connection; the generator's from
+    // after its threads exist.
+    let server_before = sample_opt(None, c.server_pid);
+    let engine = Engine::start(p)?;
+    let before = sample(&engine, c.server_pid);
+    wait_settled(&engine, conns, progress)?;
+    Ok(Opened {
+        url,
+        engine,
+        server_before,
+        before,
+    })
+}
+
 /// The error counters of merged stats.
 pub fn errors(s: &Stats) -> Errors {
     Errors {
