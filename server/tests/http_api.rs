@@ -167,12 +167,7 @@ fn history_endpoints_and_rooms() {
         (h["roomId"].as_str(), h["count"].as_u64()),
         (Some("hist"), Some(3))
     );
-    let seqs: Vec<u64> = h["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let seqs = common::seqs(&h);
     assert_eq!(seqs, [4, 5, 6], "newest N, oldest first");
     // Exactly as broadcast.
     let last = &h["messages"][2];
@@ -195,12 +190,7 @@ fn history_endpoints_and_rooms() {
     // A user's newest messages across rooms, oldest first.
     let u = server.get_json("/api/users/alice/messages?limit=4");
     assert_eq!(u["userId"], "alice");
-    let contents: Vec<&str> = u["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let contents = common::contents(&u);
     assert_eq!(contents, ["a5", "b1", "b2", "b3"]);
     let rooms = server.get_json("/api/rooms");
     let rooms = rooms["rooms"].as_array().unwrap();
@@ -382,4 +372,45 @@ fn slow_request_head_is_disconnected() {
         "{waited:?}"
     );
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"));
+}
+
+#[test]
+fn head_requests_and_request_bodies() {
+    let server = Server::start(1, &[]);
+    // HEAD: the GET's status and headers, and not one byte of body after them.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(got).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        !text.contains("Content-Length: 0\r\n"),
+        "the GET's length: {text}"
+    );
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "no body after the head: {text:?}"
+    );
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    // A small body is skipped and the connection stays usable for the next request.
+    s.write_all(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(common::read_response(&mut s).unwrap().status, 405);
+    assert_eq!(common::read_response(&mut s).unwrap().status, 200);
+    // Chunked bodies are refused with a clear 400.
+    let r = server
+        .request("POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("bad_request"))
+    );
 }

@@ -134,12 +134,7 @@ fn messages_are_stored_and_history_and_seq_survive_a_restart() {
         |h| h["messages"][199]["seq"] == 501,
         "/api/rooms/durable/messages?limit=200",
     );
-    let seqs: Vec<u64> = h["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let seqs = common::seqs(&h);
     assert_eq!(
         seqs,
         (302..=501).collect::<Vec<_>>(),
@@ -167,12 +162,7 @@ fn messages_are_stored_and_history_and_seq_survive_a_restart() {
         |u| u["messages"][2]["content"] == "later 2",
         "/api/users/dora/messages?limit=3",
     );
-    let contents: Vec<&str> = u["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let contents = common::contents(&u);
     assert_eq!(contents, ["after restart", "later 1", "later 2"]);
     assert_eq!(u["userId"], "dora");
     let a = wait_for(

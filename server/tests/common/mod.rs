@@ -136,6 +136,27 @@ fn static_dir() -> String {
     dir.display().to_string()
 }
 
+/// The `seq` of each message of a history body (`{"messages":[…]}`), in order.
+pub fn seqs(body: &serde_json::Value) -> Vec<u64> {
+    messages(body)
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+/// The `content` of each message of a history body, in order.
+pub fn contents(body: &serde_json::Value) -> Vec<&str> {
+    messages(body)
+        .map(|m| m["content"].as_str().expect("content"))
+        .collect()
+}
+
+fn messages(body: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    body["messages"]
+        .as_array()
+        .expect("a messages array")
+        .iter()
+}
+
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
