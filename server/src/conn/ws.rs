@@ -19,7 +19,7 @@ use tungstenite::Message;
 
 use crate::http::request::Head;
 use crate::http::response::Response;
-use crate::worker::connio::ConnIo;
+use crate::worker::connio::{Batch, ConnIo};
 use crate::worker::Worker;
 
 /// Bytes read from the socket at a time; also tungstenite's read buffer. Both exist per
@@ -207,20 +207,13 @@ fn decode_available(
 }
 
 async fn write_loop(io: Rc<ConnIo>, mut writer: OwnedWriteHalf<TcpStream>) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    while io.next_batch(&mut batch).await {
-        let total: usize = batch.iter().map(Bytes::len).sum();
-        let result = if batch.len() == 1 {
-            let frame = batch.pop().unwrap_or_default();
-            writer.write_all(frame).await.0
-        } else {
-            let mut joined = Vec::with_capacity(total);
-            for frame in batch.drain(..) {
-                joined.extend_from_slice(&frame);
-            }
-            writer.write_all(joined).await.0
+    while let Some(batch) = io.next_batch().await {
+        let len = batch.byte_len();
+        let result = match batch {
+            Batch::One(frame) => writer.write_all(frame).await.0,
+            Batch::Joined(bytes) => writer.write_all(bytes).await.0,
         };
-        io.written(total);
+        io.written(len);
         if result.is_err() {
             // The peer is gone: end the reader too.
             io.abort();

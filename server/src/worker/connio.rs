@@ -19,6 +19,24 @@ use bytes::Bytes;
 /// nothing, whose close frame can never be written.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
+/// What the writer writes next, in one write.
+pub enum Batch {
+    /// A single frame, shared with the other recipients.
+    One(Bytes),
+    /// Several frames, joined.
+    Joined(Vec<u8>),
+}
+
+impl Batch {
+    /// How many bytes it writes.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Batch::One(b) => b.len(),
+            Batch::Joined(v) => v.len(),
+        }
+    }
+}
+
 /// The outbound queue of one connection.
 pub struct ConnIo {
     /// The connection's socket, open for as long as the connection is not done.
@@ -116,21 +134,28 @@ impl ConnIo {
         }
     }
 
-    /// Waits for frames and moves everything queued into `batch` (the writer's reused
-    /// buffer, so a write allocates nothing per recipient), to be written at once; `false`
-    /// when the connection is over and nothing is left to write.
-    pub async fn next_batch(&self, batch: &mut Vec<Bytes>) -> bool {
+    /// Waits for frames and takes everything queued, ready for one write: a lone frame as
+    /// it is (no copy, no allocation), several joined into one buffer. `None` when the
+    /// connection is over and nothing is left to write. Nothing is kept between batches,
+    /// so an idle connection holds no write buffer.
+    pub async fn next_batch(&self) -> Option<Batch> {
         poll_fn(|cx| {
             let mut q = self.queue.borrow_mut();
-            if !q.is_empty() {
-                batch.extend(q.drain(..));
-                return Poll::Ready(true);
+            match q.len() {
+                0 if self.done.get() => Poll::Ready(None),
+                0 => {
+                    self.writer.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+                1 => Poll::Ready(q.pop_front().map(Batch::One)),
+                _ => {
+                    let mut joined = Vec::with_capacity(q.iter().map(Bytes::len).sum());
+                    for frame in q.drain(..) {
+                        joined.extend_from_slice(&frame);
+                    }
+                    Poll::Ready(Some(Batch::Joined(joined)))
+                }
             }
-            if self.done.get() {
-                return Poll::Ready(false);
-            }
-            self.writer.set(Some(cx.waker().clone()));
-            Poll::Pending
         })
         .await
     }
@@ -157,6 +182,15 @@ mod tests {
             let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (ours, _) = listener.accept().unwrap();
             let io = Rc::new(ConnIo::new(std::os::fd::AsRawFd::as_raw_fd(&ours)));
+            let lone = Bytes::from_static(b"lone");
+            io.push(lone.clone());
+            match io.next_batch().await {
+                Some(Batch::One(b)) => {
+                    assert_eq!(b.as_ptr(), lone.as_ptr(), "the shared bytes themselves")
+                }
+                _ => panic!("a lone frame is passed as is"),
+            }
+            io.written(4);
             assert_eq!(io.push(Bytes::from_static(b"ab")), 2);
             assert_eq!(io.push(Bytes::from_static(b"cde")), 5);
             io.close(Bytes::from_static(b"X"));
@@ -165,12 +199,10 @@ mod tests {
                 0,
                 "nothing after the close frame"
             );
-            let mut batch = Vec::new();
-            assert!(io.next_batch(&mut batch).await);
-            assert_eq!(
-                batch.iter().map(|b| &b[..]).collect::<Vec<_>>(),
-                [&b"ab"[..], b"cde", b"X"]
-            );
+            match io.next_batch().await {
+                Some(Batch::Joined(bytes)) => assert_eq!(bytes, b"abcdeX"),
+                _ => panic!("three frames come joined"),
+            }
             assert!(io.close_taken());
             // Nobody finishes the connection: the deadline shuts the socket down.
             monoio::time::sleep(CLOSE_DEADLINE + Duration::from_millis(100)).await;
@@ -181,8 +213,7 @@ mod tests {
                 "EOF"
             );
             io.finish();
-            batch.clear();
-            assert!(!io.next_batch(&mut batch).await);
+            assert!(io.next_batch().await.is_none());
         });
     }
 }
