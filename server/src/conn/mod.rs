@@ -14,8 +14,10 @@ use crate::http::response::Response;
 use crate::http::routes;
 use crate::worker::Worker;
 
-/// A client must send a whole request head within this time.
+/// A client must send a whole request head (and a skipped body) within this time.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body read and thrown away to keep a connection alive.
+const MAX_SKIPPED_BODY: usize = 64 * 1024;
 
 /// Serves one connection.
 pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
@@ -53,10 +55,16 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
             monoio::spawn(ws::upgrade(worker, stream, head, buf));
             return;
         }
-        // Bodies are not part of any hubbub endpoint: skip a small one, refuse a big one.
+        // Bodies are not part of any hubbub endpoint: skip a small one (reading what has not
+        // arrived yet), and close after answering a big one rather than read it.
         let mut keep_alive = !head.wants_close;
         if head.content_length > 0 {
-            if head.content_length <= buf.len() {
+            let fill = read_at_least(&mut stream, &mut buf, head.content_length);
+            if head.content_length <= MAX_SKIPPED_BODY
+                && monoio::time::timeout(HEAD_TIMEOUT, fill)
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+            {
                 buf.drain(..head.content_length);
             } else {
                 keep_alive = false;
@@ -74,6 +82,24 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
 enum ReadError {
     Closed,
     Head(HeadError),
+}
+
+/// Reads until `buf` holds at least `n` bytes (returns at once for `n` beyond the skip
+/// limit: the caller closes instead).
+async fn read_at_least(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> Result<(), ReadError> {
+    while buf.len() < n && n <= MAX_SKIPPED_BODY {
+        let want = (n - buf.len()).clamp(512, 16 * 1024);
+        let (res, chunk) = stream.read(Vec::with_capacity(want)).await;
+        match res {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(got) => buf.extend_from_slice(&chunk[..got]),
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` starts with a whole request head.
