@@ -14,6 +14,8 @@
 //! - [`RateLimit`] / [`TokenBucket`]: per-connection rate limits.
 //! - [`Hub`]: one per worker; owns the rooms [`owner_of`] routes to it.
 //! - [`Snapshot`]: analytics merged across hubs.
+//! - [`ws`]: WebSocket framing for servers, decoding client frames in place with no
+//!   buffer held while a connection is idle.
 //!
 //! ## Data flow
 //!
@@ -104,6 +106,7 @@ mod rand;
 mod ratelimit;
 mod route;
 mod time;
+pub mod ws;
 
 pub use analytics::{PersistStats, Snapshot};
 pub use gauge::{ConnectionGauge, Reservation};

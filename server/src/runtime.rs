@@ -149,8 +149,15 @@ fn worker_thread(
                 return;
             }
         };
+        let worker = match Worker::new(id, shared) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = ready.send(Err(format!("readiness set (epoll): {e}")));
+                return;
+            }
+        };
         let _ = ready.send(Ok(monoio::utils::is_legacy()));
-        Worker::new(id, shared).run(listener).await;
+        worker.run(listener).await;
     });
 }
 

@@ -204,3 +204,43 @@ fn chat_works_while_the_store_is_down_and_catches_up_when_it_returns() {
     );
     assert_eq!(h["messages"][0]["content"], "while down");
 }
+
+#[test]
+fn sigterm_writes_everything_queued_before_exiting() {
+    let db = Dynalite::start_on(common::free_port());
+    let env = dynamo_env(&db.endpoint());
+    let port = common::free_port();
+    let server = start(port, &env);
+    wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
+    let rooms: Vec<String> = (0..10).map(|r| format!("burst{r}")).collect();
+    let mut clients: Vec<_> = rooms
+        .iter()
+        .map(|r| server.connect(&format!("room={r}&userId=u{r}")))
+        .collect();
+    for i in 0..200 {
+        for c in clients.iter_mut() {
+            c.chat(&format!("m{i}"));
+        }
+    }
+    for c in clients.iter_mut() {
+        for i in 1..=200u64 {
+            assert_eq!(c.next_chat().seq, i);
+        }
+    }
+    for c in clients {
+        c.close();
+    }
+    // 2,000 messages accepted and broadcast, most still queued for the table: stop now.
+    stop(server);
+
+    let server = start(port, &env);
+    wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
+    for r in &rooms {
+        let h = server.get_json(&format!("/api/rooms/{r}/messages?limit=200"));
+        assert_eq!(
+            common::seqs(&h),
+            (1..=200).collect::<Vec<_>>(),
+            "room {r}: every message written before the exit"
+        );
+    }
+}

@@ -1,110 +1,179 @@
-//! One connection's outbound side, shared between the worker (which queues frames) and
-//! the connection's writer task (which writes them).
+//! One connection's outbound side: the frames queued for it, written straight to its
+//! socket with non-blocking `sendmsg(2)`.
 //!
-//! Frames are whole WebSocket frames, already encoded and shared between recipients;
-//! everything queued when the writer wakes goes out in one write.
+//! The worker queues frames while it carries out the hub's outputs and flushes every
+//! connection that got any once it is done, so everything a connection is owed goes out
+//! in one system call, with no task and no buffer of its own. Only when the kernel's
+//! send buffer is full does the connection's task wait for the socket to be writable.
+//! Frames are whole WebSocket frames, encoded once and shared by every recipient.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hubbub_core::ConnId;
 
 /// How long a closing connection may take to go (the peer answering our close frame, or
 /// closing its side) before its socket is shut down. It also covers a peer that reads
 /// nothing, whose close frame can never be written.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
-/// What the writer writes next, in one write.
-pub enum Batch {
-    /// A single frame, shared with the other recipients.
-    One(Bytes),
-    /// Several frames, joined.
-    Joined(Vec<u8>),
+/// Frames passed to one `sendmsg`; more wait for the next call.
+const MAX_IOVECS: usize = 64;
+
+/// Frames waiting for the socket. The first is held inline, so a connection owed one
+/// frame at a time (the common case) never allocates.
+#[derive(Default)]
+struct Queue {
+    head: Option<Bytes>,
+    more: VecDeque<Bytes>,
+    /// Bytes of `head` already written.
+    head_sent: usize,
 }
 
-impl Batch {
-    /// How many bytes it writes.
-    pub fn byte_len(&self) -> usize {
-        match self {
-            Batch::One(b) => b.len(),
-            Batch::Joined(v) => v.len(),
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        if self.head.is_none() {
+            self.head = Some(frame);
+        } else {
+            self.more.push_back(frame);
         }
     }
+
+    /// Drops `n` written bytes from the front.
+    fn consume(&mut self, mut n: usize) {
+        while let Some(head) = &self.head {
+            let left = head.len() - self.head_sent;
+            if n < left {
+                self.head_sent += n;
+                return;
+            }
+            n -= left;
+            self.head = self.more.pop_front();
+            self.head_sent = 0;
+        }
+        // Idle again: give back the overflow's memory.
+        self.more = VecDeque::new();
+    }
+
+    fn clear(&mut self) {
+        *self = Queue::default();
+    }
+}
+
+/// What [`ConnIo::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// Bytes now queued for the connection.
+    pub queued: usize,
+    /// The queue was idle: the connection needs a flush.
+    pub needs_flush: bool,
 }
 
 /// The outbound queue of one connection.
 pub struct ConnIo {
     /// The connection's socket, open for as long as the connection is not done.
     fd: RawFd,
-    queue: RefCell<VecDeque<Bytes>>,
+    conn: ConnId,
+    queue: RefCell<Queue>,
     queued: Cell<usize>,
-    writer: Cell<Option<Waker>>,
+    /// The kernel took less than offered: wait for the socket to be writable.
+    blocked: Cell<bool>,
+    /// The worker's epoll set watches the socket for writability.
+    watching_writes: Cell<bool>,
     /// A close frame is queued: nothing more is accepted.
     closing: Cell<bool>,
-    /// The connection is over (read side ended or a write failed).
+    /// The connection is over (its task ended, or the peer cannot be written to).
     done: Cell<bool>,
 }
 
 impl ConnIo {
-    /// The queue of the connection on socket `fd`.
-    pub fn new(fd: RawFd) -> ConnIo {
+    /// The queue of connection `conn` on socket `fd`.
+    pub fn new(fd: RawFd, conn: ConnId) -> ConnIo {
         ConnIo {
             fd,
+            conn,
             queue: RefCell::default(),
             queued: Cell::default(),
-            writer: Cell::default(),
+            blocked: Cell::default(),
+            watching_writes: Cell::default(),
             closing: Cell::default(),
             done: Cell::default(),
         }
     }
 
+    /// The socket.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// The connection.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
     /// Shuts both directions of the socket down unless the connection is already over:
-    /// a pending write fails and a pending read returns, so its tasks end even if the peer
-    /// neither reads nor answers.
+    /// the socket turns readable and its read sees the end, so the connection ends even
+    /// if the peer neither reads nor answers.
     pub fn abort(&self) {
+        self.shutdown(libc::SHUT_RDWR);
+    }
+
+    fn shutdown(&self, how: libc::c_int) {
         if self.done.get() {
             return;
         }
-        // SAFETY: until `done` is set, the connection's reader task holds the socket's read
-        // half (it sets `done` only after dropping it), so `fd` is open and is this
-        // connection's socket; all of this runs on one thread, so nothing closes it between
-        // the check and the call. shutdown(2) changes the socket's state and touches no
-        // memory.
+        // SAFETY: until `done` is set, the worker's session table owns the socket (the
+        // session sets `done` before closing it), so `fd` is open and is this connection's socket; all
+        // of this runs on one thread, so nothing closes it between the check and the call.
+        // shutdown(2) changes the socket's state and touches no memory.
         unsafe {
-            libc::shutdown(self.fd, libc::SHUT_RDWR);
+            libc::shutdown(self.fd, how);
         }
     }
 
-    /// Queues `frame`; returns the bytes now queued. Ignored once closing.
-    pub fn push(&self, frame: Bytes) -> usize {
+    /// Queues `frame`. Ignored once closing.
+    pub fn push(&self, frame: Bytes) -> Pushed {
         if self.closing.get() || self.done.get() {
-            return 0;
+            return Pushed {
+                queued: 0,
+                needs_flush: false,
+            };
         }
+        let mut queue = self.queue.borrow_mut();
+        let needs_flush = queue.is_empty() && !self.blocked.get();
         self.queued.set(self.queued.get() + frame.len());
-        self.queue.borrow_mut().push_back(frame);
-        self.wake();
-        self.queued.get()
+        queue.push(frame);
+        Pushed {
+            queued: self.queued.get(),
+            needs_flush,
+        }
     }
 
     /// Queues a close frame, after which nothing more is sent, and arms the
     /// [`CLOSE_DEADLINE`]: every way a connection closes (the hub's decision, the peer's
-    /// close, a codec error) ends the socket by then at the latest.
-    pub fn close(self: &Rc<Self>, frame: Bytes) {
+    /// close, a codec error) ends the socket by then at the latest. Returns whether the
+    /// connection needs a flush.
+    pub fn close(self: &Rc<Self>, frame: Bytes) -> bool {
         if self.closing.get() || self.done.get() {
-            return;
+            return false;
         }
-        self.push(frame);
+        let pushed = self.push(frame);
         self.closing.set(true);
         let io = Rc::clone(self);
         monoio::spawn(async move {
             monoio::time::sleep(CLOSE_DEADLINE).await;
             io.abort();
         });
+        pushed.needs_flush
     }
 
     /// Whether a close frame was queued.
@@ -112,108 +181,116 @@ impl ConnIo {
         self.closing.get()
     }
 
-    /// Whether the close frame has been taken for writing: closing, and nothing queued.
-    pub fn close_taken(&self) -> bool {
-        self.closing.get() && self.queue.borrow().is_empty()
+    /// Whether the socket must be writable before flushing again.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.get()
     }
 
-    /// The connection is over: the writer stops once the queue is empty.
+    /// Whether epoll watches the socket for writability.
+    pub fn watching_writes(&self) -> bool {
+        self.watching_writes.get()
+    }
+
+    /// Records whether epoll watches the socket for writability.
+    pub fn set_watching_writes(&self, on: bool) {
+        self.watching_writes.set(on);
+    }
+
+    /// The connection is over: nothing more is written.
     pub fn finish(&self) {
         self.done.set(true);
-        self.wake();
+        self.queue.borrow_mut().clear();
+        self.queued.set(0);
     }
 
-    /// Whether [`finish`](Self::finish) was called.
-    pub fn is_done(&self) -> bool {
-        self.done.get()
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.queued.get()
     }
 
-    fn wake(&self) {
-        if let Some(w) = self.writer.take() {
-            w.wake();
+    /// Writes what is queued until it is all out or the kernel takes no more. When the
+    /// close frame is out, the write side is shut down (the peer sees the end after it).
+    pub fn flush(&self) {
+        if self.done.get() {
+            return;
+        }
+        self.blocked.set(false);
+        loop {
+            let mut queue = self.queue.borrow_mut();
+            if queue.is_empty() {
+                drop(queue);
+                if self.closing.get() {
+                    self.shutdown(libc::SHUT_WR);
+                }
+                return;
+            }
+            let (offered, result) = self.send(&queue);
+            match result {
+                Ok(n) => {
+                    queue.consume(n);
+                    self.queued.set(self.queued.get().saturating_sub(n));
+                    if n < offered {
+                        // The send buffer is full: try again when the socket says so.
+                        drop(queue);
+                        self.blocked.set(true);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drop(queue);
+                    self.blocked.set(true);
+                    return;
+                }
+                Err(_) => {
+                    // The peer is gone: drop what it was owed and end the connection.
+                    queue.clear();
+                    self.queued.set(0);
+                    drop(queue);
+                    self.abort();
+                    return;
+                }
+            }
         }
     }
 
-    /// Waits for frames and takes everything queued, ready for one write: a lone frame as
-    /// it is (no copy, no allocation), several joined into one buffer. `None` when the
-    /// connection is over and nothing is left to write. Nothing is kept between batches,
-    /// so an idle connection holds no write buffer.
-    pub async fn next_batch(&self) -> Option<Batch> {
-        poll_fn(|cx| {
-            let mut q = self.queue.borrow_mut();
-            match q.len() {
-                0 if self.done.get() => Poll::Ready(None),
-                0 => {
-                    self.writer.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-                1 => Poll::Ready(q.pop_front().map(Batch::One)),
-                _ => {
-                    let mut joined = Vec::with_capacity(q.iter().map(Bytes::len).sum());
-                    for frame in q.drain(..) {
-                        joined.extend_from_slice(&frame);
-                    }
-                    Poll::Ready(Some(Batch::Joined(joined)))
-                }
+    /// One `sendmsg` of up to [`MAX_IOVECS`] queued frames: (bytes offered, result).
+    fn send(&self, queue: &Queue) -> (usize, io::Result<usize>) {
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; MAX_IOVECS];
+        let mut count = 0;
+        let mut offered = 0;
+        let head = queue.head.as_ref().map(|h| &h[queue.head_sent..]);
+        for frame in head.into_iter().chain(queue.more.iter().map(|b| &b[..])) {
+            if count == MAX_IOVECS {
+                break;
             }
-        })
-        .await
-    }
-
-    /// `n` bytes left the queue (written or abandoned).
-    pub fn written(&self, n: usize) {
-        self.queued.set(self.queued.get().saturating_sub(n));
+            iov[count] = libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            };
+            count += 1;
+            offered += frame.len();
+        }
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = count as _;
+        // SAFETY: `fd` is open while the connection is not done (see `shutdown`); every
+        // iovec points into a `Bytes` borrowed from the queue, alive and unchanged for the
+        // call, and sendmsg only reads them. MSG_DONTWAIT makes the call non-blocking even
+        // on a blocking socket; MSG_NOSIGNAL turns a broken pipe into EPIPE, not a signal.
+        let n = unsafe { libc::sendmsg(self.fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        let result = if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        };
+        (offered, result)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_closing_and_the_close_deadline() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            // A real socket pair, so the deadline's shutdown can be observed from the peer.
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            let (ours, _) = listener.accept().unwrap();
-            let io = Rc::new(ConnIo::new(std::os::fd::AsRawFd::as_raw_fd(&ours)));
-            let lone = Bytes::from_static(b"lone");
-            io.push(lone.clone());
-            match io.next_batch().await {
-                Some(Batch::One(b)) => {
-                    assert_eq!(b.as_ptr(), lone.as_ptr(), "the shared bytes themselves")
-                }
-                _ => panic!("a lone frame is passed as is"),
-            }
-            io.written(4);
-            assert_eq!(io.push(Bytes::from_static(b"ab")), 2);
-            assert_eq!(io.push(Bytes::from_static(b"cde")), 5);
-            io.close(Bytes::from_static(b"X"));
-            assert_eq!(
-                io.push(Bytes::from_static(b"late")),
-                0,
-                "nothing after the close frame"
-            );
-            match io.next_batch().await {
-                Some(Batch::Joined(bytes)) => assert_eq!(bytes, b"abcdeX"),
-                _ => panic!("three frames come joined"),
-            }
-            assert!(io.close_taken());
-            // Nobody finishes the connection: the deadline shuts the socket down.
-            monoio::time::sleep(CLOSE_DEADLINE + Duration::from_millis(100)).await;
-            peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-            assert_eq!(
-                std::io::Read::read(&mut peer, &mut [0u8; 8]).unwrap(),
-                0,
-                "EOF"
-            );
-            io.finish();
-            assert!(io.next_batch().await.is_none());
-        });
-    }
-}
+mod tests;

@@ -3,7 +3,9 @@
 
 pub mod connio;
 pub mod mesh;
-mod wire;
+pub mod poller;
+pub mod sessions;
+pub(crate) mod wire;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ use crate::config::Config;
 use crate::http::static_files::StaticFiles;
 use connio::ConnIo;
 use mesh::{Endpoint, Mesh};
+use poller::Poller;
+use sessions::{lookup, Sessions, SCRATCH_BYTES};
 
 /// What every worker shares: settings and the few process-wide pieces.
 pub struct Shared {
@@ -73,9 +77,6 @@ impl Shared {
     }
 }
 
-/// Outbound queues by the hub's dense connection index; the id tells a reused slot apart.
-type ConnTable = Vec<Option<(ConnId, Rc<ConnIo>)>>;
-
 /// One worker's state, shared by its tasks (all on one thread).
 pub struct Worker {
     /// This worker.
@@ -83,36 +84,45 @@ pub struct Worker {
     /// Process-wide settings.
     pub shared: Arc<Shared>,
     hub: RefCell<Hub>,
-    conns: RefCell<ConnTable>,
+    sessions: RefCell<Sessions>,
+    poller: Poller,
     mesh: RefCell<Endpoint<PeerEvent>>,
     queries: RefCell<HashMap<u64, oneshot::Sender<Answer>>>,
     next_query: Cell<u64>,
     ping: Bytes,
     max_queued: usize,
+    /// Connections owed a flush once the hub's outputs are carried out.
+    dirty: RefCell<Vec<Rc<ConnIo>>>,
+    /// Where every connection of this worker reads into, one at a time.
+    scratch: RefCell<Box<[u8]>>,
     /// Ourselves, to spawn tasks from `drain` (which only has `&self`).
     me: std::rc::Weak<Worker>,
 }
 
 impl Worker {
-    /// A worker with an empty hub.
-    pub fn new(id: WorkerId, shared: Arc<Shared>) -> Rc<Worker> {
+    /// A worker with an empty hub. Must be called inside the worker's runtime.
+    pub fn new(id: WorkerId, shared: Arc<Shared>) -> std::io::Result<Rc<Worker>> {
+        let poller = Poller::new()?;
         let mut hub = Hub::new(shared.hub_config(id), shared.gauge.clone());
         if let Some(bridge) = &shared.store {
             hub.set_persist_sink(Box::new(bridge.sink()));
             hub.set_storage_status(bridge.status());
         }
-        Rc::new_cyclic(|me| Worker {
+        Ok(Rc::new_cyclic(|me| Worker {
             me: me.clone(),
             id,
             mesh: RefCell::new(Endpoint::new(shared.mesh.clone(), id)),
             hub: RefCell::new(hub),
-            conns: RefCell::new(Vec::new()),
+            sessions: RefCell::new(Vec::new()),
+            poller,
             queries: RefCell::new(HashMap::new()),
             next_query: Cell::new(0),
             ping: wire::ping(),
             max_queued: shared.config.max_queued_bytes as usize,
+            dirty: RefCell::new(Vec::new()),
+            scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
             shared,
-        })
+        }))
     }
 
     /// The time inputs for the hub.
@@ -132,21 +142,26 @@ impl Worker {
         r
     }
 
-    /// Registers the outbound queue of a connection the hub just opened.
-    pub fn attach(&self, conn: ConnId, io: Rc<ConnIo>) {
-        let mut conns = self.conns.borrow_mut();
-        if conns.len() <= conn.index() {
-            conns.resize_with(conn.index() + 1, || None);
+    /// Queues `frame` for `io`, written at the end of the current drain.
+    pub fn queue(&self, io: &Rc<ConnIo>, frame: Bytes) {
+        if io.push(frame).needs_flush {
+            self.dirty.borrow_mut().push(io.clone());
         }
-        conns[conn.index()] = Some((conn, io));
     }
 
-    /// Forgets a connection's outbound queue.
-    pub fn detach(&self, conn: ConnId) {
-        if let Some(slot) = self.conns.borrow_mut().get_mut(conn.index()) {
-            if slot.as_ref().is_some_and(|(id, _)| *id == conn) {
-                *slot = None;
-            }
+    /// Queues the close frame for `io` (nothing is sent after it).
+    pub fn queue_close(&self, io: &Rc<ConnIo>, frame: Bytes) {
+        if io.close(frame) {
+            self.dirty.borrow_mut().push(io.clone());
+        }
+    }
+
+    /// Writes what every connection queued since the last flush, one `sendmsg` each.
+    fn flush(&self) {
+        let mut dirty = self.dirty.borrow_mut();
+        for io in dirty.drain(..) {
+            io.flush();
+            self.watch_writes(&io);
         }
     }
 
@@ -181,28 +196,23 @@ impl Worker {
             match out {
                 Output::Deliver { frame, to } => {
                     let wire = wire::text(&frame);
-                    let conns = self.conns.borrow();
+                    let sessions = self.sessions.borrow();
                     for &conn in to.iter() {
-                        push(&conns, conn, &wire, self.max_queued, &mut slow);
+                        self.push(&sessions, conn, &wire, &mut slow);
                     }
                 }
-                Output::Send { conn, frame } => push(
-                    &self.conns.borrow(),
+                Output::Send { conn, frame } => self.push(
+                    &self.sessions.borrow(),
                     conn,
                     &wire::text(&frame),
-                    self.max_queued,
                     &mut slow,
                 ),
-                Output::Ping { conn } => push(
-                    &self.conns.borrow(),
-                    conn,
-                    &self.ping,
-                    self.max_queued,
-                    &mut slow,
-                ),
+                Output::Ping { conn } => {
+                    self.push(&self.sessions.borrow(), conn, &self.ping, &mut slow)
+                }
                 Output::Close { conn, code, reason } => {
-                    if let Some(io) = lookup(&self.conns.borrow(), conn) {
-                        io.close(wire::close(code, reason));
+                    if let Some(session) = lookup(&self.sessions.borrow(), conn) {
+                        self.queue_close(session.io(), wire::close(code, reason));
                     }
                 }
                 Output::Peer { to, event } => self.mesh.borrow_mut().send(to, event),
@@ -228,20 +238,49 @@ impl Worker {
                 _ => {}
             }
         }
+        self.flush();
+    }
+
+    /// Queues `wire` for `conn`; a backlog past the bound is noted in `slow`.
+    fn push(
+        &self,
+        sessions: &Sessions,
+        conn: ConnId,
+        wire: &Bytes,
+        slow: &mut Vec<(ConnId, usize)>,
+    ) {
+        if let Some(io) = lookup(sessions, conn).map(sessions::Session::io) {
+            let pushed = io.push(wire.clone());
+            if pushed.needs_flush {
+                self.dirty.borrow_mut().push(io.clone());
+            }
+            // Only a backlog past the bound goes to the hub, which decides and counts;
+            // below it there is nothing to decide, so the hot path makes no call per
+            // recipient.
+            if pushed.queued > self.max_queued {
+                slow.push((conn, pushed.queued));
+            }
+        }
     }
 
     /// Handles mail from the other workers until told to shut down.
-    async fn inbox_loop(self: Rc<Self>, stop: oneshot::Sender<()>) {
+    async fn inbox_loop(self: Rc<Self>, stop: oneshot::Sender<()>, mut end: End) {
         let mut stop = Some(stop);
         loop {
             let overflow = self.mesh.borrow().has_overflow();
             let watch_shutdown = stop.is_some();
             if overflow {
                 let wait = self.shared.mesh.wait(self.id, watch_shutdown);
-                let _ = monoio::time::timeout(Duration::from_micros(200), wait).await;
+                let wait = monoio::time::timeout(Duration::from_micros(200), wait);
+                if until(wait, &mut end).await.is_none() {
+                    return;
+                }
                 self.mesh.borrow_mut().retry_overflow();
-            } else {
-                self.shared.mesh.wait(self.id, watch_shutdown).await;
+            } else if until(self.shared.mesh.wait(self.id, watch_shutdown), &mut end)
+                .await
+                .is_none()
+            {
+                return;
             }
             let now = self.now();
             {
@@ -259,9 +298,20 @@ impl Worker {
     }
 
     /// Ticks the hub's timers (pings, idle closes, minute windows).
-    async fn timer_loop(self: Rc<Self>) {
+    async fn timer_loop(self: Rc<Self>, mut end: End) {
+        let mut ticks: u32 = 0;
         loop {
-            monoio::time::sleep(Duration::from_millis(250)).await;
+            let tick = monoio::time::sleep(Duration::from_millis(250));
+            if until(tick, &mut end).await.is_none() {
+                return;
+            }
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(4) {
+                // Hand pages freed by closed connections back to the OS: without this an
+                // idle server keeps them until its next allocation burst.
+                // SAFETY: mi_collect takes no pointers and only tidies this thread's heap.
+                unsafe { libmimalloc_sys::mi_collect(false) };
+            }
             let storage = self.shared.store.as_ref().map(|b| b.status());
             self.with_hub(|hub, now| {
                 if let Some(status) = storage {
@@ -276,8 +326,16 @@ impl Worker {
     /// them to go, at most the grace period.
     pub async fn run(self: Rc<Self>, listener: TcpListener) {
         let (stop_tx, mut stop_rx) = oneshot::channel();
-        monoio::spawn(self.clone().inbox_loop(stop_tx));
-        monoio::spawn(self.clone().timer_loop());
+        // The worker's own tasks end with `run`, so that the worker (and what it shares,
+        // such as the persistence bridge) is released when its thread ends.
+        let (end_inbox, inbox_end) = oneshot::channel();
+        let (end_timer, timer_end) = oneshot::channel();
+        let (end_reactor, reactor_end) = oneshot::channel();
+        let tasks = [
+            monoio::spawn(self.clone().inbox_loop(stop_tx, inbox_end)),
+            monoio::spawn(self.clone().timer_loop(timer_end)),
+            monoio::spawn(self.clone().reactor(reactor_end)),
+        ];
         loop {
             monoio::select! {
                 accepted = listener.accept() => match accepted {
@@ -308,30 +366,23 @@ impl Worker {
                 "shutdown grace ran out"
             );
         }
-    }
-}
-
-fn lookup(conns: &ConnTable, conn: ConnId) -> Option<&Rc<ConnIo>> {
-    match conns.get(conn.index()) {
-        Some(Some((id, io))) if *id == conn => Some(io),
-        _ => None,
-    }
-}
-
-fn push(
-    conns: &ConnTable,
-    conn: ConnId,
-    wire: &Bytes,
-    max_queued: usize,
-    slow: &mut Vec<(ConnId, usize)>,
-) {
-    if let Some(io) = lookup(conns, conn) {
-        let queued = io.push(wire.clone());
-        // Only a backlog past the bound goes to the hub, which decides and counts; below
-        // it there is nothing to decide, so the hot path makes no call per recipient.
-        if queued > max_queued {
-            slow.push((conn, queued));
+        for end in [end_inbox, end_timer, end_reactor] {
+            let _ = end.send(());
         }
+        for task in tasks {
+            task.await;
+        }
+    }
+}
+
+/// Tells one of the worker's tasks to end.
+type End = oneshot::Receiver<()>;
+
+/// Runs `f` unless `end` fires first (then `None`).
+async fn until<F: std::future::Future>(f: F, end: &mut End) -> Option<F::Output> {
+    monoio::select! {
+        out = f => Some(out),
+        _ = end => None,
     }
 }
 

@@ -26,6 +26,25 @@ pub fn ping() -> Bytes {
     Bytes::from(out)
 }
 
+/// A pong answering a ping's `payload` (at most 125 bytes, checked by the decoder).
+pub fn pong(payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(2 + payload.len());
+    let _ = Frame::pong(payload.to_vec()).format(&mut out);
+    Bytes::from(out)
+}
+
+/// The answer to a client's close: the same code, or an empty close if it gave none.
+pub fn close_reply(code: Option<u16>) -> Bytes {
+    match code {
+        Some(code) => close(code, ""),
+        None => {
+            let mut out = Vec::with_capacity(2);
+            let _ = Frame::close(None).format(&mut out);
+            Bytes::from(out)
+        }
+    }
+}
+
 /// A close frame with `code` and `reason`.
 pub fn close(code: u16, reason: &str) -> Bytes {
     let mut out = Vec::with_capacity(4 + reason.len());
@@ -50,5 +69,8 @@ mod tests {
         assert_eq!(big[1], 127);
         assert_eq!(&ping()[..], &[0x89, 0]);
         assert_eq!(&close(1008, "x")[..], &[0x88, 3, 0x03, 0xF0, b'x']);
+        assert_eq!(&pong(b"ab")[..], b"\x8a\x02ab");
+        assert_eq!(&close_reply(Some(1000))[..], &[0x88, 2, 0x03, 0xE8]);
+        assert_eq!(&close_reply(None)[..], &[0x88, 0]);
     }
 }

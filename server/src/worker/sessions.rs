@@ -1,0 +1,272 @@
+//! The worker's open WebSocket connections: a table of small records, one task that
+//! waits for any of them to be ready, reads into the worker's scratch buffer, and hands
+//! the frames to the hub.
+//!
+//! An idle connection is one record here, its outbound queue ([`ConnIo`]) and its place
+//! in the hub: no task, no future, no buffer (PERFORMANCE.md S3).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use hubbub_core::protocol::MAX_FRAME_BYTES;
+use hubbub_core::ws::{Event, FrameDecoder, Violation};
+use hubbub_core::{ConnId, Hub, Inbound, Now};
+
+use super::connio::ConnIo;
+use super::poller::{Ready, BATCH};
+use super::{until, wire, End, Worker};
+
+/// Bytes a connection's read takes at most: enough for many frames, shared by all.
+pub const SCRATCH_BYTES: usize = 64 * 1024;
+
+/// One open WebSocket connection.
+pub struct Session {
+    id: ConnId,
+    io: Rc<ConnIo>,
+    /// The socket; closed when the record goes.
+    fd: OwnedFd,
+    decoder: FrameDecoder,
+}
+
+impl Session {
+    /// The connection's outbound queue.
+    pub fn io(&self) -> &Rc<ConnIo> {
+        &self.io
+    }
+}
+
+/// Open connections by the hub's dense connection index; the id tells a reused slot apart.
+pub type Sessions = Vec<Option<Session>>;
+
+/// The session of `conn`, if it is still open.
+pub fn lookup(sessions: &Sessions, conn: ConnId) -> Option<&Session> {
+    match sessions.get(conn.index()) {
+        Some(Some(s)) if s.id == conn => Some(s),
+        _ => None,
+    }
+}
+
+/// The epoll key of `conn`: its index and generation, so a stale event is recognised.
+pub fn key(conn: ConnId) -> u64 {
+    (u64::from(conn.generation()) << 32) | conn.index() as u64
+}
+
+#[derive(PartialEq, Eq)]
+enum Received {
+    /// Everything available was read; the peer may send more.
+    More,
+    /// The peer closed its side, or the socket failed.
+    End,
+}
+
+impl Worker {
+    /// Takes over the socket of a connection the hub has just opened as `conn` (its 101
+    /// is sent). Called inside the hub call that opened it, so that what the hub sends it
+    /// at once (presence, backlog) finds it.
+    pub fn attach(&self, stream: monoio::net::TcpStream, conn: ConnId) -> io::Result<()> {
+        // No operation is in flight on the stream (the 101 was written and awaited), so
+        // monoio hands the descriptor over.
+        // SAFETY: `into_raw_fd` gives up ownership of an open socket; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(stream.into_raw_fd()) };
+        self.poller.add(fd.as_raw_fd(), key(conn))?;
+        let io = Rc::new(ConnIo::new(fd.as_raw_fd(), conn));
+        let mut sessions = self.sessions.borrow_mut();
+        if sessions.len() <= conn.index() {
+            sessions.resize_with(conn.index() + 1, || None);
+        }
+        sessions[conn.index()] = Some(Session {
+            id: conn,
+            io,
+            fd,
+            decoder: FrameDecoder::new(MAX_FRAME_BYTES),
+        });
+        Ok(())
+    }
+
+    /// Decodes the bytes that came with the upgrade request, before anything is read.
+    pub fn receive_early(&self, conn: ConnId, data: &mut [u8]) {
+        if let Some((io, _, mut decoder)) = self.take_decoder(conn) {
+            self.with_hub(|hub, now| self.hand_over(hub, now, conn, &io, &mut decoder, data));
+            self.put_back(conn, decoder);
+        }
+    }
+
+    /// The session's queue, socket and decoder, the decoder taken out while the hub runs
+    /// (the hub's outputs look sessions up).
+    fn take_decoder(&self, conn: ConnId) -> Option<(Rc<ConnIo>, RawFd, FrameDecoder)> {
+        let mut sessions = self.sessions.borrow_mut();
+        match sessions.get_mut(conn.index()) {
+            Some(Some(s)) if s.id == conn => Some((
+                s.io.clone(),
+                s.fd.as_raw_fd(),
+                std::mem::take(&mut s.decoder),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Waits for ready connections and serves them until `end` fires. It must end
+    /// before the runtime does: its wait is an operation in flight in the kernel.
+    pub(super) async fn reactor(self: Rc<Self>, mut end: End) {
+        let mut ready = Vec::with_capacity(BATCH);
+        loop {
+            match until(self.poller.wait(), &mut end).await {
+                None => return,
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::error!(worker = self.id.0, error = %e, "waiting for sockets failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            loop {
+                self.poller.poll(&mut ready);
+                for r in &ready {
+                    self.serve(*r);
+                }
+                if ready.len() < BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Serves one ready connection: finishes a blocked write, reads what arrived.
+    fn serve(&self, ready: Ready) {
+        let index = ready.key as u32 as usize;
+        let conn = match self.sessions.borrow().get(index) {
+            Some(Some(s)) if key(s.id) == ready.key => s.id,
+            // Ended earlier in this batch.
+            _ => return,
+        };
+        let Some((io, fd, mut decoder)) = self.take_decoder(conn) else {
+            return;
+        };
+        if ready.writable {
+            io.flush();
+            self.watch_writes(&io);
+        }
+        if ready.readable && self.receive(fd, conn, &io, &mut decoder) == Received::End {
+            self.end(conn);
+        } else {
+            self.put_back(conn, decoder);
+        }
+    }
+
+    fn put_back(&self, conn: ConnId, decoder: FrameDecoder) {
+        if let Some(Some(s)) = self.sessions.borrow_mut().get_mut(conn.index()) {
+            if s.id == conn {
+                s.decoder = decoder;
+            }
+        }
+    }
+
+    /// Asks epoll for writability exactly while the connection's send buffer is full.
+    pub(super) fn watch_writes(&self, io: &ConnIo) {
+        let want = io.is_blocked();
+        if want != io.watching_writes() {
+            if let Err(e) = self.poller.watch_writes(io.fd(), key(io.conn()), want) {
+                tracing::debug!(error = %e, "cannot change write interest; ending the connection");
+                io.abort();
+                return;
+            }
+            io.set_watching_writes(want);
+        }
+    }
+
+    /// The connection is over: forget it, close its socket, tell the hub.
+    fn end(&self, conn: ConnId) {
+        let session = {
+            let mut sessions = self.sessions.borrow_mut();
+            match sessions.get_mut(conn.index()) {
+                Some(slot) if slot.as_ref().is_some_and(|s| s.id == conn) => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some(session) = session {
+            let _ = self.poller.remove(session.fd.as_raw_fd());
+            // Nothing may use the descriptor once it is closed (below, by the drop).
+            session.io.finish();
+            drop(session);
+            self.with_hub(|hub, now| hub.handle_close(now, conn));
+        }
+    }
+
+    /// Reads what the socket holds into the scratch buffer and hands the frames to the hub.
+    fn receive(
+        &self,
+        fd: RawFd,
+        conn: ConnId,
+        io: &Rc<ConnIo>,
+        decoder: &mut FrameDecoder,
+    ) -> Received {
+        loop {
+            let mut scratch = self.scratch.borrow_mut();
+            // SAFETY: `fd` is the open socket of a session in the table (it is closed only
+            // by `end`, after this returns); the kernel writes at most `scratch.len()`
+            // bytes into the scratch buffer, which this borrow holds exclusively.
+            // MSG_DONTWAIT: never block the worker.
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    scratch.as_mut_ptr().cast(),
+                    scratch.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n == 0 {
+                return Received::End;
+            }
+            if n < 0 {
+                return match io::Error::last_os_error().kind() {
+                    io::ErrorKind::WouldBlock => Received::More,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Received::End,
+                };
+            }
+            let n = n as usize;
+            let full = n == scratch.len();
+            let data = &mut scratch[..n];
+            self.with_hub(|hub, now| self.hand_over(hub, now, conn, io, decoder, data));
+            if !full {
+                return Received::More;
+            }
+        }
+    }
+
+    /// Decodes `data` and gives each message to the hub; answers pings and the peer's close.
+    fn hand_over(
+        &self,
+        hub: &mut Hub,
+        now: Now,
+        conn: ConnId,
+        io: &Rc<ConnIo>,
+        decoder: &mut FrameDecoder,
+        data: &mut [u8],
+    ) {
+        decoder.decode(data, |event| {
+            let inbound = match event {
+                Event::Text(text) => Inbound::Text(text.as_bytes()),
+                Event::Binary => Inbound::Binary,
+                Event::Ping(payload) => {
+                    self.queue(io, wire::pong(payload));
+                    Inbound::Control
+                }
+                Event::Pong => Inbound::Control,
+                Event::Close(code) => {
+                    // Answer with the same code; the peer then ends the connection.
+                    self.queue_close(io, wire::close_reply(code));
+                    return;
+                }
+                Event::Violation(Violation::TooLarge) => Inbound::TooLarge,
+                Event::Violation(Violation::InvalidUtf8) => Inbound::InvalidUtf8,
+                Event::Violation(Violation::Protocol(why)) => {
+                    tracing::debug!(conn = ?conn, why, "protocol violation");
+                    Inbound::ProtocolError
+                }
+            };
+            hub.handle_frame(now, conn, inbound);
+        });
+    }
+}
