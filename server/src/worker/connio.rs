@@ -89,6 +89,8 @@ pub struct ConnIo {
     blocked: Cell<bool>,
     /// The worker's epoll set watches the socket for writability.
     watching_writes: Cell<bool>,
+    /// What the worker's send ring is writing (kept alive until the kernel is done).
+    in_flight: RefCell<Option<Bytes>>,
     /// A close frame is queued: nothing more is accepted.
     closing: Cell<bool>,
     /// The connection is over (its task ended, or the peer cannot be written to).
@@ -105,6 +107,7 @@ impl ConnIo {
             queued: Cell::default(),
             blocked: Cell::default(),
             watching_writes: Cell::default(),
+            in_flight: RefCell::default(),
             closing: Cell::default(),
             done: Cell::default(),
         }
@@ -149,7 +152,8 @@ impl ConnIo {
             };
         }
         let mut queue = self.queue.borrow_mut();
-        let needs_flush = queue.is_empty() && !self.blocked.get();
+        let needs_flush =
+            queue.is_empty() && !self.blocked.get() && self.in_flight.borrow().is_none();
         self.queued.set(self.queued.get() + frame.len());
         queue.push(frame);
         Pushed {
@@ -196,7 +200,8 @@ impl ConnIo {
         self.watching_writes.set(on);
     }
 
-    /// The connection is over: nothing more is written.
+    /// The connection is over: nothing more is written. A send in flight keeps its
+    /// buffer until the kernel is done with it.
     pub fn finish(&self) {
         self.done.set(true);
         self.queue.borrow_mut().clear();
@@ -206,6 +211,77 @@ impl ConnIo {
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
         self.queued.get()
+    }
+
+    /// Starts a send by the worker's send ring: takes everything queued as one buffer
+    /// (a lone frame as it is, several joined) and keeps it until [`sent`](Self::sent).
+    /// `None` if a send is already in flight, nothing is queued, or the connection is over.
+    pub fn begin_send(&self) -> Option<(*const u8, usize)> {
+        let mut in_flight = self.in_flight.borrow_mut();
+        if in_flight.is_some() || self.done.get() {
+            return None;
+        }
+        let mut queue = self.queue.borrow_mut();
+        let head = queue.head.take()?;
+        let buf = if queue.more.is_empty() {
+            head.slice(queue.head_sent..)
+        } else {
+            let rest: usize = queue.more.iter().map(Bytes::len).sum();
+            let mut joined = Vec::with_capacity(head.len() - queue.head_sent + rest);
+            joined.extend_from_slice(&head[queue.head_sent..]);
+            for frame in queue.more.drain(..) {
+                joined.extend_from_slice(&frame);
+            }
+            Bytes::from(joined)
+        };
+        *queue = Queue::default();
+        let at = (buf.as_ptr(), buf.len());
+        *in_flight = Some(buf);
+        Some(at)
+    }
+
+    /// The send ring's answer to [`begin_send`](Self::begin_send): `result` is the
+    /// kernel's (bytes written, or a negative errno). Returns what is left to send of the
+    /// in-flight buffer, if anything.
+    pub fn sent(&self, result: i32) -> Option<(*const u8, usize)> {
+        let mut in_flight = self.in_flight.borrow_mut();
+        let buf = in_flight.take()?;
+        if result < 0 {
+            if result == -libc::EINTR || result == -libc::EAGAIN {
+                let at = (buf.as_ptr(), buf.len());
+                *in_flight = Some(buf);
+                return Some(at);
+            }
+            // The peer is gone: drop what it was owed and end the connection.
+            drop(in_flight);
+            self.queue.borrow_mut().clear();
+            self.queued.set(0);
+            self.abort();
+            return None;
+        }
+        let n = (result as usize).min(buf.len());
+        self.queued.set(self.queued.get().saturating_sub(n));
+        if n < buf.len() {
+            let rest = buf.slice(n..);
+            let at = (rest.as_ptr(), rest.len());
+            *in_flight = Some(rest);
+            return Some(at);
+        }
+        drop(in_flight);
+        if self.closing.get() && self.queue.borrow().is_empty() {
+            self.shutdown(libc::SHUT_WR);
+        }
+        None
+    }
+
+    /// Whether the send ring has a send of this connection in flight.
+    pub fn is_sending(&self) -> bool {
+        self.in_flight.borrow().is_some()
+    }
+
+    /// Whether frames are queued and not yet handed to a send.
+    pub fn has_queued(&self) -> bool {
+        !self.queue.borrow().is_empty()
     }
 
     /// Writes what is queued until it is all out or the kernel takes no more. When the

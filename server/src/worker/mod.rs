@@ -4,6 +4,7 @@
 pub mod connio;
 pub mod mesh;
 pub mod poller;
+pub mod send_ring;
 pub mod sessions;
 pub(crate) mod wire;
 
@@ -26,6 +27,7 @@ use crate::http::static_files::StaticFiles;
 use connio::ConnIo;
 use mesh::{Endpoint, Mesh};
 use poller::Poller;
+use send_ring::SendRing;
 use sessions::{lookup, Sessions, SCRATCH_BYTES};
 
 /// What every worker shares: settings and the few process-wide pieces.
@@ -86,6 +88,8 @@ pub struct Worker {
     hub: RefCell<Hub>,
     sessions: RefCell<Sessions>,
     poller: Poller,
+    /// Where writes go; `None` where io_uring is unavailable (then `sendmsg`).
+    ring: Option<SendRing>,
     mesh: RefCell<Endpoint<PeerEvent>>,
     queries: RefCell<HashMap<u64, oneshot::Sender<Answer>>>,
     next_query: Cell<u64>,
@@ -93,6 +97,7 @@ pub struct Worker {
     max_queued: usize,
     /// Connections owed a flush once the hub's outputs are carried out.
     dirty: RefCell<Vec<Rc<ConnIo>>>,
+    corked: Cell<bool>,
     /// Where every connection of this worker reads into, one at a time.
     scratch: RefCell<Box<[u8]>>,
     /// Ourselves, to spawn tasks from `drain` (which only has `&self`).
@@ -103,6 +108,16 @@ impl Worker {
     /// A worker with an empty hub. Must be called inside the worker's runtime.
     pub fn new(id: WorkerId, shared: Arc<Shared>) -> std::io::Result<Rc<Worker>> {
         let poller = Poller::new()?;
+        let ring = match SendRing::new() {
+            Ok(ring) => {
+                poller.add(ring.fd(), sessions::RING_KEY)?;
+                Some(ring)
+            }
+            Err(e) => {
+                tracing::info!(worker = id.0, error = %e, "no send ring: writing with sendmsg");
+                None
+            }
+        };
         let mut hub = Hub::new(shared.hub_config(id), shared.gauge.clone());
         if let Some(bridge) = &shared.store {
             hub.set_persist_sink(Box::new(bridge.sink()));
@@ -115,11 +130,13 @@ impl Worker {
             hub: RefCell::new(hub),
             sessions: RefCell::new(Vec::new()),
             poller,
+            ring,
             queries: RefCell::new(HashMap::new()),
             next_query: Cell::new(0),
             ping: wire::ping(),
             max_queued: shared.config.max_queued_bytes as usize,
             dirty: RefCell::new(Vec::new()),
+            corked: Cell::new(false),
             scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
             shared,
         }))
@@ -156,9 +173,32 @@ impl Worker {
         }
     }
 
+    /// Holds flushes back until [`uncork`](Self::uncork): while the reactor serves a
+    /// batch of ready sockets, every message of the batch is queued first, so a
+    /// connection owed several gets them in one `sendmsg`.
+    fn cork(&self) {
+        self.corked.set(true);
+    }
+
+    /// Ends [`cork`](Self::cork) and writes what was held back.
+    fn uncork(&self) {
+        self.corked.set(false);
+        self.flush();
+    }
+
     /// Writes what every connection queued since the last flush, one `sendmsg` each.
     fn flush(&self) {
+        if self.corked.get() {
+            return;
+        }
         let mut dirty = self.dirty.borrow_mut();
+        if let Some(ring) = &self.ring {
+            for io in dirty.drain(..) {
+                ring.start(&io);
+            }
+            ring.submit();
+            return;
+        }
         for io in dirty.drain(..) {
             io.flush();
             self.watch_writes(&io);

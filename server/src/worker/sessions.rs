@@ -48,6 +48,10 @@ pub fn lookup(sessions: &Sessions, conn: ConnId) -> Option<&Session> {
     }
 }
 
+/// The epoll key of the send ring's descriptor (no connection's key: index `u32::MAX`
+/// is never reached).
+pub const RING_KEY: u64 = u64::MAX;
+
 /// The epoll key of `conn`: its index and generation, so a stale event is recognised.
 pub fn key(conn: ConnId) -> u64 {
     (u64::from(conn.generation()) << 32) | conn.index() as u64
@@ -122,9 +126,11 @@ impl Worker {
             }
             loop {
                 self.poller.poll(&mut ready);
+                self.cork();
                 for r in &ready {
                     self.serve(*r);
                 }
+                self.uncork();
                 if ready.len() < BATCH {
                     break;
                 }
@@ -134,6 +140,13 @@ impl Worker {
 
     /// Serves one ready connection: finishes a blocked write, reads what arrived.
     fn serve(&self, ready: Ready) {
+        if ready.key == RING_KEY {
+            if let Some(ring) = &self.ring {
+                ring.reap();
+                ring.submit();
+            }
+            return;
+        }
         let index = ready.key as u32 as usize;
         let conn = match self.sessions.borrow().get(index) {
             Some(Some(s)) if key(s.id) == ready.key => s.id,

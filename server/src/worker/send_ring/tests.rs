@@ -1,0 +1,178 @@
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hubbub_core::ConnId;
+
+use super::*;
+
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (ours, peer)
+}
+
+fn conn() -> ConnId {
+    use hubbub_core::connect::UpgradeRequest;
+    use hubbub_core::{ConnectionGauge, Hub, HubConfig, Mono, Now, UnixMillis, WorkerId};
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    let now = Now::new(Mono::from_nanos(0), UnixMillis(1_795_257_000_000));
+    let request = UpgradeRequest {
+        query: "userId=u&room=r",
+        ..Default::default()
+    };
+    let admission = hub.admit(now, &request).unwrap();
+    hub.handle_open(now, admission)
+}
+
+/// Reaps until nothing is in flight (or `limit` passes).
+fn settle(ring: &SendRing, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while ring.in_flight() > 0 && Instant::now() < deadline {
+        ring.ring.borrow().submit_and_wait(1).unwrap();
+        ring.reap();
+        ring.submit();
+    }
+}
+
+#[test]
+fn one_submit_sends_every_connection_its_frames_in_order() {
+    let ring = SendRing::new().unwrap();
+    let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+    let ios: Vec<_> = pairs
+        .iter()
+        .map(|(ours, _)| Rc::new(ConnIo::new(ours.as_raw_fd(), conn())))
+        .collect();
+    for (i, io) in ios.iter().enumerate() {
+        io.push(Bytes::from(format!("a{i}")));
+        io.push(Bytes::from(format!("b{i}")));
+        ring.start(io);
+        assert!(io.is_sending());
+        assert!(
+            !io.push(Bytes::from_static(b"c")).needs_flush,
+            "queued behind the send"
+        );
+    }
+    ring.submit();
+    settle(&ring, Duration::from_secs(5));
+    for (i, (_, peer)) in pairs.into_iter().enumerate() {
+        let mut got = vec![0u8; 5];
+        let mut peer = peer;
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(
+            got,
+            format!("a{i}b{i}c").as_bytes(),
+            "the queued tail follows"
+        );
+        assert_eq!(ios[i].queued(), 0);
+    }
+}
+
+#[test]
+fn a_full_socket_keeps_its_send_in_flight_and_loses_nothing() {
+    let ring = SendRing::new().unwrap();
+    let (ours, mut peer) = pair();
+    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    // Far more than loopback's socket buffers hold.
+    let frames: Vec<Bytes> = (0..300u32)
+        .map(|i| Bytes::from(vec![(i % 251) as u8; 100_000]))
+        .collect();
+    for f in &frames[..150] {
+        io.push(f.clone());
+    }
+    ring.start(&io);
+    ring.submit();
+    std::thread::sleep(Duration::from_millis(100));
+    ring.reap();
+    ring.submit();
+    assert_eq!(
+        ring.in_flight(),
+        1,
+        "waits in the kernel for the peer to read"
+    );
+    for f in &frames[150..] {
+        io.push(f.clone());
+    }
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).unwrap();
+        all
+    });
+    settle(&ring, Duration::from_secs(10));
+    assert_eq!(io.queued(), 0);
+    io.finish();
+    drop(ours);
+    let all = reader.join().unwrap();
+    let want: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+    assert!(all == want, "every byte, in order");
+}
+
+#[test]
+fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
+    let ring = SendRing::new().unwrap();
+    let (ours, peer) = pair();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live local.
+    unsafe {
+        libc::setsockopt(
+            peer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(50));
+    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    io.push(Bytes::from(vec![0u8; 1000]));
+    ring.start(&io);
+    ring.submit();
+    settle(&ring, Duration::from_secs(5));
+    assert_eq!(
+        (io.queued(), io.is_sending()),
+        (0, false),
+        "nothing kept for a dead peer"
+    );
+
+    let (ours, mut peer) = pair();
+    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    io.push(Bytes::from_static(b"last"));
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async { io.close(Bytes::from_static(b"X")) });
+    ring.start(&io);
+    ring.submit();
+    settle(&ring, Duration::from_secs(5));
+    let mut all = Vec::new();
+    peer.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"lastX", "the close frame, then the end of the stream");
+    io.finish();
+}
+
+#[test]
+fn dropping_the_ring_cancels_a_send_stuck_on_a_peer_that_never_reads() {
+    let ring = SendRing::new().unwrap();
+    let (ours, _peer) = pair();
+    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    io.push(Bytes::from(vec![7u8; 16 * 1024 * 1024]));
+    ring.start(&io);
+    ring.submit();
+    std::thread::sleep(Duration::from_millis(50));
+    ring.reap();
+    assert_eq!(ring.in_flight(), 1);
+    let started = Instant::now();
+    drop(ring);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "cancelled, not waited out"
+    );
+}
