@@ -5,6 +5,9 @@ use crate::auth::TokenError;
 
 /// Most characters in a `userId`.
 pub const MAX_USER_ID_CHARS: usize = 128;
+/// The `username` of a connection that gives none.
+pub const DEFAULT_USERNAME: &str = "Anonymous";
+
 /// Most characters in a `username`, after trimming.
 pub const MAX_USERNAME_CHARS: usize = 50;
 /// Most bytes in a room id.
@@ -69,7 +72,7 @@ impl ConnectParams {
     pub fn parse(query: &str) -> Result<Self, ParamError> {
         let mut params = ConnectParams {
             user_id: "anonymous".to_owned(),
-            username: "Anonymous".to_owned(),
+            username: DEFAULT_USERNAME.to_owned(),
             room: "global".to_owned(),
             since: None,
             token: None,

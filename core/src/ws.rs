@@ -75,13 +75,20 @@ const MAX_CONTROL_PAYLOAD: u64 = 125;
 /// fragmented message is being reassembled.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
+    /// Bytes held between reads; allocated only while something is incomplete.
+    held: Option<Box<Held>>,
+    max_message: u32,
+    in_message: bool,
+    done: bool,
+}
+
+/// What an incomplete frame or message needs kept.
+#[derive(Debug, Default)]
+struct Held {
     /// The start of a frame whose end has not arrived.
     carry: Vec<u8>,
     /// The fragments so far of a fragmented text message.
     message: Vec<u8>,
-    in_message: bool,
-    done: bool,
-    max_message: usize,
 }
 
 struct Header {
@@ -93,10 +100,11 @@ struct Header {
 }
 
 impl FrameDecoder {
-    /// A decoder refusing messages over `max_message` payload bytes.
+    /// A decoder refusing messages over `max_message` payload bytes (at most
+    /// `u32::MAX`; larger limits are clamped).
     pub fn new(max_message: usize) -> FrameDecoder {
         FrameDecoder {
-            max_message,
+            max_message: u32::try_from(max_message).unwrap_or(u32::MAX),
             ..FrameDecoder::default()
         }
     }
@@ -108,7 +116,26 @@ impl FrameDecoder {
 
     /// Whether it holds no bytes (and so no heap memory).
     pub fn is_idle(&self) -> bool {
-        self.carry.capacity() == 0 && self.message.capacity() == 0
+        self.held.is_none()
+    }
+
+    fn held(&mut self) -> &mut Held {
+        self.held.get_or_insert_with(Box::default)
+    }
+
+    /// Frees what is held once nothing is incomplete.
+    fn release_if_empty(&mut self) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.carry.is_empty() && h.message.is_empty())
+        {
+            self.held = None;
+        }
+    }
+
+    fn message_len(&self) -> usize {
+        self.held.as_ref().map_or(0, |h| h.message.len())
     }
 
     /// Decodes the frames in `input` (the next bytes from the client), calling `on` for
@@ -118,20 +145,25 @@ impl FrameDecoder {
         if self.done {
             return;
         }
-        if self.carry.is_empty() {
+        let mut carry = self
+            .held
+            .as_mut()
+            .map(|h| std::mem::take(&mut h.carry))
+            .unwrap_or_default();
+        if carry.is_empty() {
             let used = self.decode_frames(input, &mut on);
             if !self.done && used < input.len() {
-                self.carry = input[used..].to_vec();
+                self.held().carry = input[used..].to_vec();
             }
         } else {
-            let mut carry = std::mem::take(&mut self.carry);
             carry.extend_from_slice(input);
             let used = self.decode_frames(&mut carry, &mut on);
             if !self.done && used < carry.len() {
                 carry.drain(..used);
-                self.carry = carry;
+                self.held().carry = carry;
             }
         }
+        self.release_if_empty();
     }
 
     /// Decodes whole frames from the start of `buf`; returns how many bytes they took.
@@ -188,8 +220,8 @@ impl FrameDecoder {
                 "new message before the fragmented one ended",
             )),
             OP_CONTINUATION | OP_TEXT | OP_BINARY => {
-                let so_far = self.message.len() as u64;
-                if so_far.saturating_add(h.payload_len) > self.max_message as u64 {
+                let so_far = self.message_len() as u64;
+                if so_far.saturating_add(h.payload_len) > u64::from(self.max_message) {
                     Err(Violation::TooLarge)
                 } else {
                     Ok(())
@@ -208,13 +240,13 @@ impl FrameDecoder {
             },
             OP_TEXT => {
                 self.in_message = true;
-                self.message.extend_from_slice(payload);
+                self.held().message.extend_from_slice(payload);
             }
             OP_CONTINUATION => {
-                self.message.extend_from_slice(payload);
+                self.held().message.extend_from_slice(payload);
                 if h.fin {
                     // Give the buffer back once the message is out: none is kept while idle.
-                    let message = std::mem::take(&mut self.message);
+                    let message = std::mem::take(&mut self.held().message);
                     self.in_message = false;
                     match std::str::from_utf8(&message) {
                         Ok(text) => on(Event::Text(text)),
@@ -241,8 +273,7 @@ impl FrameDecoder {
 
     fn finish(&mut self) {
         self.done = true;
-        self.carry = Vec::new();
-        self.message = Vec::new();
+        self.held = None;
     }
 }
 

@@ -233,6 +233,8 @@ pub struct Hub {
     minutes: MinuteCounts,
     latency: LatencyWindow,
     gathers: HashMap<u64, query::Gather>,
+    /// The default username, shared by every connection that has no other.
+    anonymous: Arc<str>,
     next_gather: u64,
     out: VecDeque<Output>,
     scratch: Vec<u8>,
@@ -317,6 +319,7 @@ impl Hub {
             minutes: MinuteCounts::default(),
             latency: LatencyWindow::new(),
             gathers: HashMap::new(),
+            anonymous: Arc::from(crate::connect::DEFAULT_USERNAME),
             next_gather: 0,
             out: VecDeque::new(),
             scratch: Vec::with_capacity(2048),
@@ -396,10 +399,27 @@ impl Hub {
             params,
             reservation,
         } = admission;
+        // Names are shared with the maps that already hold them (and the username with
+        // the user id when they are equal): no string per connection while idle.
+        let room = match self.local.get_key_value(params.room.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(params.room),
+        };
+        let user = match self.users.get_key_value(params.user_id.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(params.user_id),
+        };
+        let username = if params.username == *user {
+            user.clone()
+        } else if params.username == *self.anonymous {
+            self.anonymous.clone()
+        } else {
+            Arc::from(params.username)
+        };
         let member = Member {
-            room: Arc::from(params.room),
-            user: Arc::from(params.user_id),
-            username: Arc::from(params.username),
+            room,
+            user,
+            username,
         };
         let index = match self.free.pop() {
             Some(i) => i,

@@ -295,3 +295,31 @@ fn drop_policy_broadcasts_and_counts_what_was_not_stored() {
         (2, 0)
     );
 }
+
+#[test]
+fn connections_share_the_names_the_hub_already_holds() {
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    let a = open(&mut hub, "userId=ann&username=ann&room=lobby");
+    let b = open(&mut hub, "userId=ann&room=lobby");
+    let c = open(&mut hub, "userId=cy&username=Cy&room=lobby");
+    let d = open(&mut hub, "userId=dee&room=lobby");
+    let member = |id: ConnId| {
+        hub.slots[id.index()]
+            .conn
+            .as_ref()
+            .map(|c| c.member.clone())
+            .unwrap()
+    };
+    let (ma, mb, mc, md) = (member(a), member(b), member(c), member(d));
+    assert!(Arc::ptr_eq(&ma.room, &mb.room) && Arc::ptr_eq(&ma.room, &mc.room));
+    assert!(Arc::ptr_eq(&ma.user, &mb.user), "one user, one string");
+    assert!(
+        Arc::ptr_eq(&ma.user, &ma.username),
+        "a username equal to the user id"
+    );
+    assert!(
+        Arc::ptr_eq(&mb.username, &md.username),
+        "the default username"
+    );
+    assert_eq!((&*mc.username, &*md.username), ("Cy", "Anonymous"));
+}

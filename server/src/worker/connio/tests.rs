@@ -180,3 +180,13 @@ fn the_close_deadline_ends_a_socket_whose_peer_never_answers() {
         assert_eq!(io.push(Bytes::from_static(b"x")).queued, 0);
     });
 }
+
+#[test]
+fn an_idle_queue_is_small() {
+    // Per idle connection (PERFORMANCE.md S3): keep it within two cache lines.
+    assert!(
+        std::mem::size_of::<ConnIo>() <= 112,
+        "{}",
+        std::mem::size_of::<ConnIo>()
+    );
+}
