@@ -56,6 +56,9 @@ const SERVER_ENV: &[(&str, &str)] = &[
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The longest a load generator run may take (every scenario's own time is well under a
+/// minute); past it the run is killed and recorded as failed, and the next one starts.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Side-by-side benchmark: PERFORMANCE.md's scenarios against each server, alternating
 /// servers run by run; writes medians [min–max] and ratios to the first server.
@@ -318,13 +321,15 @@ impl Env {
             rec.error = Some(format!("{e:#} (log: {})", log.display()));
             return Ok(rec);
         }
-        let out = Command::new(&self.loadtest)
+        let child = Command::new(&self.loadtest)
             .args(&args)
             .current_dir(&self.root)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .output()
+            .spawn()
             .with_context(|| format!("cannot run {}", self.loadtest.display()))?;
+        let out = output_within(child, RUN_TIMEOUT)?;
         let early = server.exited();
         let stopped = server.stop()?;
         rec.exit_code = out.status.code();
@@ -349,6 +354,37 @@ impl Env {
         }
         Ok(rec)
     }
+}
+
+/// Waits for `child` and collects its stdout, killing it if it runs past `limit` (its
+/// output so far is kept, and its status is then the kill's).
+fn output_within(mut child: Child, limit: Duration) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut pipe = child.stdout.take().context("no stdout pipe")?;
+    // Read on a thread so a large report cannot fill the pipe and stall the child.
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot poll the load generator")? {
+            break status;
+        }
+        if start.elapsed() > limit {
+            eprintln!("  the load generator ran past {limit:?}: killing it");
+            let _ = child.kill();
+            break child.wait().context("cannot wait for the load generator")?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    })
 }
 
 /// The report: all of stdout, or else its last line that parses.
@@ -588,6 +624,30 @@ mod tests {
             shell_line(&["a", "ws://127.0.0.1:1/ws", "b c", "it's"]),
             r"a ws://127.0.0.1:1/ws 'b c' 'it'\''s'"
         );
+    }
+
+    #[test]
+    fn a_run_past_its_limit_is_killed_and_its_output_kept() {
+        let spawn = |script: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let start = Instant::now();
+        let out = output_within(
+            spawn("echo partial; exec sleep 30"),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "not waited out");
+        assert!(!out.status.success());
+        assert_eq!(out.stdout, b"partial\n");
+        let out = output_within(spawn("echo '{\"a\":1}'"), Duration::from_secs(5)).unwrap();
+        assert!(out.status.success());
+        assert!(parse_report(&String::from_utf8_lossy(&out.stdout)).is_some());
     }
 
     #[test]
