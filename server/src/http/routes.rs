@@ -195,7 +195,12 @@ fn json_answer(answer: Option<Answer>) -> Response {
     match answer {
         Some(Answer::Json(body)) => Response::json(200, body),
         Some(Answer::Stats(s)) => Response::json(200, s.to_json()),
-        _ => Response::error(500, "internal", "the query was not answered"),
+        None => Response::error(
+            503,
+            "unavailable",
+            "a worker did not answer in time; try again",
+        ),
+        Some(_) => Response::error(500, "internal", "unexpected answer to the query"),
     }
 }
 

@@ -205,14 +205,23 @@ impl Worker {
         }
     }
 
-    /// Asks the hubs a question; resolves when every worker involved has answered.
+    /// Asks the hubs a question; resolves when every worker involved has answered, or
+    /// with `None` after [`QUERY_TIMEOUT`].
     pub async fn query(&self, query: Query) -> Option<Answer> {
         let id = self.next_query.get();
         self.next_query.set(id + 1);
         let (tx, rx) = oneshot::channel();
         self.queries.borrow_mut().insert(id, tx);
         self.with_hub(|hub, now| hub.handle_query(now, QueryId(id), query));
-        rx.await.ok()
+        match monoio::time::timeout(QUERY_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => Some(answer),
+            _ => {
+                // A worker did not answer (wedged, or overloaded past reason): the HTTP
+                // client gets a 503 instead of waiting forever. A late answer is dropped.
+                self.queries.borrow_mut().remove(&id);
+                None
+            }
+        }
     }
 
     /// The merged analytics snapshot, with the persistence figures when a store runs.
@@ -415,6 +424,9 @@ impl Worker {
     }
 }
 
+/// How long an HTTP question waits for every worker's part of the answer.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Tells one of the worker's tasks to end.
 type End = oneshot::Receiver<()>;
 
@@ -430,4 +442,43 @@ async fn until<F: std::future::Future>(f: F, end: &mut End) -> Option<F::Output>
 pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     TcpListener::bind_with_config(addr, &ListenerOpts::new().reuse_port(true).backlog(4096))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn a_question_a_worker_never_answers_times_out() {
+        let config = Config::parse_from(["hubbub"]);
+        let origins = config.origins().unwrap();
+        // Two workers in the mesh, but only the first ever runs.
+        let shared = Arc::new(Shared {
+            origins,
+            gauge: hubbub_core::ConnectionGauge::new(10),
+            static_files: StaticFiles::new(None),
+            epoch: Instant::now(),
+            started_at: UnixMillis(1_795_257_000_000),
+            mesh: Mesh::new(2, 16),
+            workers: 2,
+            store: None,
+            config,
+        });
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let worker = Worker::new(WorkerId(0), shared).unwrap();
+            let started = Instant::now();
+            assert!(worker.query(Query::Stats).await.is_none());
+            let waited = started.elapsed();
+            assert!(
+                waited >= QUERY_TIMEOUT && waited < QUERY_TIMEOUT * 2,
+                "{waited:?}"
+            );
+            assert!(worker.queries.borrow().is_empty(), "nothing left waiting");
+        });
+    }
 }
