@@ -70,6 +70,12 @@ pub struct Config {
     #[arg(long, env = "PIN_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub pin_workers: bool,
 
+    /// Use io_uring when the kernel allows it; `false` runs on epoll and writes with
+    /// `sendmsg` (what happens anyway where io_uring is blocked, e.g. by a container's
+    /// seccomp profile).
+    #[arg(long, env = "IO_URING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub io_uring: bool,
+
     /// Log level.
     #[arg(
         long,

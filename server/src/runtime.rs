@@ -130,35 +130,48 @@ fn worker_thread(
             tracing::warn!(worker = id.0, error = ?e, "could not pin worker to its CPU");
         }
     }
-    let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .with_entries(4096)
-        .build()
-    {
-        Ok(rt) => rt,
+    if shared.config.io_uring {
+        match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .with_entries(4096)
+            .build()
+        {
+            Ok(mut rt) => rt.block_on(serve(id, shared, ready)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("runtime: {e}")));
+            }
+        }
+    } else {
+        match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => rt.block_on(serve(id, shared, ready)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("runtime: {e}")));
+            }
+        }
+    }
+}
+
+/// A worker's life inside its runtime.
+async fn serve(id: WorkerId, shared: Arc<Shared>, ready: mpsc::Sender<Result<bool, String>>) {
+    let listener = match worker::bind(&shared.config) {
+        Ok(l) => l,
         Err(e) => {
-            let _ = ready.send(Err(format!("runtime: {e}")));
+            let _ = ready.send(Err(format!("listen: {e}")));
             return;
         }
     };
-    rt.block_on(async move {
-        let listener = match worker::bind(&shared.config) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = ready.send(Err(format!("listen: {e}")));
-                return;
-            }
-        };
-        let worker = match Worker::new(id, shared) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = ready.send(Err(format!("readiness set (epoll): {e}")));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(monoio::utils::is_legacy()));
-        worker.run(listener).await;
-    });
+    let worker = match Worker::new(id, shared) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = ready.send(Err(format!("readiness set (epoll): {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(monoio::utils::is_legacy()));
+    worker.run(listener).await;
 }
 
 fn wait_for_signal(shared: &Arc<Shared>) -> anyhow::Result<()> {

@@ -128,7 +128,18 @@ fn sigint_also_shuts_down() {
 
 #[test]
 fn cross_core_fanout_delivers_every_message_once_in_order() {
-    let server = Server::start(2, &[]);
+    cross_core_fanout(&[]);
+}
+
+/// The epoll fallback (what runs where io_uring is blocked): reads, writes with
+/// `sendmsg`, cross-worker fan-out.
+#[test]
+fn cross_core_fanout_on_the_epoll_fallback() {
+    cross_core_fanout(&[("IO_URING", "false")]);
+}
+
+fn cross_core_fanout(env: &[(&str, &str)]) {
+    let server = Server::start(2, env);
     let rooms = 8;
     let per_room = 5;
     let sends = 5;
@@ -185,14 +196,23 @@ fn cross_core_fanout_delivers_every_message_once_in_order() {
 
 #[test]
 fn slow_consumer_is_closed_and_nobody_else_loses_anything() {
-    let server = Server::start(
-        1,
-        &[
-            ("RATE_LIMIT_PER_SEC", "0"),
-            ("PRESENCE", "false"),
-            ("MAX_QUEUED_BYTES", "65536"),
-        ],
-    );
+    slow_consumer(&[]);
+}
+
+/// On the epoll fallback a full socket is waited on with EPOLLOUT instead of the ring.
+#[test]
+fn slow_consumer_on_the_epoll_fallback() {
+    slow_consumer(&[("IO_URING", "false")]);
+}
+
+fn slow_consumer(extra: &[(&str, &str)]) {
+    let mut env = vec![
+        ("RATE_LIMIT_PER_SEC", "0"),
+        ("PRESENCE", "false"),
+        ("MAX_QUEUED_BYTES", "65536"),
+    ];
+    env.extend_from_slice(extra);
+    let server = Server::start(1, &env);
     let total = 6000u64;
     // Never reads a byte after the handshake, and its kernel buffers are tiny: the server
     // can never write the close frame to it.

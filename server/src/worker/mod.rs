@@ -108,14 +108,19 @@ impl Worker {
     /// A worker with an empty hub. Must be called inside the worker's runtime.
     pub fn new(id: WorkerId, shared: Arc<Shared>) -> std::io::Result<Rc<Worker>> {
         let poller = Poller::new()?;
-        let ring = match SendRing::new() {
-            Ok(ring) => {
-                poller.add(ring.fd(), sessions::RING_KEY)?;
-                Some(ring)
-            }
-            Err(e) => {
-                tracing::info!(worker = id.0, error = %e, "no send ring: writing with sendmsg");
-                None
+        // On the epoll fallback (no io_uring for the runtime) writes go out with sendmsg.
+        let ring = if monoio::utils::is_legacy() {
+            None
+        } else {
+            match SendRing::new() {
+                Ok(ring) => {
+                    poller.add(ring.fd(), sessions::RING_KEY)?;
+                    Some(ring)
+                }
+                Err(e) => {
+                    tracing::info!(worker = id.0, error = %e, "no send ring: writing with sendmsg");
+                    None
+                }
             }
         };
         let mut hub = Hub::new(shared.hub_config(id), shared.gauge.clone());
