@@ -184,18 +184,19 @@ pub fn http(port: u16, raw: &str) -> std::io::Result<HttpResponse> {
     read_response(&mut s)
 }
 
+/// Reads exactly one response, so that pipelined responses that arrive together are
+/// left for the next call (the head a byte at a time, then exactly its body).
 pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut byte = [0u8; 1];
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        if buf.ends_with(b"\r\n\r\n") {
+            break buf.len();
         }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
+        if s.read(&mut byte)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        buf.extend_from_slice(&chunk[..n]);
+        buf.push(byte[0]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut lines = head.split("\r\n");
@@ -217,16 +218,11 @@ pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok());
-    let mut body = buf[head_end..].to_vec();
+    let mut body = Vec::new();
     match len {
         Some(len) => {
-            while body.len() < len {
-                let n = s.read(&mut chunk)?;
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
+            body.resize(len, 0);
+            s.read_exact(&mut body)?;
         }
         None => {
             let _ = s.read_to_end(&mut body);
