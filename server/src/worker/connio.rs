@@ -11,7 +11,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -169,22 +168,17 @@ impl ConnIo {
         }
     }
 
-    /// Queues a close frame, after which nothing more is sent, and arms the
-    /// [`CLOSE_DEADLINE`]: every way a connection closes (the hub's decision, the peer's
-    /// close, a codec error) ends the socket by then at the latest. Returns whether the
-    /// connection needs a flush.
-    pub fn close(self: &Rc<Self>, frame: Bytes) -> bool {
+    /// Queues a close frame, after which nothing more is sent. `None` if the connection
+    /// was already closing or over; else whether it needs a flush. The caller arms the
+    /// [`CLOSE_DEADLINE`] (see `deadlines`): every way a connection closes (the hub's
+    /// decision, the peer's close, a codec error) ends the socket by then at the latest.
+    pub fn close(&self, frame: Bytes) -> Option<bool> {
         if self.closing.get() || self.done.get() {
-            return false;
+            return None;
         }
         let pushed = self.push(frame);
         self.closing.set(true);
-        let io = Rc::clone(self);
-        monoio::spawn(async move {
-            monoio::time::sleep(CLOSE_DEADLINE).await;
-            io.abort();
-        });
-        pushed.needs_flush
+        Some(pushed.needs_flush)
     }
 
     /// Whether a close frame was queued.
@@ -381,4 +375,4 @@ impl ConnIo {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

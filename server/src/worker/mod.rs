@@ -2,6 +2,7 @@
 //! Connections live their whole life on the worker that accepted them.
 
 pub mod connio;
+pub mod deadlines;
 pub mod mesh;
 pub mod poller;
 pub mod send_ring;
@@ -25,6 +26,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 use crate::config::Config;
 use crate::http::static_files::StaticFiles;
 use connio::ConnIo;
+use deadlines::CloseDeadlines;
 use mesh::{Endpoint, Mesh};
 use poller::Poller;
 use send_ring::SendRing;
@@ -98,6 +100,8 @@ pub struct Worker {
     /// Connections owed a flush once the hub's outputs are carried out.
     dirty: RefCell<Vec<Rc<ConnIo>>>,
     corked: Cell<bool>,
+    /// Closing connections, cut off if they have not gone by their deadline.
+    closing: CloseDeadlines,
     /// Where every connection of this worker reads into, one at a time.
     scratch: RefCell<Box<[u8]>>,
     /// Ourselves, to spawn tasks from `drain` (which only has `&self`).
@@ -142,6 +146,7 @@ impl Worker {
             max_queued: shared.config.max_queued_bytes as usize,
             dirty: RefCell::new(Vec::new()),
             corked: Cell::new(false),
+            closing: CloseDeadlines::default(),
             scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
             shared,
         }))
@@ -173,14 +178,17 @@ impl Worker {
 
     /// Queues the close frame for `io` (nothing is sent after it).
     pub fn queue_close(&self, io: &Rc<ConnIo>, frame: Bytes) {
-        if io.close(frame) {
-            self.dirty.borrow_mut().push(io.clone());
+        if let Some(needs_flush) = io.close(frame) {
+            self.closing.arm(Instant::now(), io.clone());
+            if needs_flush {
+                self.dirty.borrow_mut().push(io.clone());
+            }
         }
     }
 
     /// Holds flushes back until [`uncork`](Self::uncork): while the reactor serves a
     /// batch of ready sockets, every message of the batch is queued first, so a
-    /// connection owed several gets them in one `sendmsg`.
+    /// connection owed several gets them in one send.
     fn cork(&self) {
         self.corked.set(true);
     }
@@ -366,6 +374,7 @@ impl Worker {
                 // SAFETY: mi_collect takes no pointers and only tidies this thread's heap.
                 unsafe { libmimalloc_sys::mi_collect(false) };
             }
+            self.closing.expire(Instant::now());
             let storage = self.shared.store.as_ref().map(|b| b.status());
             self.with_hub(|hub, now| {
                 if let Some(status) = storage {

@@ -1,5 +1,6 @@
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::os::fd::AsRawFd;
 
 use super::*;
@@ -20,7 +21,7 @@ fn read_exact(peer: &mut TcpStream, n: usize) -> Vec<u8> {
 }
 
 /// A connection id from a real hub (the type has no public constructor).
-fn conn() -> ConnId {
+pub(crate) fn conn() -> ConnId {
     use hubbub_core::connect::UpgradeRequest;
     use hubbub_core::{ConnectionGauge, Hub, HubConfig, Mono, Now, UnixMillis, WorkerId};
     let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
@@ -65,8 +66,9 @@ fn queued_frames_go_out_in_order_and_the_close_ends_the_write_side() {
             },
             "already owed a flush"
         );
-        assert!(
-            !io.close(Bytes::from_static(b"X")),
+        assert_eq!(
+            io.close(Bytes::from_static(b"X")),
+            Some(false),
             "the flush is owed already"
         );
         assert_eq!(
@@ -164,20 +166,6 @@ fn a_peer_that_is_gone_loses_its_queue_without_blocking() {
             "and no wait for a socket that will never drain"
         );
         io.finish();
-    });
-}
-
-#[test]
-fn the_close_deadline_ends_a_socket_whose_peer_never_answers() {
-    runtime().block_on(async {
-        let (ours, mut peer) = pair();
-        let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
-        assert!(io.close(Bytes::from_static(b"X")));
-        // The close frame is never flushed (as when the peer reads nothing).
-        monoio::time::sleep(CLOSE_DEADLINE + Duration::from_millis(100)).await;
-        assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0, "EOF");
-        io.finish();
-        assert_eq!(io.push(Bytes::from_static(b"x")).queued, 0);
     });
 }
 

@@ -144,11 +144,7 @@ fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
     let (ours, mut peer) = pair();
     let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
     io.push(Bytes::from_static(b"last"));
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(async { io.close(Bytes::from_static(b"X")) });
+    io.close(Bytes::from_static(b"X"));
     ring.start(&io);
     ring.submit();
     settle(&ring, Duration::from_secs(5));
