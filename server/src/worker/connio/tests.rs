@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::rc::Rc;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 
 use super::*;
 
