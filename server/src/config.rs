@@ -71,7 +71,7 @@ pub struct Config {
     pub pin_workers: bool,
 
     /// Use io_uring when the kernel allows it; `false` runs on epoll and writes with
-    /// `sendmsg` (what happens anyway where io_uring is blocked, e.g. by a container's
+    /// `send(2)` (what happens anyway where io_uring is blocked, e.g. by a container's
     /// seccomp profile).
     #[arg(long, env = "IO_URING", default_value_t = true, action = clap::ArgAction::Set)]
     pub io_uring: bool,

@@ -34,6 +34,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("HISTORY_SIZE", "-1"),
         ("ALLOWED_ORIGINS", " , "),
         ("LOG_LEVEL", "loud"),
+        ("IO_URING", "maybe"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");

@@ -1,15 +1,15 @@
-//! One connection's outbound side: the frames queued for it, written straight to its
-//! socket with non-blocking `sendmsg(2)`.
+//! One connection's outbound side: the frames queued for it and the one send in flight.
 //!
-//! The worker queues frames while it carries out the hub's outputs and flushes every
-//! connection that got any once it is done, so everything a connection is owed goes out
-//! in one system call, with no task and no buffer of its own. Only when the kernel's
-//! send buffer is full does the connection's task wait for the socket to be writable.
-//! Frames are whole WebSocket frames, encoded once and shared by every recipient.
+//! The worker queues frames while it carries out the hub's outputs; once it is done,
+//! every connection owed any gets one send of all of them ([`ConnIo::begin_send`]: a lone
+//! frame as it is, several joined). The send goes through the worker's send ring, or,
+//! without one, straight to the socket ([`ConnIo::send_now`]); either way the buffer is
+//! kept until the kernel has taken all of it, and frames queued meanwhile wait for the
+//! next send. Frames are whole WebSocket frames, encoded once and shared by every
+//! recipient; an idle connection holds no buffer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -21,10 +21,10 @@ use hubbub_core::ConnId;
 /// nothing, whose close frame can never be written.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
-/// Frames passed to one `sendmsg`; more wait for the next call.
-const MAX_IOVECS: usize = 64;
+/// Most bytes one send offers (the kernel's answer is an `i32`).
+const MAX_SEND: usize = i32::MAX as usize;
 
-/// Frames waiting for the socket. The first is held inline, so a connection owed one
+/// Frames waiting for the next send. The first is held inline, so a connection owed one
 /// frame at a time (the common case) never allocates.
 #[derive(Default)]
 struct Queue {
@@ -33,8 +33,6 @@ struct Queue {
     // Boxed on purpose: one word instead of four on every idle connection (S3).
     #[allow(clippy::box_collection)]
     more: Option<Box<VecDeque<Bytes>>>,
-    /// Bytes of `head` already written.
-    head_sent: usize,
 }
 
 impl Queue {
@@ -50,24 +48,20 @@ impl Queue {
         }
     }
 
-    /// Drops `n` written bytes from the front.
-    fn consume(&mut self, mut n: usize) {
-        while let Some(head) = &self.head {
-            let left = head.len() - self.head_sent;
-            if n < left {
-                self.head_sent += n;
-                return;
-            }
-            n -= left;
-            self.head = self.more.as_mut().and_then(|m| m.pop_front());
-            self.head_sent = 0;
+    /// Everything queued as one buffer (a lone frame as it is), leaving the queue empty
+    /// and holding no memory.
+    fn take_all(&mut self) -> Option<Bytes> {
+        let head = self.head.take()?;
+        let Some(more) = self.more.take() else {
+            return Some(head);
+        };
+        let len = head.len() + more.iter().map(Bytes::len).sum::<usize>();
+        let mut joined = Vec::with_capacity(len);
+        joined.extend_from_slice(&head);
+        for frame in more.iter() {
+            joined.extend_from_slice(frame);
         }
-        // Idle again: give back the overflow's memory.
-        self.more = None;
-    }
-
-    fn clear(&mut self) {
-        *self = Queue::default();
+        Some(Bytes::from(joined))
     }
 }
 
@@ -88,17 +82,15 @@ pub struct ConnIo {
     queued: Cell<u32>,
     conn: ConnId,
     queue: RefCell<Queue>,
-    /// The kernel took less than offered: wait for the socket to be writable.
-    blocked: Cell<bool>,
-    /// The worker's epoll set watches the socket for writability.
+    /// The worker's epoll set watches the socket for writability (no send ring only).
     watching_writes: Cell<bool>,
-    /// What the worker's send ring is writing (kept alive until the kernel is done).
+    /// What is being sent, kept alive until the kernel has taken it all.
     in_flight: Cell<Option<Bytes>>,
-    /// `in_flight` holds a buffer.
+    /// `in_flight` holds a buffer (a `Cell` cannot be looked into without a take).
     sending: Cell<bool>,
     /// A close frame is queued: nothing more is accepted.
     closing: Cell<bool>,
-    /// The connection is over (its task ended, or the peer cannot be written to).
+    /// The connection is over: its session ended and its socket is closed.
     done: Cell<bool>,
 }
 
@@ -110,7 +102,6 @@ impl ConnIo {
             conn,
             queue: RefCell::default(),
             queued: Cell::default(),
-            blocked: Cell::default(),
             watching_writes: Cell::default(),
             in_flight: Cell::default(),
             sending: Cell::default(),
@@ -158,7 +149,7 @@ impl ConnIo {
             };
         }
         let mut queue = self.queue.borrow_mut();
-        let needs_flush = queue.is_empty() && !self.blocked.get() && !self.sending.get();
+        let needs_flush = queue.is_empty() && !self.sending.get();
         let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
         self.queued.set(self.queued.get().saturating_add(len));
         queue.push(frame);
@@ -181,16 +172,6 @@ impl ConnIo {
         Some(pushed.needs_flush)
     }
 
-    /// Whether a close frame was queued.
-    pub fn is_closing(&self) -> bool {
-        self.closing.get()
-    }
-
-    /// Whether the socket must be writable before flushing again.
-    pub fn is_blocked(&self) -> bool {
-        self.blocked.get()
-    }
-
     /// Whether epoll watches the socket for writability.
     pub fn watching_writes(&self) -> bool {
         self.watching_writes.get()
@@ -205,8 +186,12 @@ impl ConnIo {
     /// buffer until the kernel is done with it.
     pub fn finish(&self) {
         self.done.set(true);
-        self.queue.borrow_mut().clear();
-        self.queued.set(0);
+        self.drop_queued();
+    }
+
+    /// Whether the connection is over (its socket closed).
+    pub fn is_done(&self) -> bool {
+        self.done.get()
     }
 
     /// Bytes queued and not yet written.
@@ -214,42 +199,40 @@ impl ConnIo {
         self.queued.get() as usize
     }
 
-    /// Starts a send by the worker's send ring: takes everything queued as one buffer
-    /// (a lone frame as it is, several joined) and keeps it until [`sent`](Self::sent).
-    /// `None` if a send is already in flight, nothing is queued, or the connection is over.
+    /// Starts a send: takes everything queued as one buffer and keeps it until
+    /// [`sent`](Self::sent) says the kernel has it all. `None` if a send is in flight
+    /// already, nothing is queued, or the connection is over.
     pub fn begin_send(&self) -> Option<(*const u8, usize)> {
         if self.sending.get() || self.done.get() {
             return None;
         }
-        let mut queue = self.queue.borrow_mut();
-        let head = queue.head.take()?;
-        let buf = match queue.more.take() {
-            None => head.slice(queue.head_sent..),
-            Some(more) => {
-                let rest: usize = more.iter().map(Bytes::len).sum();
-                let mut joined = Vec::with_capacity(head.len() - queue.head_sent + rest);
-                joined.extend_from_slice(&head[queue.head_sent..]);
-                for frame in more.iter() {
-                    joined.extend_from_slice(frame);
-                }
-                Bytes::from(joined)
-            }
-        };
-        *queue = Queue::default();
+        let buf = self.queue.borrow_mut().take_all()?;
         Some(self.keep_in_flight(buf))
+    }
+
+    /// Where the send in flight is, if there is one and the socket is still open.
+    fn in_flight_at(&self) -> Option<(*const u8, usize)> {
+        if self.done.get() {
+            return None;
+        }
+        let buf = self.in_flight.take()?;
+        let at = (buf.as_ptr(), buf.len().min(MAX_SEND));
+        self.in_flight.set(Some(buf));
+        Some(at)
     }
 
     /// Holds `buf` until the kernel is done with it; returns where it is.
     fn keep_in_flight(&self, buf: Bytes) -> (*const u8, usize) {
-        let at = (buf.as_ptr(), buf.len());
+        let at = (buf.as_ptr(), buf.len().min(MAX_SEND));
         self.in_flight.set(Some(buf));
         self.sending.set(true);
         at
     }
 
-    /// The send ring's answer to [`begin_send`](Self::begin_send): `result` is the
-    /// kernel's (bytes written, or a negative errno). Returns what is left to send of the
-    /// in-flight buffer, if anything.
+    /// The kernel's answer to a send of the buffer in flight: bytes written, or a
+    /// negative errno. Returns what is left of it to send, if anything (after a partial
+    /// send, EINTR or EAGAIN). An error ends the connection; once the close frame is
+    /// out, the write side is shut down (the peer sees the end after it).
     pub fn sent(&self, result: i32) -> Option<(*const u8, usize)> {
         let buf = self.in_flight.take()?;
         self.sending.set(false);
@@ -258,8 +241,7 @@ impl ConnIo {
                 return Some(self.keep_in_flight(buf));
             }
             // The peer is gone: drop what it was owed and end the connection.
-            self.queue.borrow_mut().clear();
-            self.queued.set(0);
+            self.drop_queued();
             self.abort();
             return None;
         }
@@ -274,9 +256,15 @@ impl ConnIo {
         None
     }
 
-    /// Whether the send ring has a send of this connection in flight.
+    /// Whether a send is in flight: the ring's, or, without a ring, one the socket has
+    /// not taken all of yet (its writability is then watched).
     pub fn is_sending(&self) -> bool {
         self.sending.get()
+    }
+
+    fn drop_queued(&self) {
+        *self.queue.borrow_mut() = Queue::default();
+        self.queued.set(0);
     }
 
     fn written(&self, n: usize) {
@@ -289,90 +277,41 @@ impl ConnIo {
         !self.queue.borrow().is_empty()
     }
 
-    /// Writes what is queued until it is all out or the kernel takes no more. When the
-    /// close frame is out, the write side is shut down (the peer sees the end after it).
-    pub fn flush(&self) {
-        if self.done.get() {
-            return;
-        }
-        self.blocked.set(false);
-        loop {
-            let mut queue = self.queue.borrow_mut();
-            if queue.is_empty() {
-                drop(queue);
-                if self.closing.get() {
-                    self.shutdown(libc::SHUT_WR);
-                }
+    /// Sends straight to the socket (for a worker without a send ring): what is in
+    /// flight, then what is queued, until all is out or the socket is full; then the
+    /// rest stays in flight until this is called again when the socket is writable.
+    pub fn send_now(&self) {
+        let mut next = self.in_flight_at().or_else(|| self.begin_send());
+        while let Some((ptr, len)) = next {
+            // SAFETY: `fd` is open while the connection is not done (checked by
+            // `in_flight_at` and `begin_send`; see `shutdown`); `ptr` and `len` describe
+            // the in-flight `Bytes`, which this `ConnIo` keeps unchanged during the call,
+            // and send(2) only reads it. MSG_DONTWAIT: never block the worker, even on a
+            // blocking socket; MSG_NOSIGNAL: a broken pipe is EPIPE, not a signal.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    ptr.cast(),
+                    len,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            // `len` is at most MAX_SEND, so a count fits an i32.
+            let result = if n >= 0 {
+                n as i32
+            } else {
+                -std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO)
+            };
+            if result == -libc::EAGAIN {
+                // The socket is full: the buffer stays in flight.
                 return;
             }
-            let (offered, result) = self.send(&queue);
-            match result {
-                Ok(n) => {
-                    queue.consume(n);
-                    self.written(n);
-                    if n < offered {
-                        // The send buffer is full: try again when the socket says so.
-                        drop(queue);
-                        self.blocked.set(true);
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drop(queue);
-                    self.blocked.set(true);
-                    return;
-                }
-                Err(_) => {
-                    // The peer is gone: drop what it was owed and end the connection.
-                    queue.clear();
-                    self.queued.set(0);
-                    drop(queue);
-                    self.abort();
-                    return;
-                }
-            }
+            next = self.sent(result).or_else(|| self.begin_send());
         }
-    }
-
-    /// One `sendmsg` of up to [`MAX_IOVECS`] queued frames: (bytes offered, result).
-    fn send(&self, queue: &Queue) -> (usize, io::Result<usize>) {
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_IOVECS];
-        let mut count = 0;
-        let mut offered = 0;
-        let head = queue.head.as_ref().map(|h| &h[queue.head_sent..]);
-        let more = queue.more.iter().flat_map(|m| m.iter());
-        for frame in head.into_iter().chain(more.map(|b| &b[..])) {
-            if count == MAX_IOVECS {
-                break;
-            }
-            iov[count] = libc::iovec {
-                iov_base: frame.as_ptr() as *mut libc::c_void,
-                iov_len: frame.len(),
-            };
-            count += 1;
-            offered += frame.len();
-        }
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = count as _;
-        // SAFETY: `fd` is open while the connection is not done (see `shutdown`); every
-        // iovec points into a `Bytes` borrowed from the queue, alive and unchanged for the
-        // call, and sendmsg only reads them. MSG_DONTWAIT makes the call non-blocking even
-        // on a blocking socket; MSG_NOSIGNAL turns a broken pipe into EPIPE, not a signal.
-        let n = unsafe { libc::sendmsg(self.fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        let result = if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        };
-        (offered, result)
     }
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -58,22 +58,13 @@ impl CloseDeadlines {
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     use std::time::Duration;
 
     use bytes::Bytes;
 
     use super::*;
-    use crate::worker::connio::tests::conn;
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        (ours, peer)
-    }
+    use crate::worker::test_support::{conn, pair};
 
     #[test]
     fn a_peer_that_never_answers_is_cut_off_at_its_deadline_and_not_before() {

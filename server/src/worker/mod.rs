@@ -7,6 +7,8 @@ pub mod mesh;
 pub mod poller;
 pub mod send_ring;
 pub mod sessions;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod wire;
 
 use std::cell::{Cell, RefCell};
@@ -90,7 +92,7 @@ pub struct Worker {
     hub: RefCell<Hub>,
     sessions: RefCell<Sessions>,
     poller: Poller,
-    /// Where writes go; `None` where io_uring is unavailable (then `sendmsg`).
+    /// Where writes go; `None` where io_uring is unavailable (then `send`).
     ring: Option<SendRing>,
     mesh: RefCell<Endpoint<PeerEvent>>,
     queries: RefCell<HashMap<u64, oneshot::Sender<Answer>>>,
@@ -112,7 +114,7 @@ impl Worker {
     /// A worker with an empty hub. Must be called inside the worker's runtime.
     pub fn new(id: WorkerId, shared: Arc<Shared>) -> std::io::Result<Rc<Worker>> {
         let poller = Poller::new()?;
-        // On the epoll fallback (no io_uring for the runtime) writes go out with sendmsg.
+        // On the epoll fallback (no io_uring for the runtime) writes go straight to the sockets with send(2).
         let ring = if monoio::utils::is_legacy() {
             None
         } else {
@@ -122,7 +124,7 @@ impl Worker {
                     Some(ring)
                 }
                 Err(e) => {
-                    tracing::info!(worker = id.0, error = %e, "no send ring: writing with sendmsg");
+                    tracing::info!(worker = id.0, error = %e, "no send ring: writing with send(2)");
                     None
                 }
             }
@@ -199,7 +201,8 @@ impl Worker {
         self.flush();
     }
 
-    /// Writes what every connection queued since the last flush, one `sendmsg` each.
+    /// Sends what every connection queued since the last flush: one send each, all
+    /// submitted to the send ring at once (or, without a ring, straight to the sockets).
     fn flush(&self) {
         if self.corked.get() {
             return;
@@ -213,7 +216,7 @@ impl Worker {
             return;
         }
         for io in dirty.drain(..) {
-            io.flush();
+            io.send_now();
             self.watch_writes(&io);
         }
     }

@@ -1,7 +1,7 @@
 //! The worker's send ring: an io_uring of its own through which every connection's
 //! queued frames are written, all of one flush submitted with one system call.
 //!
-//! Writing with one `sendmsg(2)` per connection costs a system call per recipient; a
+//! Writing with one `send(2)` per connection costs a system call per recipient; a
 //! message to a room of a thousand is a thousand calls. Here the worker queues one send
 //! per connection owed frames and enters the kernel once. A send to a full socket simply
 //! stays in flight (the kernel retries it when the socket drains), so no writability
@@ -35,11 +35,13 @@ pub struct SendRing {
     in_flight: Cell<usize>,
     /// Entries pushed since the last submit.
     unsubmitted: Cell<usize>,
+    /// Completions taken from the queue, reused from reap to reap.
+    reaped: RefCell<Vec<(u64, i32)>>,
 }
 
 impl SendRing {
     /// A new ring; fails where io_uring is unavailable (the worker then writes with
-    /// `sendmsg`).
+    /// `send`).
     pub fn new() -> io::Result<SendRing> {
         let ring = IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
@@ -50,6 +52,7 @@ impl SendRing {
             free: RefCell::default(),
             in_flight: Cell::new(0),
             unsubmitted: Cell::new(0),
+            reaped: RefCell::default(),
         })
     }
 
@@ -122,13 +125,15 @@ impl SendRing {
     /// Takes finished sends: starts the rest of a partial send, or the next batch of a
     /// connection that queued more meanwhile. Call [`submit`](Self::submit) after.
     pub fn reap(&self) {
-        let done: Vec<(u64, i32)> = {
-            let mut ring = self.ring.borrow_mut();
-            ring.completion()
-                .map(|c| (c.user_data(), c.result()))
-                .collect()
-        };
-        for (slot, result) in done {
+        // Taken out first: finishing a send may push the next one onto the ring.
+        let mut done = std::mem::take(&mut *self.reaped.borrow_mut());
+        done.extend(
+            self.ring
+                .borrow_mut()
+                .completion()
+                .map(|c| (c.user_data(), c.result())),
+        );
+        for &(slot, result) in &done {
             if slot == CANCEL {
                 continue;
             }
@@ -148,6 +153,8 @@ impl SendRing {
                 None => {}
             }
         }
+        done.clear();
+        *self.reaped.borrow_mut() = done;
     }
 }
 

@@ -91,18 +91,19 @@ impl Worker {
 
     /// Decodes the bytes that came with the upgrade request, before anything is read.
     pub fn receive_early(&self, conn: ConnId, data: &mut [u8]) {
-        if let Some((io, _, mut decoder)) = self.take_decoder(conn) {
+        if let Some((_, io, _, mut decoder)) = self.take_decoder(key(conn)) {
             self.with_hub(|hub, now| self.hand_over(hub, now, conn, &io, &mut decoder, data));
             self.put_back(conn, decoder);
         }
     }
 
-    /// The session's queue, socket and decoder, the decoder taken out while the hub runs
-    /// (the hub's outputs look sessions up).
-    fn take_decoder(&self, conn: ConnId) -> Option<(Rc<ConnIo>, RawFd, FrameDecoder)> {
+    /// The session with epoll key `key` (its id, queue and socket) and its decoder, taken
+    /// out while the hub runs (the hub's outputs look sessions up); `None` if it ended.
+    fn take_decoder(&self, key: u64) -> Option<(ConnId, Rc<ConnIo>, RawFd, FrameDecoder)> {
         let mut sessions = self.sessions.borrow_mut();
-        match sessions.get_mut(conn.index()) {
-            Some(Some(s)) if s.id == conn => Some((
+        match sessions.get_mut(key as u32 as usize) {
+            Some(Some(s)) if self::key(s.id) == key => Some((
+                s.id,
                 s.io.clone(),
                 s.fd.as_raw_fd(),
                 std::mem::take(&mut s.decoder),
@@ -138,7 +139,8 @@ impl Worker {
         }
     }
 
-    /// Serves one ready connection: finishes a blocked write, reads what arrived.
+    /// Serves one ready connection: continues a send the socket was full for, reads
+    /// what arrived.
     fn serve(&self, ready: Ready) {
         if ready.key == RING_KEY {
             if let Some(ring) = &self.ring {
@@ -147,17 +149,12 @@ impl Worker {
             }
             return;
         }
-        let index = ready.key as u32 as usize;
-        let conn = match self.sessions.borrow().get(index) {
-            Some(Some(s)) if key(s.id) == ready.key => s.id,
-            // Ended earlier in this batch.
-            _ => return,
-        };
-        let Some((io, fd, mut decoder)) = self.take_decoder(conn) else {
+        // `None`: it ended earlier in this batch.
+        let Some((conn, io, fd, mut decoder)) = self.take_decoder(ready.key) else {
             return;
         };
         if ready.writable {
-            io.flush();
+            io.send_now();
             self.watch_writes(&io);
         }
         if ready.readable && self.receive(fd, conn, &io, &mut decoder) == Received::End {
@@ -177,7 +174,11 @@ impl Worker {
 
     /// Asks epoll for writability exactly while the connection's send buffer is full.
     pub(super) fn watch_writes(&self, io: &ConnIo) {
-        let want = io.is_blocked();
+        if io.is_done() {
+            // Its socket is closed and its number may already be another connection's.
+            return;
+        }
+        let want = io.is_sending();
         if want != io.watching_writes() {
             if let Err(e) = self.poller.watch_writes(io.fd(), key(io.conn()), want) {
                 tracing::debug!(error = %e, "cannot change write interest; ending the connection");

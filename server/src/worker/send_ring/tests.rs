@@ -1,32 +1,10 @@
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hubbub_core::ConnId;
 
 use super::*;
-
-fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (ours, _) = listener.accept().unwrap();
-    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    (ours, peer)
-}
-
-fn conn() -> ConnId {
-    use hubbub_core::connect::UpgradeRequest;
-    use hubbub_core::{ConnectionGauge, Hub, HubConfig, Mono, Now, UnixMillis, WorkerId};
-    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
-    let now = Now::new(Mono::from_nanos(0), UnixMillis(1_795_257_000_000));
-    let request = UpgradeRequest {
-        query: "userId=u&room=r",
-        ..Default::default()
-    };
-    let admission = hub.admit(now, &request).unwrap();
-    hub.handle_open(now, admission)
-}
+use crate::worker::test_support::{conn, pair, reset_on_close};
 
 /// Reaps until nothing is in flight (or `limit` passes).
 fn settle(ring: &SendRing, limit: Duration) {
@@ -114,20 +92,7 @@ fn a_full_socket_keeps_its_send_in_flight_and_loses_nothing() {
 fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
     let ring = SendRing::new().unwrap();
     let (ours, peer) = pair();
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live local.
-    unsafe {
-        libc::setsockopt(
-            peer.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    reset_on_close(&peer);
     drop(peer);
     std::thread::sleep(Duration::from_millis(50));
     let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
