@@ -52,8 +52,10 @@ pub struct Bridge {
     shared: Arc<Shared>,
     handle: tokio::runtime::Handle,
     ctx: Arc<Ctx>,
-    control: Option<watch::Sender<Option<Instant>>>,
-    thread: Option<JoinHandle<DrainReport>>,
+    /// Tells the thread to drain by a deadline; taken by the first stop.
+    control: Mutex<Option<watch::Sender<Option<Instant>>>>,
+    /// The thread, joined by the first [`Bridge::shutdown`].
+    thread: Mutex<Option<JoinHandle<DrainReport>>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -107,8 +109,8 @@ impl Bridge {
             shared,
             handle,
             ctx,
-            control: Some(control_tx),
-            thread: Some(thread),
+            control: Mutex::new(Some(control_tx)),
+            thread: Mutex::new(Some(thread)),
         };
         let left = start_timeout.saturating_sub(begun.elapsed());
         match rx.recv_timeout(left) {
@@ -210,11 +212,16 @@ impl Bridge {
     /// Stops accepting records (pushes are refused and counted as dropped), writes what is
     /// queued within `deadline`, then stops the thread. What could not be written is
     /// counted as failed, logged with its message ids, and listed in the report.
-    pub fn shutdown(mut self, deadline: Duration) -> DrainReport {
-        self.stop(deadline);
+    ///
+    /// It takes `&self` on purpose: the drain must not depend on every holder of the
+    /// bridge (a worker, a task still waiting for a room's state) having let go of it
+    /// first. Only the first call drains; a later one reports the figures and
+    /// `completed: false`. Blocks the calling thread for up to `deadline`.
+    pub fn shutdown(&self, deadline: Duration) -> DrainReport {
         let started = Instant::now();
-        let report = self.thread.take().map(JoinHandle::join);
-        match report {
+        self.stop(deadline);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        match thread.map(JoinHandle::join) {
             Some(Ok(report)) => report,
             _ => DrainReport {
                 completed: false,
@@ -225,9 +232,9 @@ impl Bridge {
         }
     }
 
-    fn stop(&mut self, deadline: Duration) {
+    fn stop(&self, deadline: Duration) {
         self.shared.closed.store(true, Relaxed);
-        if let Some(control) = self.control.take() {
+        if let Some(control) = self.control.lock().ok().and_then(|mut c| c.take()) {
             control.send_replace(Some(Instant::now() + deadline));
         }
         self.shared.doorbell.notify_one();
@@ -263,9 +270,7 @@ impl Bridge {
 impl Drop for Bridge {
     /// Dropping without [`Bridge::shutdown`] stops the thread at once, without draining.
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.stop(Duration::ZERO);
-        }
+        self.stop(Duration::ZERO);
     }
 }
 

@@ -113,7 +113,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let left = budget
             .saturating_sub(signalled.elapsed())
             .max(Duration::from_secs(1));
-        crate::store::shutdown(bridge, left);
+        crate::store::shutdown(&bridge, left);
     }
     tracing::info!("stopped");
     Ok(())

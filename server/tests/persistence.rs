@@ -50,8 +50,12 @@ impl Dynalite {
     /// Items in the messages table, counted by a Scan: no index and no order involved
     /// (dynalite's index pagination over tied timestamps is not what is under test).
     fn count_items(&self) -> u64 {
+        self.count_items_in("chat-messages")
+    }
+
+    fn count_items_in(&self, table: &str) -> u64 {
         use std::io::Write;
-        let body = r#"{"TableName":"chat-messages","Select":"COUNT"}"#;
+        let body = format!(r#"{{"TableName":"{table}","Select":"COUNT"}}"#);
         // dynalite wants a signature's shape, not a valid one.
         let request = format!(
             "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.0\r\n\
@@ -261,4 +265,129 @@ fn sigterm_writes_everything_queued_before_exiting() {
         2000,
         "every message written before the exit"
     );
+}
+
+/// A DynamoDB endpoint that answers slowly: a TCP proxy to `upstream` that holds every
+/// chunk of a request for `delay` before passing it on (responses pass at once).
+struct SlowProxy {
+    port: u16,
+}
+
+impl SlowProxy {
+    fn start(upstream: u16, delay: Duration) -> SlowProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                        std::thread::sleep(delay);
+                        if s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        SlowProxy { port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// 500 messages over 5 rooms, accepted and broadcast, then SIGTERM at once: every one of
+/// them must be in the table after the exit (table `table`, a fresh one per case).
+fn sigterm_drains(
+    db: &Dynalite,
+    endpoint: &str,
+    table: &str,
+    workers: u16,
+    batch: u8,
+    writers: u8,
+    expect_queued: bool,
+) {
+    let mut env = dynamo_env(endpoint);
+    env.push(("DYNAMODB_TABLE", table.into()));
+    env.push(("PERSIST_BATCH_SIZE", batch.to_string()));
+    env.push(("PERSIST_WORKERS", writers.to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_on(common::free_port(), workers, &env);
+    wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
+    let mut clients: Vec<_> = (0..5)
+        .map(|r| server.connect(&format!("room=drain{r}&userId=u{r}")))
+        .collect();
+    for i in 0..100 {
+        for c in clients.iter_mut() {
+            c.chat(&format!("m{i}"));
+        }
+    }
+    for c in clients.iter_mut() {
+        for i in 1..=100u64 {
+            assert_eq!(c.next_chat().seq, i);
+        }
+    }
+    for c in clients {
+        c.close();
+    }
+    if expect_queued {
+        let depth = server.get_json("/api/analytics")["persistence"]["queueDepth"].as_u64();
+        assert!(
+            depth > Some(0),
+            "{table}: the drain has work to do: {depth:?}"
+        );
+    }
+    // An HTTP client stays connected between requests (a dashboard polling with
+    // keep-alive): the drain must not depend on its connection having gone.
+    let mut poller = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    {
+        use std::io::Write;
+        poller
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(common::read_response(&mut poller).unwrap().status, 200);
+    }
+    let started = Instant::now();
+    stop(server);
+    drop(poller);
+    let took = started.elapsed();
+    assert_eq!(
+        db.count_items_in(table),
+        500,
+        "{table} (WORKERS={workers}, batch {batch}, {writers} writers): every accepted message \
+         written before the exit ({took:?})"
+    );
+}
+
+#[test]
+fn sigterm_drains_a_fast_store_at_several_batch_sizes_and_worker_counts() {
+    let db = Dynalite::start_on(common::free_port());
+    let endpoint = db.endpoint();
+    sigterm_drains(&db, &endpoint, "drain-fast-1", 1, 25, 4, false);
+    sigterm_drains(&db, &endpoint, "drain-fast-2", 2, 5, 1, false);
+}
+
+#[test]
+fn sigterm_drains_a_slow_store_at_several_batch_sizes_and_worker_counts() {
+    let db = Dynalite::start_on(common::free_port());
+    // Every request waits 25 ms: 500 records in batches of 5 with one writer take ≈ 2.5 s,
+    // so most are still queued when the signal comes.
+    let slow = SlowProxy::start(db.port, Duration::from_millis(25));
+    let endpoint = slow.endpoint();
+    sigterm_drains(&db, &endpoint, "drain-slow-1", 1, 5, 1, true);
+    sigterm_drains(&db, &endpoint, "drain-slow-2", 2, 10, 2, true);
 }
