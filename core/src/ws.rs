@@ -219,7 +219,9 @@ impl FrameDecoder {
             OP_TEXT | OP_BINARY if self.in_message => Err(Violation::Protocol(
                 "new message before the fragmented one ended",
             )),
-            OP_CONTINUATION | OP_TEXT | OP_BINARY => {
+            // Binary is refused (1003) whatever its size: its length is not a violation.
+            OP_BINARY => Ok(()),
+            OP_CONTINUATION | OP_TEXT => {
                 let so_far = self.message_len() as u64;
                 if so_far.saturating_add(h.payload_len) > u64::from(self.max_message) {
                     Err(Violation::TooLarge)

@@ -8,9 +8,11 @@
 //! - [`conn`]: one TCP connection: HTTP requests, then maybe a WebSocket.
 //! - [`http`]: request heads, responses, routes, static files, Prometheus text.
 //! - [`store`]: the DynamoDB bridge, when `STORE=dynamodb`.
+//! - [`figures`]: what the server counts beside the hubs (HTTP connections, queues).
 
 pub mod config;
 pub mod conn;
+pub mod figures;
 pub mod http;
 pub mod logging;
 pub mod runtime;

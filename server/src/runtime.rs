@@ -55,6 +55,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         mesh: Mesh::new(workers as usize, MESH_QUEUE),
         workers,
         store,
+        figures: crate::figures::ServerFigures::new(workers),
         config,
     });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -217,7 +217,7 @@ fn slow_consumer(extra: &[(&str, &str)]) {
     let total = 6000u64;
     // Never reads a byte after the handshake, and its kernel buffers are tiny: the server
     // can never write the close frame to it.
-    let slow = stuck_client(server.port, "room=slow&userId=slow");
+    let slow = common::stuck_client(server.port, "room=slow&userId=slow");
     let mut good = server.connect("room=slow&userId=good");
     let reader = std::thread::spawn(move || {
         let mut seqs = Vec::with_capacity(total as usize);
@@ -244,64 +244,6 @@ fn slow_consumer(extra: &[(&str, &str)]) {
     );
     // The server let go of it even though the close frame could never be written.
     drop(slow);
-}
-
-/// A WebSocket client socket with a 4 KiB receive buffer that will never read.
-fn stuck_client(port: u16, query: &str) -> std::net::TcpStream {
-    use std::io::{Read, Write};
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain socket(2); the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-    assert!(fd >= 0);
-    let size: libc::c_int = 4096;
-    // SAFETY: `fd` is the socket just made; the option value is a live c_int whose size
-    // is passed with it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    // SAFETY: `fd` is an open socket owned by nothing else; the TcpStream takes ownership
-    // and closes it on drop.
-    let mut s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `addr` is a valid sockaddr_in for the call's duration, with its size given.
-    let rc = unsafe {
-        libc::connect(
-            fd,
-            (&addr as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    s.write_all(
-        format!(
-            "GET /ws?{query} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
-    s
 }
 
 #[test]

@@ -150,6 +150,16 @@ fn binary_is_reported_at_its_header_and_ends_decoding() {
 }
 
 #[test]
+fn binary_over_the_message_limit_is_still_binary() {
+    // 9,000 bytes announced (over 8192): PROTOCOL.md gives binary 1003, not 1009.
+    let bytes = [0x82, 0xFE, 0x23, 0x28, 1, 2, 3, 4];
+    assert_eq!(decode_all(&bytes), [Got::Binary]);
+    // A 64-bit length, even beyond any limit.
+    let huge = [0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
+    assert_eq!(decode_all(&huge), [Got::Binary]);
+}
+
+#[test]
 fn too_large_at_the_header_and_across_fragments() {
     let s = "x".repeat(8193);
     assert_eq!(

@@ -6,7 +6,7 @@ mod ws;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::http::request::{self, Head, HeadError, MAX_HEAD_BYTES};
@@ -14,14 +14,37 @@ use crate::http::response::Response;
 use crate::http::routes;
 use crate::worker::Worker;
 
-/// A client must send a whole request head (and a skipped body) within this time.
+/// A client must send a whole request head (and a skipped body) within this time; an
+/// idle keep-alive connection is closed after it.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response the client does not take within this time ends the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests served on one keep-alive connection; the last answer says `Connection: close`.
+pub const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
 /// Largest request body read and thrown away to keep a connection alive.
 const MAX_SKIPPED_BODY: usize = 64 * 1024;
+/// After an answer the server closes on, how long (and how many bytes) it goes on reading
+/// what the client still sends before it closes.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves one connection.
 pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
+    let shared = worker.shared.clone();
+    // Every connection holds a descriptor, HTTP or WebSocket: both count toward the limit.
+    let gauge = &shared.gauge;
+    let Some(_slot) = shared.figures.try_open_http(gauge.current(), gauge.limit()) else {
+        tracing::debug!("connection refused: at MAX_CONNECTIONS");
+        let r = Response::error(
+            503,
+            "at_capacity",
+            "the server holds its maximum number of connections",
+        );
+        close_after(stream, r.encode(false, false)).await;
+        return;
+    };
     let mut buf: Vec<u8> = Vec::new();
+    let mut served: u32 = 0;
     loop {
         let head = match monoio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await
         {
@@ -32,7 +55,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
                         "request_timeout",
                         "the request head took longer than 10 s",
                     );
-                    let _ = stream.write_all(r.encode(false, false)).await;
+                    close_after(stream, r.encode(false, false)).await;
                 }
                 return;
             }
@@ -42,7 +65,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
                     HeadError::TooLarge => Response::error(431, "header_too_large", &e.to_string()),
                     HeadError::Malformed(_) => Response::error(400, "bad_request", &e.to_string()),
                 };
-                let _ = stream.write_all(r.encode(false, false)).await;
+                close_after(stream, r.encode(false, false)).await;
                 return;
             }
             Ok(Ok(head)) => head,
@@ -55,9 +78,10 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
             monoio::spawn(ws::upgrade(worker, stream, head, buf));
             return;
         }
+        served += 1;
         // Bodies are not part of any hubbub endpoint: skip a small one (reading what has not
         // arrived yet), and close after answering a big one rather than read it.
-        let mut keep_alive = !head.wants_close;
+        let mut keep_alive = !head.wants_close && served < MAX_REQUESTS_PER_CONNECTION;
         if head.content_length > 0 {
             let fill = read_at_least(&mut stream, &mut buf, head.content_length);
             if head.content_length <= MAX_SKIPPED_BODY
@@ -72,11 +96,45 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
         }
         let response = routes::handle(&worker, &head).await;
         let bytes = response.encode(keep_alive, head.method == "HEAD");
-        let (res, _) = stream.write_all(bytes).await;
-        if res.is_err() || !keep_alive {
+        if !keep_alive {
+            close_after(stream, bytes).await;
             return;
         }
+        match monoio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await {
+            Ok((Ok(_), _)) => {}
+            // An error, or a client that does not read its answers: drop it.
+            _ => return,
+        }
     }
+}
+
+/// Writes `answer` and closes the connection without destroying the answer: a close
+/// while unread bytes remain (the rest of an oversized head, a body not read, pipelined
+/// requests) makes the kernel reset the connection, and a reset discards what the client
+/// has not read yet. So the write side is shut, and what the client still sends is read
+/// and thrown away until it closes (at most [`LINGER`] and [`LINGER_BYTES`]).
+async fn close_after(mut stream: TcpStream, answer: Vec<u8>) {
+    match monoio::time::timeout(WRITE_TIMEOUT, stream.write_all(answer)).await {
+        Ok((Ok(_), _)) => {}
+        _ => return,
+    }
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let discard = async {
+        let mut total = 0;
+        let mut chunk = Vec::with_capacity(4096);
+        while total < LINGER_BYTES {
+            let (res, back) = stream.read(chunk).await;
+            chunk = back;
+            chunk.clear();
+            match res {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = monoio::time::timeout(LINGER, discard).await;
 }
 
 enum ReadError {

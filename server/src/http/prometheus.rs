@@ -5,10 +5,14 @@
 
 use std::fmt::Write;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use hubbub_core::Snapshot;
 
-/// The exposition text for `s`.
-pub fn render(s: &Snapshot) -> String {
+use crate::figures::ServerFigures;
+
+/// The exposition text for `s` and the server's own `figures`.
+pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
         let _ = writeln!(
@@ -124,6 +128,35 @@ pub fn render(s: &Snapshot) -> String {
         let samples: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         metric(name, kind, help, &samples);
     }
+    metric(
+        "http_connections",
+        "gauge",
+        "Open connections still speaking HTTP (they count toward MAX_CONNECTIONS).",
+        &[("", figures.http_connections() as f64)],
+    );
+    let sampled = |f: fn(&crate::figures::WorkerFigures) -> u64| -> Vec<(String, f64)> {
+        figures
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(id, w)| (format!("{{worker=\"{id}\"}}"), f(w) as f64))
+            .collect()
+    };
+    for (name, help, values) in [
+        (
+            "worker_queued_bytes",
+            "Bytes queued or in flight to the worker's WebSocket connections (sampled every 250 ms).",
+            sampled(|w| w.queued_bytes.load(Relaxed)),
+        ),
+        (
+            "worker_mesh_backlog",
+            "Events waiting to reach other workers (sampled every 250 ms).",
+            sampled(|w| w.mesh_backlog.load(Relaxed)),
+        ),
+    ] {
+        let samples: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(name, "gauge", help, &samples);
+    }
     let p = &s.persistence;
     metric(
         "persist_queued_total",
@@ -171,7 +204,9 @@ mod tests {
     #[test]
     fn every_sample_has_help_and_type() {
         let snap: Snapshot = Snapshot::default();
-        let text = render(&snap);
+        let figures = ServerFigures::new(2);
+        figures.workers[1].queued_bytes.store(4096, Relaxed);
+        let text = render(&snap, &figures);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(
@@ -182,5 +217,8 @@ mod tests {
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
         assert!(text.contains("hubbub_messages_total 0\n"));
+        assert!(text.contains("hubbub_http_connections 0\n"));
+        assert!(text.contains("hubbub_worker_queued_bytes{worker=\"1\"} 4096\n"));
+        assert!(text.contains("hubbub_worker_mesh_backlog{worker=\"0\"} 0\n"));
     }
 }

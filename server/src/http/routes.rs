@@ -105,7 +105,7 @@ pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 headers: String::new(),
-                body: prometheus::render(&snapshot).into(),
+                body: prometheus::render(&snapshot, &worker.shared.figures).into(),
             },
             None => json_answer(None),
         },

@@ -236,6 +236,11 @@ impl ConnIo {
     pub fn sent(&self, result: i32) -> Option<(*const u8, usize)> {
         let buf = self.in_flight.take()?;
         self.sending.set(false);
+        if self.done.get() {
+            // Its socket is closed and the number may already be another connection's:
+            // the rest of the buffer must not be sent anywhere.
+            return None;
+        }
         if result < 0 {
             if result == -libc::EINTR || result == -libc::EAGAIN {
                 return Some(self.keep_in_flight(buf));

@@ -26,6 +26,8 @@ struct Doorbell {
 /// The shared part: every queue and doorbell, built before the workers start.
 pub struct Mesh<T> {
     workers: usize,
+    /// Events each queue holds; also the bound of each overflow list.
+    capacity: usize,
     /// `queues[from * workers + to]`.
     queues: Vec<ArrayQueue<T>>,
     bells: Vec<Doorbell>,
@@ -36,6 +38,7 @@ impl<T> Mesh<T> {
     pub fn new(workers: usize, capacity: usize) -> Arc<Mesh<T>> {
         Arc::new(Mesh {
             workers,
+            capacity: capacity.max(1),
             queues: (0..workers * workers)
                 .map(|_| ArrayQueue::new(capacity.max(1)))
                 .collect(),
@@ -93,6 +96,23 @@ impl<T> Endpoint<T> {
     /// Whether events wait in overflow lists.
     pub fn has_overflow(&self) -> bool {
         self.overflow.iter().any(|q| !q.is_empty())
+    }
+
+    /// Whether the overflow toward some worker has reached the bound (as many events as
+    /// a queue holds): that worker is not keeping up, and this one should stop taking in
+    /// new work (reading its clients) until the overflow drains. Nothing is dropped.
+    pub fn backed_up(&self) -> bool {
+        let bound = self.mesh.capacity;
+        self.overflow.iter().any(|q| q.len() >= bound)
+    }
+
+    /// Events waiting to reach other workers: in the queues from this worker and in its
+    /// overflow lists.
+    pub fn backlog(&self) -> usize {
+        let queued: usize = (0..self.mesh.workers)
+            .map(|to| self.mesh.queues[self.me * self.mesh.workers + to].len())
+            .sum();
+        queued + self.overflow.iter().map(VecDeque::len).sum::<usize>()
     }
 
     /// Moves overflowed events into their queues as room allows.
@@ -201,6 +221,26 @@ mod tests {
         a.retry_overflow();
         assert_eq!(take_all(&b), [4, 5]);
         assert!(!a.has_overflow());
+    }
+
+    #[test]
+    fn a_worker_is_backed_up_while_its_overflow_is_at_the_bound() {
+        let mesh = Mesh::new(2, 2);
+        let mut a = Endpoint::new(mesh.clone(), WorkerId(0));
+        let b = Endpoint::new(mesh, WorkerId(1));
+        for i in 0..3 {
+            a.send(WorkerId(1), i);
+        }
+        assert_eq!(a.backlog(), 3);
+        assert!(!a.backed_up(), "one event over: below the bound");
+        a.send(WorkerId(1), 3);
+        assert!(a.backed_up(), "as many waiting as a queue holds");
+        assert_eq!(a.backlog(), 4);
+        assert_eq!(take_all(&b), [0, 1]);
+        a.retry_overflow();
+        assert!(!a.backed_up(), "the receiver caught up");
+        assert_eq!(take_all(&b), [2, 3], "nothing dropped, order kept");
+        assert_eq!(a.backlog(), 0);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(crate) mod wire;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,7 +33,7 @@ use deadlines::CloseDeadlines;
 use mesh::{Endpoint, Mesh};
 use poller::Poller;
 use send_ring::SendRing;
-use sessions::{lookup, Sessions, SCRATCH_BYTES};
+use sessions::{lookup, Sessions, READ_BUDGET};
 
 /// What every worker shares: settings and the few process-wide pieces.
 pub struct Shared {
@@ -54,6 +55,8 @@ pub struct Shared {
     pub workers: u16,
     /// The DynamoDB bridge, with `STORE=dynamodb`.
     pub store: Option<Arc<hubbub_persist::Bridge>>,
+    /// HTTP connections and per-worker queues, for `/metrics`.
+    pub figures: crate::figures::ServerFigures,
 }
 
 impl Shared {
@@ -149,7 +152,7 @@ impl Worker {
             dirty: RefCell::new(Vec::new()),
             corked: Cell::new(false),
             closing: CloseDeadlines::default(),
-            scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
+            scratch: RefCell::new(vec![0; READ_BUDGET].into_boxed_slice()),
             shared,
         }))
     }
@@ -171,11 +174,14 @@ impl Worker {
         r
     }
 
-    /// Queues `frame` for `io`, written at the end of the current drain.
-    pub fn queue(&self, io: &Rc<ConnIo>, frame: Bytes) {
-        if io.push(frame).needs_flush {
+    /// Queues `frame` for `io`, written at the end of the current drain; returns the
+    /// bytes now owed to it.
+    pub fn queue(&self, io: &Rc<ConnIo>, frame: Bytes) -> usize {
+        let pushed = io.push(frame);
+        if pushed.needs_flush {
             self.dirty.borrow_mut().push(io.clone());
         }
+        pushed.queued
     }
 
     /// Queues the close frame for `io` (nothing is sent after it).
@@ -378,6 +384,7 @@ impl Worker {
                 unsafe { libmimalloc_sys::mi_collect(false) };
             }
             self.closing.expire(Instant::now());
+            self.sample_figures();
             let storage = self.shared.store.as_ref().map(|b| b.status());
             self.with_hub(|hub, now| {
                 if let Some(status) = storage {
@@ -386,6 +393,23 @@ impl Worker {
                 hub.handle_timeout(now)
             });
         }
+    }
+
+    /// Publishes this worker's queue figures for `/metrics`.
+    fn sample_figures(&self) {
+        let Some(figures) = self.shared.figures.workers.get(self.id.index()) else {
+            return;
+        };
+        let queued: usize = self
+            .sessions
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|s| s.io().queued())
+            .sum();
+        figures.queued_bytes.store(queued as u64, Relaxed);
+        let backlog = self.mesh.borrow().backlog();
+        figures.mesh_backlog.store(backlog as u64, Relaxed);
     }
 
     /// Accepts connections until shutdown, then closes them all (1001) and waits for
@@ -402,6 +426,7 @@ impl Worker {
             monoio::spawn(self.clone().timer_loop(timer_end)),
             monoio::spawn(self.clone().reactor(reactor_end)),
         ];
+        let mut accept_errors = AcceptErrors::default();
         loop {
             monoio::select! {
                 accepted = listener.accept() => match accepted {
@@ -410,8 +435,10 @@ impl Worker {
                         monoio::spawn(crate::conn::serve(self.clone(), stream));
                     }
                     Err(e) => {
-                        tracing::warn!(worker = self.id.0, error = %e, "accept failed");
-                        monoio::time::sleep(Duration::from_millis(10)).await;
+                        accept_errors.failed(self.id, &e, Instant::now());
+                        // Out of descriptors (EMFILE) clears only as connections close:
+                        // waiting a while keeps the worker from spinning on it.
+                        monoio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
                 _ = &mut stop_rx => break,
@@ -441,6 +468,38 @@ impl Worker {
     }
 }
 
+/// How long the accept loop waits after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// At most one warning about failed accepts per this long; the rest are counted.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Failed accepts, logged at most once per [`ACCEPT_WARN_EVERY`] with how many there were
+/// since the last warning (out of descriptors, an accept fails every time it is tried).
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    next_warning: Option<Instant>,
+    since_warning: u64,
+}
+
+impl AcceptErrors {
+    /// Notes a failure at `now`; returns whether it was logged.
+    fn failed(&mut self, worker: WorkerId, error: &std::io::Error, now: Instant) -> bool {
+        self.since_warning += 1;
+        if self.next_warning.is_some_and(|t| now < t) {
+            return false;
+        }
+        tracing::warn!(
+            worker = worker.0,
+            %error,
+            failures = self.since_warning,
+            "accept failed (repeats are counted, and logged at most every 5 s)"
+        );
+        self.since_warning = 0;
+        self.next_warning = Some(now + ACCEPT_WARN_EVERY);
+        true
+    }
+}
+
 /// How long an HTTP question waits for every worker's part of the answer.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -467,6 +526,23 @@ mod tests {
     use clap::Parser;
 
     #[test]
+    fn failed_accepts_warn_once_per_interval() {
+        let mut errors = AcceptErrors::default();
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let t0 = Instant::now();
+        assert!(errors.failed(WorkerId(0), &e, t0), "the first is logged");
+        let logged = (1..100)
+            .filter(|i| errors.failed(WorkerId(0), &e, t0 + Duration::from_millis(10 * i)))
+            .count();
+        assert_eq!(
+            logged, 0,
+            "a second of failures every 10 ms: counted, not logged"
+        );
+        assert!(errors.failed(WorkerId(0), &e, t0 + ACCEPT_WARN_EVERY));
+        assert_eq!(errors.since_warning, 0);
+    }
+
+    #[test]
     fn a_question_a_worker_never_answers_times_out() {
         let config = Config::parse_from(["hubbub"]);
         let origins = config.origins().unwrap();
@@ -480,6 +556,7 @@ mod tests {
             mesh: Mesh::new(2, 16),
             workers: 2,
             store: None,
+            figures: crate::figures::ServerFigures::new(2),
             config,
         });
         let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()

@@ -16,7 +16,7 @@ pub struct Ready {
     pub key: u64,
     /// Bytes, the end of the stream, or an error are waiting to be read.
     pub readable: bool,
-    /// The socket accepts bytes again.
+    /// The socket accepts bytes again (only reported while writes are watched).
     pub writable: bool,
 }
 
@@ -105,7 +105,9 @@ impl Poller {
             out.push(Ready {
                 key: e.u64,
                 readable: flags & (READ_EVENTS | (libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0,
-                writable: flags & (libc::EPOLLOUT | libc::EPOLLERR) as u32 != 0,
+                // An error is reported as readable: the read sees it and ends the
+                // connection. Counting it as writable too could start a second send.
+                writable: flags & libc::EPOLLOUT as u32 != 0,
             });
         }
     }

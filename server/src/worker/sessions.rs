@@ -18,8 +18,20 @@ use super::connio::ConnIo;
 use super::poller::{Ready, BATCH};
 use super::{until, wire, End, Worker};
 
-/// Bytes a connection's read takes at most: enough for many frames, shared by all.
-pub const SCRATCH_BYTES: usize = 64 * 1024;
+/// How long the reactor waits before looking again while reads are paused.
+const BACKED_UP_PAUSE: Duration = Duration::from_millis(1);
+
+/// Bytes read from one connection per readiness event (one `recv`), into a scratch
+/// buffer shared by all. Epoll is level-triggered: a connection with more to read is
+/// reported again, after everyone else ready in the same pass, so a client that floods
+/// is served in turn instead of holding the worker. A legitimate client (messages of at
+/// most 8 KiB, rate-limited) never has more than this waiting.
+pub const READ_BUDGET: usize = 16 * 1024;
+
+/// Bytes the reactor reads in one pass over the ready sockets before it yields to the
+/// worker's other tasks (accepting, HTTP, the mesh inbox, timers). Sockets left over in a
+/// batch are reported again by the next `epoll_wait`.
+pub const PASS_BUDGET: usize = 1024 * 1024;
 
 /// One open WebSocket connection.
 pub struct Session {
@@ -57,10 +69,10 @@ pub fn key(conn: ConnId) -> u64 {
     (u64::from(conn.generation()) << 32) | conn.index() as u64
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 enum Received {
-    /// Everything available was read; the peer may send more.
-    More,
+    /// This many bytes were read (0: nothing was waiting); the peer may send more.
+    More(usize),
     /// The peer closed its side, or the socket failed.
     End,
 }
@@ -125,42 +137,62 @@ impl Worker {
                     monoio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
+            let mut read = 0;
             loop {
+                // While the mesh is backed up past its bound, reading more client frames
+                // would only grow it: reads pause (TCP pushes back on the clients) while
+                // sends and completions go on.
+                let reads = !self.mesh.borrow().backed_up();
                 self.poller.poll(&mut ready);
                 self.cork();
                 for r in &ready {
-                    self.serve(*r);
+                    read += self.serve(*r, reads && read < PASS_BUDGET);
                 }
                 self.uncork();
-                if ready.len() < BATCH {
+                if !reads {
+                    monoio::time::sleep(BACKED_UP_PAUSE).await;
+                    break;
+                }
+                if ready.len() < BATCH || read >= PASS_BUDGET {
                     break;
                 }
             }
         }
     }
 
-    /// Serves one ready connection: continues a send the socket was full for, reads
-    /// what arrived.
-    fn serve(&self, ready: Ready) {
+    /// Serves one ready connection: continues a send the socket was full for, and, if
+    /// `may_read`, reads what arrived (else epoll reports it again). Returns the bytes read.
+    fn serve(&self, ready: Ready, may_read: bool) -> usize {
         if ready.key == RING_KEY {
             if let Some(ring) = &self.ring {
                 ring.reap();
                 ring.submit();
             }
-            return;
+            return 0;
         }
         // `None`: it ended earlier in this batch.
         let Some((conn, io, fd, mut decoder)) = self.take_decoder(ready.key) else {
-            return;
+            return 0;
         };
-        if ready.writable {
+        // Only the fallback writes on writability: with a ring the kernel finishes a
+        // send itself, and a second send beside the ring's would interleave bytes.
+        if ready.writable && self.ring.is_none() {
             io.send_now();
             self.watch_writes(&io);
         }
-        if ready.readable && self.receive(fd, conn, &io, &mut decoder) == Received::End {
-            self.end(conn);
-        } else {
+        if !(ready.readable && may_read) {
             self.put_back(conn, decoder);
+            return 0;
+        }
+        match self.receive(fd, conn, &io, &mut decoder) {
+            Received::End => {
+                self.end(conn);
+                0
+            }
+            Received::More(n) => {
+                self.put_back(conn, decoder);
+                n
+            }
         }
     }
 
@@ -207,7 +239,8 @@ impl Worker {
         }
     }
 
-    /// Reads what the socket holds into the scratch buffer and hands the frames to the hub.
+    /// Reads once (at most [`READ_BUDGET`]) into the scratch buffer and hands the frames
+    /// to the hub.
     fn receive(
         &self,
         fd: RawFd,
@@ -215,8 +248,8 @@ impl Worker {
         io: &Rc<ConnIo>,
         decoder: &mut FrameDecoder,
     ) -> Received {
-        loop {
-            let mut scratch = self.scratch.borrow_mut();
+        let mut scratch = self.scratch.borrow_mut();
+        let n = loop {
             // SAFETY: `fd` is the open socket of a session in the table (it is closed only
             // by `end`, after this returns); the kernel writes at most `scratch.len()`
             // bytes into the scratch buffer, which this borrow holds exclusively.
@@ -229,24 +262,21 @@ impl Worker {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if n == 0 {
-                return Received::End;
+            if n >= 0 {
+                break n as usize;
             }
-            if n < 0 {
-                return match io::Error::last_os_error().kind() {
-                    io::ErrorKind::WouldBlock => Received::More,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => Received::End,
-                };
+            match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Received::More(0),
+                _ => return Received::End,
             }
-            let n = n as usize;
-            let full = n == scratch.len();
-            let data = &mut scratch[..n];
-            self.with_hub(|hub, now| self.hand_over(hub, now, conn, io, decoder, data));
-            if !full {
-                return Received::More;
-            }
+        };
+        if n == 0 {
+            return Received::End;
         }
+        let data = &mut scratch[..n];
+        self.with_hub(|hub, now| self.hand_over(hub, now, conn, io, decoder, data));
+        Received::More(n)
     }
 
     /// Decodes `data` and gives each message to the hub; answers pings and the peer's close.
@@ -264,7 +294,12 @@ impl Worker {
                 Event::Text(text) => Inbound::Text(text.as_bytes()),
                 Event::Binary => Inbound::Binary,
                 Event::Ping(payload) => {
-                    self.queue(io, wire::pong(payload));
+                    // Counted like every other frame owed: a client that pings and never
+                    // reads is a slow consumer.
+                    let queued = self.queue(io, wire::pong(payload));
+                    if queued > self.max_queued {
+                        hub.handle_queued(now, conn, queued);
+                    }
                     Inbound::Control
                 }
                 Event::Pong => Inbound::Control,

@@ -32,6 +32,17 @@ impl Server {
     }
 
     pub fn start_on(port: u16, workers: u16, env: &[(&str, &str)]) -> Server {
+        Server::start_with_stderr(port, workers, env, Stdio::inherit())
+    }
+
+    /// Like [`start`](Server::start), with the server's log (its standard error) written
+    /// to `log`.
+    pub fn start_logging_to(workers: u16, env: &[(&str, &str)], log: &std::path::Path) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        Server::start_with_stderr(free_port(), workers, env, Stdio::from(file))
+    }
+
+    fn start_with_stderr(port: u16, workers: u16, env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubbub"));
         cmd.env_clear()
             .env("PORT", port.to_string())
@@ -40,7 +51,7 @@ impl Server {
             .env("LOG_LEVEL", "warn")
             .env("STATIC_DIR", static_dir())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -386,4 +397,68 @@ impl Client {
         }));
         let _ = self.ws.flush();
     }
+}
+
+/// A WebSocket client socket with a 4 KiB receive buffer that will never read.
+pub fn stuck_client(port: u16, query: &str) -> std::net::TcpStream {
+    let mut s = tiny_receive_buffer(port);
+    s.write_all(
+        format!(
+            "GET /ws?{query} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
+}
+
+/// A connection to `port` whose receive buffer is 4 KiB: what it does not read soon
+/// fills the server's side.
+pub fn tiny_receive_buffer(port: u16) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0);
+    let size: libc::c_int = 4096;
+    // SAFETY: `fd` is the socket just made; the option value is a live c_int whose size
+    // is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    // SAFETY: `fd` is an open socket owned by nothing else; the TcpStream takes ownership
+    // and closes it on drop.
+    let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `addr` is a valid sockaddr_in for the call's duration, with its size given.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    s
 }

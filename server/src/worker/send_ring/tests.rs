@@ -137,3 +137,66 @@ fn dropping_the_ring_cancels_a_send_stuck_on_a_peer_that_never_reads() {
         "cancelled, not waited out"
     );
 }
+
+#[test]
+fn a_finished_connection_s_send_never_reaches_the_socket_that_reuses_its_number() {
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+
+    let ring = SendRing::new().unwrap();
+    let (ours_a, mut peer_a) = pair();
+    let number = ours_a.into_raw_fd();
+    let a = Rc::new(ConnIo::new(number, conn()));
+    // Far more than the socket takes: the first send completes in part, the rest is
+    // resubmitted and waits in the kernel for the peer to read.
+    a.push(Bytes::from(vec![b'A'; 16 * 1024 * 1024]));
+    ring.start(&a);
+    ring.submit();
+    std::thread::sleep(Duration::from_millis(50));
+    ring.reap();
+    ring.submit();
+    assert_eq!(ring.in_flight(), 1, "a send of A's is in flight");
+
+    // A is over; its number now names B's socket (dup2 swaps it in atomically, as a
+    // close followed by an accept that got the same number would).
+    a.finish();
+    let (ours_b, mut peer_b) = pair();
+    // SAFETY: dup2 takes two descriptors and no memory; `number` is ours to replace.
+    assert_eq!(unsafe { libc::dup2(ours_b.as_raw_fd(), number) }, number);
+    // SAFETY: `number` is an open descriptor owned by nothing else from here on.
+    let number = unsafe { OwnedFd::from_raw_fd(number) };
+
+    // A's peer reads a little: the send in flight completes with part of its buffer, and
+    // without the check the rest would go to `number`, B's socket.
+    let mut some = vec![0u8; 1 << 20];
+    peer_a.read_exact(&mut some).unwrap();
+    // Without the check the resubmitted rest would wait forever on B's unread socket: so
+    // no blocking wait here, only polls until a deadline.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ring.in_flight() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        ring.reap();
+        ring.submit();
+    }
+    assert_eq!(
+        ring.in_flight(),
+        0,
+        "A's send completed and was not resubmitted"
+    );
+
+    // B's own frame is all B gets.
+    let b = Rc::new(ConnIo::new(number.as_raw_fd(), conn()));
+    b.push(Bytes::from_static(b"B's own"));
+    ring.start(&b);
+    ring.submit();
+    settle(&ring, Duration::from_secs(5));
+    b.finish();
+    drop(number);
+    drop(ours_b);
+    let mut got = Vec::new();
+    peer_b.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "B's own",
+        "nothing of A's reached B"
+    );
+}
