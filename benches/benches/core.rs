@@ -106,7 +106,7 @@ fn drain(hub: &mut Hub) -> usize {
     let mut recipients = 0;
     loop {
         match hub.poll_output() {
-            Output::Deliver { frame, to } => {
+            Output::Deliver { frame, to, .. } => {
                 for conn in to.iter() {
                     black_box((conn, &frame));
                     recipients += 1;

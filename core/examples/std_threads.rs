@@ -83,9 +83,10 @@ impl Shared {
 
     fn drain(&mut self, now: Now) {
         let mut backed_up = Vec::new();
+        let mut written = Vec::new();
         loop {
             let (conn, out) = match self.hub.poll_output() {
-                Output::Deliver { frame, to } => {
+                Output::Deliver { frame, to, .. } => {
                     for &conn in to.iter() {
                         self.push(conn, Out::Frame(frame.clone()), &mut backed_up);
                     }
@@ -94,6 +95,13 @@ impl Shared {
                 Output::Send { conn, frame } => (conn, Out::Frame(frame)),
                 Output::Ping { conn } => (conn, Out::Ping),
                 Output::Close { conn, code, reason } => (conn, Out::Close(code, reason)),
+                // The writer threads take frames as fast as they are queued (what is still
+                // queued is reported with `handle_queued`), so a replay's next slice can
+                // follow at once.
+                Output::NotifyWritten { conn } => {
+                    written.push(conn);
+                    continue;
+                }
                 Output::Timeout(_) => break,
                 // One worker: no peers; no HTTP queries in this example.
                 _ => continue,
@@ -102,6 +110,10 @@ impl Shared {
         }
         for (conn, bytes) in backed_up {
             self.hub.handle_queued(now, conn, bytes);
+            self.drain(now);
+        }
+        for conn in written {
+            self.hub.handle_written(now, conn);
             self.drain(now);
         }
     }

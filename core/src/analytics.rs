@@ -138,6 +138,8 @@ pub struct WorkerLoad {
     pub messages: u64,
     /// Frames it handed to its sockets.
     pub deliveries: u64,
+    /// Bytes of room history it retains (within `MAX_HISTORY_BYTES`).
+    pub history_bytes: u64,
 }
 
 /// One room's activity.
@@ -169,6 +171,8 @@ pub(crate) struct StatsPart {
     pub rooms: Vec<RoomActivity>,
     /// Owned rooms with at least one connection.
     pub active_rooms: u64,
+    /// Bytes of history retained.
+    pub history_bytes: u64,
 }
 
 /// Persistence figures, filled in by the driver that runs the persistence bridge.
@@ -290,6 +294,7 @@ impl Snapshot {
                 connections: part.connections,
                 messages: c.messages,
                 deliveries: c.deliveries,
+                history_bytes: part.history_bytes,
             });
         }
         workers.sort_by_key(|w| w.id);

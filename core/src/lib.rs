@@ -55,7 +55,7 @@
 //!         for (w, hub) in hubs.iter_mut().enumerate() {
 //!             loop {
 //!                 match hub.poll_output() {
-//!                     Output::Deliver { frame, to } => for c in to.iter() {
+//!                     Output::Deliver { frame, to, .. } => for c in to.iter() {
 //!                         sent.push((w, *c, String::from_utf8(frame.to_vec()).unwrap()));
 //!                     },
 //!                     Output::Send { conn, frame } => {

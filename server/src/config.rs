@@ -182,6 +182,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub history_size: u32,
 
+    /// Bytes of room history each worker keeps over all its rooms (each message counts
+    /// its encoded size plus 128); beyond it the oldest retained message of any room goes
+    /// first. At least 1 MiB.
+    #[arg(long, env = "MAX_HISTORY_BYTES", default_value_t = 128 << 20,
+          value_parser = clap::value_parser!(u64).range((1 << 20)..=(1 << 40)))]
+    pub max_history_bytes: u64,
+
     /// Messages a new connection receives on join (without `since`).
     #[arg(long, env = "BACKLOG_SIZE", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(0..=1000))]
@@ -297,6 +304,10 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(parse(&["--persist-batch-size", "26"]).is_err());
+        assert!(
+            parse(&["--max-history-bytes", "1000"]).is_err(),
+            "under 1 MiB"
+        );
         assert!(parse(&["--port", "http"]).is_err());
         assert!(parse(&["--store", "redis"]).is_err());
         assert!(parse(&["--workers", "0"]).is_err());

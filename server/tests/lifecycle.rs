@@ -35,6 +35,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("ALLOWED_ORIGINS", " , "),
         ("LOG_LEVEL", "loud"),
         ("IO_URING", "maybe"),
+        ("MAX_HISTORY_BYTES", "1000"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -65,6 +66,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "PERSIST_QUEUE_SIZE",
         "PERSIST_WORKERS",
         "HISTORY_SIZE",
+        "MAX_HISTORY_BYTES",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "--help lacks {var}");
     }

@@ -12,6 +12,7 @@
 mod output;
 mod peer;
 mod query;
+mod retention;
 mod rooms;
 
 use std::collections::{HashMap, VecDeque};
@@ -32,7 +33,13 @@ use crate::ratelimit::{RateLimit, TokenBucket};
 use crate::route::{owner_of, WorkerId};
 use crate::time::{Mono, Now, UnixMillis};
 use peer::{Member, PeerMsg};
+use retention::{Ledger, Retained, ENTRY_OVERHEAD};
 use rooms::{Entry, LocalRoom, OwnedRoom, UserIndex};
+
+/// The most a backlog or `since` replay hands the driver at once: beyond it the rest
+/// follows a slice at a time, each once the driver has written the one before
+/// ([`Output::NotifyWritten`], [`Hub::handle_written`]).
+pub const REPLAY_SLICE: usize = 64 * 1024;
 
 /// What happens to a message when the persistence queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,6 +92,10 @@ pub struct HubConfig {
     pub workers: u16,
     /// Messages kept per room (`HISTORY_SIZE`).
     pub history_size: usize,
+    /// Bytes of history this hub keeps over all its rooms (`MAX_HISTORY_BYTES`): each
+    /// message counts its encoded size plus 128 bytes; beyond it the oldest retained
+    /// message of any room goes first.
+    pub max_history_bytes: usize,
     /// Messages a new connection receives when it gives no `since`.
     pub backlog_size: usize,
     /// Rooms with no connection kept with their history; the longest idle go first.
@@ -127,6 +138,7 @@ impl HubConfig {
             worker,
             workers: workers.max(1),
             history_size: 1000,
+            max_history_bytes: 128 << 20,
             backlog_size: 50,
             max_idle_rooms: 10_000,
             rate_limit: RateLimit::default(),
@@ -204,7 +216,22 @@ struct Conn {
     live: bool,
     pos: u32,
     closing: bool,
+    /// A replay being streamed to it (boxed: one word on every other connection).
+    replay: Option<Box<Replay>>,
     _reservation: Reservation,
+}
+
+/// A backlog or `since` replay too big to hand over at once, streamed a slice at a time;
+/// the room's live messages that arrive meanwhile wait behind it here.
+#[derive(Debug)]
+struct Replay {
+    /// What is left of the backlog or replay.
+    backlog: VecDeque<Bytes>,
+    /// The room's live messages since, in order.
+    live: Vec<Bytes>,
+    /// Their bytes: past `max_queued_bytes` the connection is a slow consumer (the
+    /// replay itself never counts).
+    live_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -228,6 +255,10 @@ pub struct Hub {
     idle: VecDeque<(Arc<str>, u64)>,
     idle_count: usize,
     next_idle_mark: u64,
+    /// Incarnation numbers for new owned rooms.
+    next_room_id: u64,
+    /// Every retained message of the owned rooms, oldest first, against the byte budget.
+    retention: Ledger,
     user_index: UserIndex,
     counters: Counters,
     minutes: MinuteCounts,
@@ -315,6 +346,8 @@ impl Hub {
             idle: VecDeque::new(),
             idle_count: 0,
             next_idle_mark: 1,
+            next_room_id: 1,
+            retention: Ledger::new(cfg.max_history_bytes),
             counters: Counters::default(),
             minutes: MinuteCounts::default(),
             latency: LatencyWindow::new(),
@@ -446,6 +479,7 @@ impl Hub {
             live: false,
             pos: 0,
             closing: false,
+            replay: None,
             _reservation: reservation,
         });
         self.open += 1;
@@ -535,6 +569,23 @@ impl Hub {
         self.close(conn, 1008, "slow consumer: outbound queue full");
     }
 
+    /// Everything queued for `conn` has been written, as asked by
+    /// [`Output::NotifyWritten`]: the next slice of its replay follows (and once the
+    /// replay is out, the live messages that waited behind it).
+    pub fn handle_written(&mut self, _now: Now, conn: ConnId) {
+        if self.conn_mut(conn).is_some_and(|c| !c.closing) {
+            self.send_replay_slice(conn);
+        }
+    }
+
+    /// The driver has handed a broadcast that [`Output::Deliver`] gave it, read at
+    /// `received`, to its recipients' sockets: one fan-out latency sample (`now` is
+    /// when the sends went out).
+    pub fn handle_delivered(&mut self, now: Now, received: Mono) {
+        let micros = crate::analytics::micros_between(received, now.mono);
+        self.latency.record(now.wall, micros);
+    }
+
     /// `conn` is gone (closed by either side). Releases it; its id becomes stale.
     pub fn handle_close(&mut self, now: Now, conn: ConnId) {
         let Some(slot) = self.slots.get_mut(conn.index()) else {
@@ -562,6 +613,9 @@ impl Hub {
                 }
             } else {
                 room.pending = room.pending.saturating_sub(1);
+                if c.replay.is_some() {
+                    room.replaying.retain(|&r| r != conn);
+                }
             }
             if room.is_empty() {
                 self.local.remove(&*c.member.room);
@@ -695,7 +749,9 @@ impl Hub {
                 None => Some(msg),
             },
             None if first_use => {
-                let mut r = OwnedRoom::new(workers);
+                let id = self.next_room_id;
+                self.next_room_id += 1;
+                let mut r = OwnedRoom::new(id, workers);
                 r.loading = Some(vec![msg]);
                 self.owned.insert(room.clone(), r);
                 let recent = self.cfg.history_size;
@@ -716,7 +772,10 @@ impl Hub {
         room: &str,
         state: Option<(u64, Vec<protocol::ChatMessage>)>,
     ) {
-        let history = self.cfg.history_size;
+        let Some((name, _)) = self.owned.get_key_value(room) else {
+            return;
+        };
+        let name = name.clone();
         let Some(r) = self.owned.get_mut(room) else {
             return;
         };
@@ -724,21 +783,23 @@ impl Hub {
             return;
         };
         if let Some((last_seq, recent)) = state {
+            r.last_seq = r.last_seq.max(last_seq);
             for m in recent {
                 self.scratch.clear();
                 protocol::encode_chat_message(&mut self.scratch, &m);
                 let frame = Bytes::copy_from_slice(&self.scratch);
-                r.last_seq = r.last_seq.max(m.seq);
-                r.append(
+                if let Some(r) = self.owned.get_mut(room) {
+                    r.last_seq = r.last_seq.max(m.seq);
+                }
+                self.retain(
+                    &name,
                     Entry {
                         seq: m.seq,
                         at: UnixMillis(0),
                         frame,
                     },
-                    history,
                 );
             }
-            r.last_seq = r.last_seq.max(last_seq);
         }
         for msg in waiting {
             self.on_peer(now, msg);
@@ -783,9 +844,67 @@ impl Hub {
 
     fn owned_room(&mut self, room: &Arc<str>) -> &mut OwnedRoom {
         let workers = self.cfg.workers as usize;
-        self.owned
-            .entry(room.clone())
-            .or_insert_with(|| OwnedRoom::new(workers))
+        let next_id = &mut self.next_room_id;
+        self.owned.entry(room.clone()).or_insert_with(|| {
+            *next_id += 1;
+            OwnedRoom::new(*next_id - 1, workers)
+        })
+    }
+
+    /// Keeps `entry` in `room`'s history (which must exist), within both the room's
+    /// count and the hub's byte budget.
+    fn retain(&mut self, room: &Arc<str>, entry: Entry) {
+        let history = self.cfg.history_size;
+        if history == 0 {
+            return;
+        }
+        let Some(r) = self.owned.get_mut(&**room) else {
+            return;
+        };
+        let retained = Retained {
+            room: room.clone(),
+            room_id: r.id,
+            seq: entry.seq,
+            cost: entry.frame.len() + ENTRY_OVERHEAD,
+        };
+        if let Some(dropped) = r.append(entry, history) {
+            self.retention
+                .released(dropped.frame.len() + ENTRY_OVERHEAD);
+        }
+        self.retention.retained(retained);
+        while self.retention.over_budget() {
+            let Some(oldest) = self.retention.pop_oldest() else {
+                break;
+            };
+            let Some(r) = self.owned.get_mut(&*oldest.room) else {
+                continue;
+            };
+            if r.id != oldest.room_id {
+                continue;
+            }
+            // Entries before the room's oldest retained message are stale; the first live
+            // one is that message.
+            while r.history.front().is_some_and(|e| e.seq <= oldest.seq) {
+                if let Some(e) = r.history.pop_front() {
+                    self.retention.released(e.frame.len() + ENTRY_OVERHEAD);
+                }
+            }
+        }
+        let owned = &self.owned;
+        self.retention.compact(|e| {
+            owned.get(&*e.room).is_some_and(|r| {
+                r.id == e.room_id && r.history.front().is_some_and(|f| f.seq <= e.seq)
+            })
+        });
+    }
+
+    /// Forgets an owned room and the history it retained.
+    fn forget_room(&mut self, room: &str) {
+        if let Some(r) = self.owned.remove(room) {
+            for e in &r.history {
+                self.retention.released(e.frame.len() + ENTRY_OVERHEAD);
+            }
+        }
     }
 
     fn on_join(
@@ -825,10 +944,88 @@ impl Hub {
     }
 
     fn on_backlog(&mut self, conn: ConnId, room: &Arc<str>, frames: Vec<Bytes>) {
+        let slice = self.replay_slice();
         let Some(c) = self.conn_mut(conn) else { return };
-        if c.live || c.member.room != *room {
+        if c.live || c.replay.is_some() || c.member.room != *room {
             return;
         }
+        if frames.iter().map(Bytes::len).sum::<usize>() <= slice {
+            self.go_live(conn, room);
+            self.out
+                .extend(frames.into_iter().map(|frame| Output::Send { conn, frame }));
+            return;
+        }
+        // Too big to queue at once (a whole retained history, say): streamed in slices as
+        // the connection drains, with live messages held back behind it.
+        c.replay = Some(Box::new(Replay {
+            backlog: frames.into(),
+            live: Vec::new(),
+            live_bytes: 0,
+        }));
+        self.local
+            .entry(room.clone())
+            .or_default()
+            .replaying
+            .push(conn);
+        self.send_replay_slice(conn);
+    }
+
+    /// How much of a replay is handed over at once: at most [`REPLAY_SLICE`], and well
+    /// within the slow-consumer bound.
+    fn replay_slice(&self) -> usize {
+        (self.cfg.max_queued_bytes / 2).clamp(1, REPLAY_SLICE)
+    }
+
+    /// Hands the next slice of `conn`'s replay to the driver. Once the driver has
+    /// written all of it, the live messages that waited follow (as deliveries to it
+    /// alone) and the connection joins its room's live members.
+    fn send_replay_slice(&mut self, conn: ConnId) {
+        let slice = self.replay_slice();
+        let Some(slot) = self.slots.get_mut(conn.index()) else {
+            return;
+        };
+        if slot.generation != conn.generation {
+            return;
+        }
+        let Some(c) = slot.conn.as_mut() else { return };
+        let Some(replay) = c.replay.as_mut() else {
+            return;
+        };
+        if !replay.backlog.is_empty() {
+            let mut sent = 0;
+            while sent < slice {
+                let Some(frame) = replay.backlog.pop_front() else {
+                    break;
+                };
+                sent += frame.len();
+                self.out.push_back(Output::Send { conn, frame });
+            }
+            if !(replay.backlog.is_empty() && replay.live.is_empty()) {
+                self.out.push_back(Output::NotifyWritten { conn });
+                return;
+            }
+        }
+        if !replay.live.is_empty() {
+            let to: Arc<[ConnId]> = Arc::from(&[conn][..]);
+            self.counters.deliveries += replay.live.len() as u64;
+            self.out
+                .extend(replay.live.drain(..).map(|frame| Output::Deliver {
+                    frame,
+                    to: to.clone(),
+                    received: None,
+                }));
+        }
+        c.replay = None;
+        let room = c.member.room.clone();
+        if let Some(local) = self.local.get_mut(&*room) {
+            local.replaying.retain(|&r| r != conn);
+        }
+        self.go_live(conn, &room);
+    }
+
+    /// `conn`'s backlog is out: it receives the room's live messages from now on.
+    fn go_live(&mut self, conn: ConnId, room: &Arc<str>) {
+        let Some(c) = self.conn_mut(conn) else { return };
         c.live = true;
         let local = self.local.entry(room.clone()).or_default();
         local.pending = local.pending.saturating_sub(1);
@@ -836,8 +1033,6 @@ impl Hub {
         if let Some(c) = self.conn_mut(conn) {
             c.pos = pos;
         }
-        self.out
-            .extend(frames.into_iter().map(|frame| Output::Send { conn, frame }));
     }
 
     fn on_leave(&mut self, now: Now, from: WorkerId, member: Member) {
@@ -872,12 +1067,14 @@ impl Hub {
                 break;
             };
             if self.owned.get(&*name).is_some_and(|r| r.idle_mark == mark) {
-                self.owned.remove(&*name);
+                self.forget_room(&name);
                 self.idle_count -= 1;
             }
         }
-        // Entries of rooms that became active again are skipped above; drop them from the
-        // front as they surface so the queue stays proportional to the idle rooms.
+        // Entries of rooms that became active again are skipped above and dropped from
+        // the front as they surface; one that churns (a single occupant coming and going)
+        // leaves them behind live ones, so they are swept out once they outnumber the
+        // idle rooms: the queue stays proportional to the idle rooms.
         while let Some((name, mark)) = self.idle.front() {
             if self
                 .owned
@@ -887,6 +1084,11 @@ impl Hub {
                 break;
             }
             self.idle.pop_front();
+        }
+        if self.idle.len() > 2 * self.idle_count + 64 {
+            let owned = &self.owned;
+            self.idle
+                .retain(|(name, mark)| owned.get(&**name).is_some_and(|r| r.idle_mark == *mark));
         }
     }
 
@@ -957,17 +1159,16 @@ impl Hub {
             },
         );
         let frame = Bytes::copy_from_slice(&self.scratch);
-        let history = self.cfg.history_size;
         let room = self.owned_room(&member.room);
         room.last_seq = seq;
         room.messages += 1;
-        room.append(
+        self.retain(
+            &member.room,
             Entry {
                 seq,
                 at: now.wall,
                 frame: frame.clone(),
             },
-            history,
         );
         self.user_index.push(&member.user, now.wall, frame.clone());
         self.counters.messages += 1;
@@ -1001,16 +1202,41 @@ impl Hub {
         self.fanout_scratch = targets;
     }
 
-    fn deliver_local(&mut self, now: Now, room: &str, frame: Bytes, received: Option<Mono>) {
+    fn deliver_local(&mut self, _now: Now, room: &str, frame: Bytes, received: Option<Mono>) {
+        let Some(local) = self.local.get_mut(room) else {
+            return;
+        };
+        if !local.replaying.is_empty() {
+            // Behind their replay; sent when it is.
+            let max = self.cfg.max_queued_bytes;
+            let mut slow = Vec::new();
+            for &id in &local.replaying {
+                let Some(c) = self.slots[id.index()].conn.as_mut() else {
+                    continue;
+                };
+                let Some(replay) = c.replay.as_mut().filter(|_| !c.closing) else {
+                    continue;
+                };
+                replay.live.push(frame.clone());
+                replay.live_bytes += frame.len();
+                if replay.live_bytes > max {
+                    slow.push(id);
+                }
+            }
+            for id in slow {
+                self.counters.slow_consumer_closes += 1;
+                self.close(id, 1008, "slow consumer: outbound queue full");
+            }
+        }
         let Some(to) = self.local.get_mut(room).and_then(LocalRoom::recipients) else {
             return;
         };
         self.counters.deliveries += to.len() as u64;
-        if let Some(received) = received {
-            let micros = crate::analytics::micros_between(received, now.mono);
-            self.latency.record(now.wall, micros);
-        }
-        self.out.push_back(Output::Deliver { frame, to });
+        self.out.push_back(Output::Deliver {
+            frame,
+            to,
+            received,
+        });
     }
 }
 

@@ -81,6 +81,10 @@ pub enum Output {
         frame: Bytes,
         /// The recipients: live members of one room on this worker.
         to: Arc<[ConnId]>,
+        /// When the chat message was read from its sender, if this is one: once the
+        /// frame is handed to the sockets, report it with
+        /// [`Hub::handle_delivered`](crate::Hub::handle_delivered) (the fan-out latency).
+        received: Option<Mono>,
     },
     /// Write `frame` to one connection (backlog, error frames).
     Send {
@@ -88,6 +92,13 @@ pub enum Output {
         conn: ConnId,
         /// The encoded JSON.
         frame: Bytes,
+    },
+    /// Call [`Hub::handle_written`](crate::Hub::handle_written) once everything queued
+    /// for `conn` so far has been written to its socket: the next slice of a replay waits
+    /// for it. Not needed if the connection closes first.
+    NotifyWritten {
+        /// The connection.
+        conn: ConnId,
     },
     /// Send a WebSocket ping to `conn`.
     Ping {

@@ -106,7 +106,7 @@ impl Hub {
         }
     }
 
-    fn stats_part(&mut self, now: Now) -> StatsPart {
+    pub(super) fn stats_part(&mut self, now: Now) -> StatsPart {
         let mut details = Vec::new();
         for c in self
             .slots
@@ -140,6 +140,7 @@ impl Hub {
             details,
             rooms,
             active_rooms,
+            history_bytes: self.retention.bytes() as u64,
         }
     }
 

@@ -16,8 +16,12 @@ pub(crate) struct LocalRoom {
     /// Shared copy of `members` handed out with each delivery; rebuilt only after a
     /// membership change, so a broadcast costs one reference count, not a copy.
     snapshot: Option<Arc<[ConnId]>>,
-    /// Connections admitted but not yet live (their backlog has not come back).
+    /// Connections admitted but not yet live (their backlog has not come back, or is
+    /// still being streamed to them).
     pub pending: u32,
+    /// Pending connections whose replay is being streamed: live messages wait behind it
+    /// (in the hub's record of the connection), so they are not among `members` yet.
+    pub replaying: Vec<ConnId>,
 }
 
 impl LocalRoom {
@@ -67,6 +71,9 @@ pub(crate) struct Entry {
 /// A room as its owner keeps it.
 #[derive(Debug)]
 pub(crate) struct OwnedRoom {
+    /// Tells this room apart from an earlier one of the same name (evicted, then made
+    /// again), so what the hub remembers of the earlier one's history is not taken for it.
+    pub id: u64,
     /// The last `seq` assigned (0 before the first message).
     pub last_seq: u64,
     pub history: VecDeque<Entry>,
@@ -83,8 +90,9 @@ pub(crate) struct OwnedRoom {
 }
 
 impl OwnedRoom {
-    pub fn new(workers: usize) -> Self {
+    pub fn new(id: u64, workers: usize) -> Self {
         OwnedRoom {
+            id,
             last_seq: 0,
             history: VecDeque::new(),
             per_worker: vec![0; workers],
@@ -96,14 +104,19 @@ impl OwnedRoom {
         }
     }
 
-    pub fn append(&mut self, entry: Entry, capacity: usize) {
+    /// Retains `entry`, dropping the oldest beyond `capacity` messages; returns the
+    /// dropped one (or `entry` itself when nothing is kept).
+    pub fn append(&mut self, entry: Entry, capacity: usize) -> Option<Entry> {
         if capacity == 0 {
-            return;
+            return Some(entry);
         }
-        if self.history.len() == capacity {
-            self.history.pop_front();
-        }
+        let dropped = if self.history.len() >= capacity {
+            self.history.pop_front()
+        } else {
+            None
+        };
         self.history.push_back(entry);
+        dropped
     }
 
     /// The newest `n` retained messages, oldest first.
@@ -113,15 +126,11 @@ impl OwnedRoom {
             .skip(self.history.len().saturating_sub(n))
     }
 
-    /// Every retained message with `seq > since`, oldest first.
+    /// Every retained message with `seq > since`, oldest first. Found by search, not
+    /// by arithmetic: history loaded from a store may have gaps in `seq`.
     pub fn after(&self, since: u64) -> impl Iterator<Item = &Entry> {
-        let skip = match self.history.front() {
-            Some(first) => since.saturating_add(1).saturating_sub(first.seq),
-            None => 0,
-        };
-        self.history
-            .iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        let skip = self.history.partition_point(|e| e.seq <= since);
+        self.history.iter().skip(skip)
     }
 }
 
@@ -190,7 +199,7 @@ mod tests {
 
     #[test]
     fn history_ring_and_since() {
-        let mut r = OwnedRoom::new(1);
+        let mut r = OwnedRoom::new(0, 1);
         for s in 1..=10 {
             r.append(entry(s), 4);
         }
@@ -205,6 +214,19 @@ mod tests {
         );
         assert_eq!(seqs(&mut r.after(10)), Vec::<u64>::new());
         assert_eq!(seqs(&mut r.after(u64::MAX)), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn since_finds_its_place_in_history_with_gaps() {
+        let mut r = OwnedRoom::new(0, 1);
+        for s in [3, 4, 9, 10, 15] {
+            r.append(entry(s), 10);
+        }
+        let seqs = |it: &mut dyn Iterator<Item = &Entry>| it.map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&mut r.after(4)), [9, 10, 15]);
+        assert_eq!(seqs(&mut r.after(5)), [9, 10, 15], "inside a gap");
+        assert_eq!(seqs(&mut r.after(10)), [15]);
+        assert_eq!(seqs(&mut r.after(2)), [3, 4, 9, 10, 15]);
     }
 
     #[test]

@@ -226,7 +226,7 @@ fn chat(hub: &mut Hub, conn: ConnId, t: u64) -> Vec<(ConnId, ServerFrame)> {
     drain(hub)
         .into_iter()
         .flat_map(|o| match o {
-            Output::Deliver { frame, to } => to
+            Output::Deliver { frame, to, .. } => to
                 .iter()
                 .map(|c| (*c, ServerFrame::decode(&frame).unwrap()))
                 .collect(),
@@ -322,4 +322,206 @@ fn connections_share_the_names_the_hub_already_holds() {
         "the default username"
     );
     assert_eq!((&*mc.username, &*md.username), ("Cy", "Anonymous"));
+}
+
+/// A hub without presence and rate limits, for the tests below.
+fn quiet_hub(tune: impl FnOnce(&mut HubConfig)) -> Hub {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.presence = false;
+    cfg.rate_limit = RateLimit {
+        per_sec: 0.0,
+        burst: 0.0,
+    };
+    tune(&mut cfg);
+    Hub::new(cfg, ConnectionGauge::new(100))
+}
+
+fn say(hub: &mut Hub, conn: ConnId, t: u64, content: &str) -> Vec<Output> {
+    let text = format!(r#"{{"type":"chat","content":"{content}"}}"#);
+    hub.handle_frame(now(t), conn, Inbound::Text(text.as_bytes()));
+    drain(hub)
+}
+
+fn chat_seqs(outputs: &[Output], to: ConnId) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, frame } if *conn == to => Some(frame),
+            Output::Deliver { frame, to: all, .. } if all.contains(&to) => Some(frame),
+            _ => None,
+        })
+        .filter_map(|f| match ServerFrame::decode(f) {
+            Ok(ServerFrame::Chat(m)) => Some(m.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replay_of_the_whole_history_streams_in_slices_and_live_messages_wait_behind_it() {
+    let mut hub = quiet_hub(|_| {});
+    let talker = open(&mut hub, "room=big&userId=t");
+    let _ = drain(&mut hub);
+    let long = "x".repeat(900);
+    for i in 0..1000 {
+        let _ = say(&mut hub, talker, 1 + i, &long);
+    }
+    // ≈ 1 MB of history: more than the slow-consumer bound would allow at once.
+    let resumer = open(&mut hub, "room=big&userId=r&since=0");
+    let mut out = drain(&mut hub);
+    let mut got = chat_seqs(&out, resumer);
+    assert!(
+        !got.is_empty() && got.len() < 1000,
+        "a first slice: {}",
+        got.len()
+    );
+    let queued: usize = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, frame } if *conn == resumer => Some(frame.len()),
+            _ => None,
+        })
+        .sum();
+    assert!(queued <= REPLAY_SLICE + 1024, "{queued} bytes at once");
+    assert!(
+        matches!(out.last(), Some(Output::NotifyWritten { conn }) if *conn == resumer),
+        "asks to hear when it is written"
+    );
+    // A live message while it streams waits behind the replay.
+    out = say(&mut hub, talker, 2000, "live");
+    assert_eq!(chat_seqs(&out, talker), [1001]);
+    assert!(chat_seqs(&out, resumer).is_empty(), "not before the replay");
+    let mut rounds = 0;
+    while !got.ends_with(&[1001]) {
+        hub.handle_written(now(2001), resumer);
+        out = drain(&mut hub);
+        got.extend(chat_seqs(&out, resumer));
+        rounds += 1;
+        assert!(rounds < 100, "the replay ends");
+    }
+    assert_eq!(
+        got,
+        (1..=1001).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert!(rounds > 10, "in slices: {rounds}");
+    assert_eq!(
+        hub.counters.slow_consumer_closes, 0,
+        "a replay is not slowness"
+    );
+    // Live from here on.
+    out = say(&mut hub, talker, 3000, "later");
+    assert_eq!(chat_seqs(&out, resumer), [1002]);
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::NotifyWritten { .. })));
+}
+
+#[test]
+fn live_messages_piling_up_behind_a_replay_make_a_slow_consumer() {
+    let mut hub = quiet_hub(|c| c.max_queued_bytes = 8 * 1024);
+    let talker = open(&mut hub, "room=r&userId=t");
+    let _ = drain(&mut hub);
+    for i in 0..50 {
+        let _ = say(&mut hub, talker, 1 + i, &"y".repeat(500));
+    }
+    let resumer = open(&mut hub, "room=r&userId=r&since=0");
+    let _ = drain(&mut hub);
+    // It never reports its slice written; the room goes on.
+    let mut closed = Vec::new();
+    for i in 0..40 {
+        let out = say(&mut hub, talker, 100 + i, &"z".repeat(500));
+        closed.extend(out.iter().filter_map(|o| match o {
+            Output::Close { conn, code, .. } => Some((*conn, *code)),
+            _ => None,
+        }));
+    }
+    assert_eq!(closed, [(resumer, 1008)]);
+    assert_eq!(hub.counters.slow_consumer_closes, 1);
+    hub.handle_close(now(200), resumer);
+    let out = say(&mut hub, talker, 201, "after");
+    assert_eq!(chat_seqs(&out, talker).len(), 1, "the room goes on");
+}
+
+#[test]
+fn history_is_bounded_in_bytes_and_the_oldest_message_of_any_room_goes_first() {
+    let mut hub = quiet_hub(|c| c.max_history_bytes = 20 * 1024);
+    let a = open(&mut hub, "room=a&userId=u");
+    let b = open(&mut hub, "room=b&userId=u");
+    let _ = drain(&mut hub);
+    // Control characters are escaped to six bytes each: 1000 of them make a 6 KB frame.
+    let heavy = "\\u0001".repeat(1000);
+    for i in 0..5 {
+        let _ = say(&mut hub, a, 1 + i, &heavy);
+    }
+    assert!(hub.retention.bytes() <= 20 * 1024);
+    let kept_a: Vec<u64> = hub.owned["a"].history.iter().map(|e| e.seq).collect();
+    assert_eq!(kept_a, [3, 4, 5], "the oldest went first");
+    let _ = say(&mut hub, b, 10, &heavy);
+    let kept_a: Vec<u64> = hub.owned["a"].history.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        kept_a,
+        [4, 5],
+        "another room's message pushed out a's oldest"
+    );
+    assert_eq!(hub.owned["b"].history.len(), 1);
+    // Since over what is left replays what is left.
+    let r = open(&mut hub, "room=a&userId=r&since=0");
+    assert_eq!(chat_seqs(&drain(&mut hub), r), [4, 5]);
+    // Light messages: many fit, and the ledger does not outgrow what is retained.
+    for i in 0..5000 {
+        let _ = say(&mut hub, b, 100 + i, "hi");
+    }
+    assert!(hub.retention.bytes() <= 20 * 1024);
+    assert!(
+        hub.retention.entries()
+            <= 2 * (hub.owned["a"].history.len() + hub.owned["b"].history.len()) + 64
+    );
+    // What the rooms hold and what the ledger counts agree.
+    let held: usize = hub
+        .owned
+        .values()
+        .flat_map(|r| r.history.iter())
+        .map(|e| e.frame.len() + ENTRY_OVERHEAD)
+        .sum();
+    assert_eq!(held, hub.retention.bytes());
+    assert!(hub.owned["a"].history.is_empty(), "a's were the oldest");
+}
+
+#[test]
+fn the_idle_queue_stays_small_when_one_occupant_comes_and_goes() {
+    let mut hub = quiet_hub(|_| {});
+    for t in 0..10_000 {
+        let c = open(&mut hub, "room=churn");
+        hub.handle_close(now(t), c);
+    }
+    let _ = drain(&mut hub);
+    assert_eq!(hub.idle_count, 1);
+    assert!(
+        hub.idle.len() <= 2 * hub.idle_count + 64,
+        "{}",
+        hub.idle.len()
+    );
+}
+
+#[test]
+fn fan_out_latency_runs_from_the_read_to_the_hand_over() {
+    let mut hub = quiet_hub(|_| {});
+    let c = open(&mut hub, "room=l");
+    let _ = drain(&mut hub);
+    let out = say(&mut hub, c, 10, "x");
+    let received = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Deliver { received, .. } => *received,
+            _ => None,
+        })
+        .expect("a chat delivery carries when it was read");
+    assert_eq!(received, now(10).mono);
+    // The driver handed it to the sockets 3 ms later.
+    hub.handle_delivered(now(13), received);
+    let stats = hub.stats_part(now(13));
+    assert_eq!(stats.latency.len(), 1);
+    let ms = stats.latency.max() as f64 / 1000.0;
+    assert!((2.9..=3.1).contains(&ms), "{ms} ms");
 }

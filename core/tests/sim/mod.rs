@@ -273,9 +273,10 @@ impl Sim {
     /// `Timeout`, then report the closes it asked for (which may produce more outputs).
     fn drain(&mut self, w: usize) {
         let mut closing = Vec::new();
+        let mut written = Vec::new();
         loop {
             match self.hubs[w].poll_output() {
-                Output::Deliver { frame, to } => {
+                Output::Deliver { frame, to, .. } => {
                     self.deliveries[w] += to.len() as u64;
                     for &conn in to.iter() {
                         self.record((w, conn), Via::Deliver, &frame);
@@ -300,8 +301,17 @@ impl Sim {
                 Output::Reply { id, answer } => {
                     self.replies.insert(id, (w, answer));
                 }
+                Output::NotifyWritten { conn } => written.push(conn),
                 Output::Timeout(_) => break,
                 other => panic!("unexpected output {other:?}"),
+            }
+        }
+        // The simulated sockets take everything at once: a replay's next slice is due
+        // right after the drain that queued the last one.
+        for conn in written {
+            if !self.gone.contains(&(w, conn)) {
+                self.hubs[w].handle_written(self.now, conn);
+                self.drain(w);
             }
         }
         // The driver flushed what was queued, closes the sockets and reports each close:

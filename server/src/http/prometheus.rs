@@ -124,6 +124,12 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
             "Frames delivered per worker.",
             per_worker(|w| w.deliveries),
         ),
+        (
+            "worker_history_bytes",
+            "gauge",
+            "Bytes of room history retained per worker (bounded by MAX_HISTORY_BYTES).",
+            per_worker(|w| w.history_bytes),
+        ),
     ] {
         let samples: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         metric(name, kind, help, &samples);

@@ -92,6 +92,8 @@ pub struct ConnIo {
     closing: Cell<bool>,
     /// The connection is over: its session ended and its socket is closed.
     done: Cell<bool>,
+    /// The hub asked to hear when everything queued so far is written.
+    notify_written: Cell<bool>,
 }
 
 impl ConnIo {
@@ -107,6 +109,7 @@ impl ConnIo {
             sending: Cell::default(),
             closing: Cell::default(),
             done: Cell::default(),
+            notify_written: Cell::default(),
         }
     }
 
@@ -170,6 +173,25 @@ impl ConnIo {
         let pushed = self.push(frame);
         self.closing.set(true);
         Some(pushed.needs_flush)
+    }
+
+    /// Asks for [`take_written_notice`](Self::take_written_notice) to be true once all
+    /// that is queued now has been written.
+    pub fn notify_when_written(&self) {
+        self.notify_written.set(true);
+    }
+
+    /// True once, when a notice was asked for and nothing is queued or in flight any
+    /// more (and the connection is not over).
+    pub fn take_written_notice(&self) -> bool {
+        let due = self.notify_written.get()
+            && !self.done.get()
+            && !self.sending.get()
+            && self.queue.borrow().is_empty();
+        if due {
+            self.notify_written.set(false);
+        }
+        due
     }
 
     /// Whether epoll watches the socket for writability.

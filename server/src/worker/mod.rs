@@ -65,6 +65,7 @@ impl Shared {
         let c = &self.config;
         let mut h = HubConfig::new(id, self.workers);
         h.history_size = c.history_size as usize;
+        h.max_history_bytes = usize::try_from(c.max_history_bytes).unwrap_or(usize::MAX);
         h.backlog_size = c.backlog_size as usize;
         h.max_idle_rooms = c.max_idle_rooms as usize;
         h.rate_limit = RateLimit {
@@ -80,7 +81,7 @@ impl Shared {
         h.sweep_every = (h.idle_timeout / 12).max(Duration::from_millis(200));
         h.overflow = c.overflow();
         h.started_at = self.started_at;
-        h.seed = self.started_at.0 ^ (std::process::id() as u64) << 32;
+        h.seed = random_seed();
         h.durable = self.store.is_some();
         h
     }
@@ -104,6 +105,13 @@ pub struct Worker {
     max_queued: usize,
     /// Connections owed a flush once the hub's outputs are carried out.
     dirty: RefCell<Vec<Rc<ConnIo>>>,
+    /// When the chat messages delivered since the last flush were read: latency samples
+    /// for the hub once the sends are out.
+    delivered: RefCell<Vec<Mono>>,
+    /// Connections whose written notice came due, for the hub.
+    written: RefCell<Vec<ConnId>>,
+    /// A call up the stack is handing written notices to the hub.
+    notifying: Cell<bool>,
     corked: Cell<bool>,
     /// Closing connections, cut off if they have not gone by their deadline.
     closing: CloseDeadlines,
@@ -150,6 +158,9 @@ impl Worker {
             ping: wire::ping(),
             max_queued: shared.config.max_queued_bytes as usize,
             dirty: RefCell::new(Vec::new()),
+            delivered: RefCell::new(Vec::new()),
+            written: RefCell::new(Vec::new()),
+            notifying: Cell::new(false),
             corked: Cell::new(false),
             closing: CloseDeadlines::default(),
             scratch: RefCell::new(vec![0; READ_BUDGET].into_boxed_slice()),
@@ -213,18 +224,61 @@ impl Worker {
         if self.corked.get() {
             return;
         }
-        let mut dirty = self.dirty.borrow_mut();
-        if let Some(ring) = &self.ring {
-            for io in dirty.drain(..) {
-                ring.start(&io);
+        {
+            let mut dirty = self.dirty.borrow_mut();
+            if let Some(ring) = &self.ring {
+                for io in dirty.drain(..) {
+                    ring.start(&io);
+                }
+                ring.submit();
+            } else {
+                for io in dirty.drain(..) {
+                    self.send_now(&io);
+                }
             }
-            ring.submit();
+        }
+        // The broadcasts are in the sockets' hands (or the ring's): their latency ends here.
+        let mut delivered = self.delivered.borrow_mut();
+        if !delivered.is_empty() {
+            let now = self.now();
+            let mut hub = self.hub.borrow_mut();
+            for received in delivered.drain(..) {
+                hub.handle_delivered(now, received);
+            }
+        }
+    }
+
+    /// Writes straight to the socket (no send ring), watching for writability while
+    /// part is left, and notes a written notice that came due.
+    fn send_now(&self, io: &Rc<ConnIo>) {
+        io.send_now();
+        self.watch_writes(io);
+        if io.take_written_notice() {
+            self.written.borrow_mut().push(io.conn());
+        }
+    }
+
+    /// Hands the hub the written notices that came due; what it sends in answer may make
+    /// more come due, so until none is left. Re-entrant calls leave it to the outer one.
+    fn deliver_written_notices(&self) {
+        if self.notifying.replace(true) {
             return;
         }
-        for io in dirty.drain(..) {
-            io.send_now();
-            self.watch_writes(&io);
+        loop {
+            let due = std::mem::take(&mut *self.written.borrow_mut());
+            if due.is_empty() {
+                break;
+            }
+            let now = self.now();
+            {
+                let mut hub = self.hub.borrow_mut();
+                for conn in due {
+                    hub.handle_written(now, conn);
+                }
+            }
+            self.drain(now);
         }
+        self.notifying.set(false);
     }
 
     /// Asks the hubs a question; resolves when every worker involved has answered, or
@@ -265,11 +319,23 @@ impl Worker {
         loop {
             let out = self.hub.borrow_mut().poll_output();
             match out {
-                Output::Deliver { frame, to } => {
+                Output::Deliver {
+                    frame,
+                    to,
+                    received,
+                } => {
                     let wire = wire::text(&frame);
                     let sessions = self.sessions.borrow();
                     for &conn in to.iter() {
                         self.push(&sessions, conn, &wire, &mut slow);
+                    }
+                    if let Some(received) = received {
+                        self.delivered.borrow_mut().push(received);
+                    }
+                }
+                Output::NotifyWritten { conn } => {
+                    if let Some(session) = lookup(&self.sessions.borrow(), conn) {
+                        session.io().notify_when_written();
                     }
                 }
                 Output::Send { conn, frame } => self.push(
@@ -310,6 +376,7 @@ impl Worker {
             }
         }
         self.flush();
+        self.deliver_written_notices();
     }
 
     /// Queues `wire` for `conn`; a backlog past the bound is noted in `slow`.
@@ -468,6 +535,22 @@ impl Worker {
     }
 }
 
+/// 64 bits from the kernel's random source, for the random bits of message and client
+/// ids: anything derived from the start time or the pid would let one guess them.
+fn random_seed() -> u64 {
+    let mut seed = [0u8; 8];
+    // SAFETY: getrandom writes at most `seed.len()` bytes into the live local array.
+    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+    if n == seed.len() as isize {
+        return u64::from_ne_bytes(seed);
+    }
+    // getrandom(2) exists since Linux 3.17; this is only for a kernel without it.
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32) ^ (&seed as *const _ as u64)
+}
+
 /// How long the accept loop waits after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// At most one warning about failed accepts per this long; the rest are counted.
@@ -524,6 +607,12 @@ pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn id_seeds_are_random_not_derived_from_the_start() {
+        let seeds: std::collections::HashSet<u64> = (0..8).map(|_| random_seed()).collect();
+        assert_eq!(seeds.len(), 8, "eight draws, eight seeds");
+    }
 
     #[test]
     fn failed_accepts_warn_once_per_interval() {

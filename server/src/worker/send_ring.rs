@@ -37,6 +37,8 @@ pub struct SendRing {
     unsubmitted: Cell<usize>,
     /// Completions taken from the queue, reused from reap to reap.
     reaped: RefCell<Vec<(u64, i32)>>,
+    /// Connections whose asked-for written notice came due in a reap.
+    written: RefCell<Vec<hubbub_core::ConnId>>,
 }
 
 impl SendRing {
@@ -53,6 +55,7 @@ impl SendRing {
             in_flight: Cell::new(0),
             unsubmitted: Cell::new(0),
             reaped: RefCell::default(),
+            written: RefCell::default(),
         })
     }
 
@@ -150,11 +153,19 @@ impl SendRing {
             match io.sent(result) {
                 Some(rest) => self.push(&io, rest),
                 None if io.has_queued() => self.start(&io),
+                None if io.take_written_notice() => self.written.borrow_mut().push(io.conn()),
                 None => {}
             }
         }
         done.clear();
         *self.reaped.borrow_mut() = done;
+    }
+}
+
+impl SendRing {
+    /// Moves the connections whose written notice came due into `into`.
+    pub fn take_written(&self, into: &mut Vec<hubbub_core::ConnId>) {
+        into.append(&mut self.written.borrow_mut());
     }
 }
 

@@ -167,6 +167,8 @@ impl Worker {
             if let Some(ring) = &self.ring {
                 ring.reap();
                 ring.submit();
+                ring.take_written(&mut self.written.borrow_mut());
+                self.deliver_written_notices();
             }
             return 0;
         }
@@ -177,8 +179,8 @@ impl Worker {
         // Only the fallback writes on writability: with a ring the kernel finishes a
         // send itself, and a second send beside the ring's would interleave bytes.
         if ready.writable && self.ring.is_none() {
-            io.send_now();
-            self.watch_writes(&io);
+            self.send_now(&io);
+            self.deliver_written_notices();
         }
         if !(ready.readable && may_read) {
             self.put_back(conn, decoder);
