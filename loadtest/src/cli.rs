@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 /// hubbub's load generator: measures any server that speaks PROTOCOL.md's chat subset.
 ///
 /// Exit status: 0 all checks passed; 1 error (bad input, nothing could connect); 2 usage;
-/// 3 a threshold (--max-p99, --min-delivery, --max-failures) failed or messages were
-/// lost, duplicated or reordered (unless --allow-loss).
+/// 3 a threshold (--max-p99, --min-delivery, --max-failures, --max-rss-growth,
+/// --max-fd-drift) failed or messages were lost, duplicated or reordered (unless
+/// --allow-loss).
 #[derive(Debug, Parser)]
 #[command(name = "hubbub-loadtest", version, about, long_about)]
 pub struct Cli {
@@ -32,6 +33,34 @@ pub enum Mode {
     /// S4: opens N connections, --in-flight handshakes at once; reports handshakes/s and
     /// failures.
     Connect(ConnectArgs),
+    /// Holds many connections for a long time with churn and steady chat, samples the
+    /// server's RSS, open descriptors and /metrics queues over time, and judges whether
+    /// they stayed flat (needs --server-pid).
+    ///
+    /// Connection i is user lt-<i> in room i % --rooms; connections 0..--senders send.
+    /// Churn closes random open connections (senders included) with a normal close
+    /// (1000) and replaces each, once closed, by a new connection in the same slot: the
+    /// same room, a sender if the slot sends, a new identity lt-<i>-g<generation>.
+    /// Connections the server drops are replaced too (after 1 s) and count as failures.
+    ///
+    /// Each sample: the server's VmRSS and open descriptors (/proc/<pid>) and CPU; the
+    /// generator's open connections; the interval's messages sent, deliveries, errors
+    /// (error frames, failed connects), unexpected closes, churned connections and
+    /// latency p50/p99; and from /metrics hubbub_worker_queued_bytes and
+    /// hubbub_worker_mesh_backlog (per worker), hubbub_connections,
+    /// hubbub_http_connections, hubbub_persistence_queue_depth (or the older
+    /// hubbub_persist_queue_depth) and any --metric, "—" for a series the server does not
+    /// expose. A line per sample goes to stderr as it is taken; the table and the
+    /// verdict come at the end (--json: one JSON object on stdout instead).
+    ///
+    /// Verdict: of the samples after --warmup (never the first one; by default until the
+    /// server's room history has filled), the average of the last third is compared with
+    /// the first third's: RSS growth in percent
+    /// (--max-rss-growth), descriptor drift (--max-fd-drift); the largest queue depths
+    /// are reported. With the server's default rate limit (RATE_LIMIT_PER_SEC=5) keep
+    /// --rate / --senders under 5 (the default --senders does), or start the server
+    /// with RATE_LIMIT_PER_SEC=0.
+    Soak(SoakArgs),
     /// Measures the receive path (frame scan + seq check + latency record) over an
     /// in-memory buffer of server frames, on one core.
     SelfTest(SelfTestArgs),
@@ -96,6 +125,20 @@ fn positive_f64(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} must be a positive number")),
+    }
+}
+
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} must be a number ≥ 0")),
+    }
+}
+
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} must be a percentage between 0 and 100")),
     }
 }
 
@@ -249,6 +292,68 @@ pub struct ConnectArgs {
     pub max_failures: u64,
 }
 
+/// Soak options.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Shared options (--server-pid is required).
+    #[command(flatten)]
+    pub common: Common,
+    /// Connections to hold (one process holds at most its open-file limit less 200:
+    /// about 19,800 here; more is refused).
+    #[arg(long, default_value_t = 15_000)]
+    pub conns: usize,
+    /// Rooms (connection i, and every replacement of it, joins room i % rooms).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rooms: u32,
+    /// Percent of --conns closed (close 1000) and replaced per second: random open
+    /// connections, each replaced in the same room once it has closed; 0: no churn.
+    #[arg(long, default_value_t = 2.0, value_parser = percent, value_name = "PCT")]
+    pub churn: f64,
+    /// Chat messages per second in total, over all senders (fanout's --rate is per
+    /// sender); 0: no chat.
+    #[arg(long, default_value_t = 500.0, value_parser = non_negative_f64)]
+    pub rate: f64,
+    /// Connections that send (0..senders, spread over the rooms). Default: enough that
+    /// each sends at most 2.5 msg/s, half the server's default per-connection limit.
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// Content bytes per message (at least the ~30-byte marker; at most 1000).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub payload_bytes: u16,
+    /// How long to soak, after the connections opened.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Time between samples (the first is taken when sending starts).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// Samples taken before this are not judged (the first sample never is). Default:
+    /// 1 min, or longer while the server's per-room history fills (its default 1,000
+    /// messages × --rooms ÷ --rate, plus 20 %: 4 min with the defaults); at most half of
+    /// --duration.
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Fail (exit 3) when the server's RSS grew more than PCT percent (last third of the
+    /// judged samples against the first third).
+    #[arg(long, default_value_t = 10.0, value_parser = non_negative_f64, value_name = "PCT")]
+    pub max_rss_growth: f64,
+    /// Fail (exit 3) when the server's open descriptors moved by more than N (last third
+    /// against first third); default 2 % of --conns.
+    #[arg(long, value_name = "N")]
+    pub max_fd_drift: Option<u64>,
+    /// Fail (exit 3) when more connections than this failed to open, were closed by the
+    /// server or the network, or had the generator's close unanswered.
+    #[arg(long, default_value_t = 0)]
+    pub max_failures: u64,
+    /// The server's Prometheus endpoint (default: http://<--url's host:port>/metrics;
+    /// `none`: do not scrape).
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+    /// Another /metrics series to sample besides the defaults (repeatable; every label
+    /// set of the name is kept).
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+}
+
 /// Self-test options.
 #[derive(Debug, Clone, Args)]
 pub struct SelfTestArgs {
@@ -326,5 +431,36 @@ mod tests {
         );
         assert_eq!(f.common.cpu, Some(CpuList(vec![1])));
         assert!(Cli::try_parse_from(["lt", "fanout", "--rate", "0"]).is_err());
+    }
+
+    #[test]
+    fn soak_defaults_and_limits() {
+        let c = Cli::try_parse_from(["lt", "soak", "--server-pid", "7"]).unwrap();
+        let Mode::Soak(s) = c.mode else { panic!() };
+        assert_eq!(
+            (s.conns, s.rooms, s.churn, s.rate),
+            (15_000, 100, 2.0, 500.0)
+        );
+        assert_eq!(s.duration, Duration::from_secs(600));
+        assert_eq!(s.sample_every, Duration::from_secs(10));
+        assert_eq!(
+            (s.max_rss_growth, s.max_fd_drift, s.senders),
+            (10.0, None, None)
+        );
+        assert_eq!(s.common.server_pid, Some(7));
+        assert_eq!(s.warmup, None);
+        assert!(s.metrics.is_empty());
+        let c = Cli::try_parse_from([
+            "lt", "soak", "--churn", "0", "--rate", "0", "--metric", "a", "--metric", "b",
+        ])
+        .unwrap();
+        let Mode::Soak(s) = c.mode else { panic!() };
+        assert_eq!((s.churn, s.rate, s.metrics.len()), (0.0, 0.0, 2));
+        for bad in [["--churn", "101"], ["--churn", "-1"], ["--rate", "-5"]] {
+            assert!(
+                Cli::try_parse_from(["lt", "soak", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

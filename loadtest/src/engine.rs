@@ -5,17 +5,24 @@
 //!
 //! Connection `i` is user `lt-<i>` in room `<prefix><i % rooms>`, handled by thread
 //! `i % threads`; connections `0 .. senders` send (so senders spread over the rooms).
+//!
+//! With [`Plan::churn_per_sec`] (the `soak` mode) random open connections are closed
+//! (close frame 1000) while sending runs, and every connection that ends then is replaced
+//! in its slot — same index, same room, sender if the slot sends — by a new identity,
+//! `lt-<i>-g<generation>`, so per-user server state turns over too.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _, Result};
+use hdrhistogram::Histogram;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
@@ -23,7 +30,7 @@ use monoio::net::TcpStream;
 use crate::handshake::{build_request, handshake, HandshakeError};
 use crate::recv::{compact, ConnRecv, Reply, Window};
 use crate::send::{write_chat, write_close, write_pong, MaskRng};
-use crate::stats::Stats;
+use crate::stats::{new_histogram, Stats};
 use crate::target::Target;
 
 /// Wall-clock time in Unix nanoseconds (the clock senders embed and receivers compare).
@@ -68,6 +75,14 @@ pub struct Plan {
     pub sources: Vec<IpAddr>,
     /// Limit for TCP connect + upgrade.
     pub connect_timeout: Duration,
+    /// While sending runs, close this many random connections per second (over all
+    /// threads) and replace them; 0: no churn.
+    pub churn_per_sec: f64,
+    /// While sending runs, replace a connection that ended (churned or dropped by the
+    /// server) by a new one in its slot.
+    pub reconnect: bool,
+    /// Keep latency samples per interval for [`Engine::take_interval_latency`].
+    pub interval_latency: bool,
 }
 
 const CONNECTING: u8 = 0;
@@ -77,6 +92,13 @@ const STOPPING: u8 = 2;
 /// Most messages one sender writes in one go when it is behind schedule; beyond that
 /// sends are skipped (and counted) rather than burst.
 const MAX_CATCH_UP: u64 = 64;
+
+/// How long a churned connection waits for the server's close frame before its socket is
+/// shut down (the server ends TCP itself after 3 s without the client doing so).
+const CHURN_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pause before replacing a connection the server dropped or that failed to reopen.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Counters a thread publishes every 50 ms for the main thread.
 #[derive(Debug, Default)]
@@ -97,6 +119,12 @@ pub struct Live {
     pub error_frames: AtomicU64,
     /// Connect failures.
     pub connect_failures: AtomicU64,
+    /// Connections ended by the server or the network (see [`Stats::closes`]).
+    pub closes: AtomicU64,
+    /// Upgrades completed (replacements included).
+    pub connected: AtomicU64,
+    /// Connections the generator closed to churn them (see [`Stats::churned`]).
+    pub churned: AtomicU64,
 }
 
 /// State shared between the main thread and the engine threads.
@@ -112,6 +140,9 @@ pub struct Shared {
     settled: AtomicUsize,
     open: AtomicUsize,
     last_settled_ns: AtomicU64,
+    /// Per thread: latency samples published since the main thread last took them
+    /// (empty unless [`Plan::interval_latency`]).
+    interval_latency: Vec<Mutex<Histogram<u64>>>,
 }
 
 impl Shared {
@@ -140,6 +171,12 @@ pub struct LiveTotals {
     pub error_frames: u64,
     /// Connect failures.
     pub connect_failures: u64,
+    /// Connections ended by the server or the network.
+    pub closes: u64,
+    /// Upgrades completed.
+    pub connected: u64,
+    /// Connections closed by the generator's churn.
+    pub churned: u64,
 }
 
 /// A running engine.
@@ -165,6 +202,11 @@ impl Engine {
             settled: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             last_settled_ns: AtomicU64::new(0),
+            interval_latency: if plan.interval_latency {
+                (0..threads).map(|_| Mutex::new(new_histogram())).collect()
+            } else {
+                Vec::new()
+            },
         });
         let started = Instant::now();
         let started_ns = realtime_ns();
@@ -236,8 +278,25 @@ impl Engine {
             t.integrity += l.integrity.load(Relaxed);
             t.error_frames += l.error_frames.load(Relaxed);
             t.connect_failures += l.connect_failures.load(Relaxed);
+            t.closes += l.closes.load(Relaxed);
+            t.connected += l.connected.load(Relaxed);
+            t.churned += l.churned.load(Relaxed);
         }
         t
+    }
+
+    /// The latency samples (ns) the threads published since the last call (with
+    /// [`Plan::interval_latency`]; otherwise always empty). Samples reach it within
+    /// ~50 ms of being recorded.
+    pub fn take_interval_latency(&self) -> Histogram<u64> {
+        let mut h = new_histogram();
+        for m in &self.shared.interval_latency {
+            let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+            // Same bounds: adding cannot fail.
+            let _ = h.add(&*m);
+            m.reset();
+        }
+        h
     }
 
     /// CPU time used so far by each engine thread, ns (0 when unreadable).
@@ -286,9 +345,20 @@ struct Ctx {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     stats: RefCell<Stats>,
-    outs: RefCell<Vec<Rc<Out>>>,
+    /// This thread's connections by slot (`i / threads`); `None` while a slot has no
+    /// open connection.
+    outs: RefCell<Vec<Option<Rc<Out>>>>,
     open_here: Cell<usize>,
     started: Instant,
+    /// Every latency sample of the run, with [`Plan::interval_latency`] (`stats.latency`
+    /// then only holds the samples since the last publish).
+    total_latency: RefCell<Histogram<u64>>,
+}
+
+impl Ctx {
+    fn slot(&self, i: usize) -> usize {
+        i / self.plan.threads.max(1)
+    }
 }
 
 fn thread_main(k: usize, plan: Arc<Plan>, shared: Arc<Shared>, started: Instant) -> Result<Stats> {
@@ -309,20 +379,37 @@ fn thread_main(k: usize, plan: Arc<Plan>, shared: Arc<Shared>, started: Instant)
         .context("cannot build the monoio runtime")?;
     let ctx = Rc::new(Ctx {
         k,
-        plan,
-        shared,
         stats: RefCell::new(Stats::default()),
-        outs: RefCell::new(Vec::new()),
+        outs: RefCell::new(vec![None; per_thread]),
         open_here: Cell::new(0),
         started,
+        total_latency: RefCell::new(if plan.interval_latency {
+            new_histogram()
+        } else {
+            Histogram::new(1).unwrap_or_else(|_| unreachable!())
+        }),
+        plan,
+        shared,
     });
     rt.block_on(root(ctx.clone()));
-    let stats = ctx.stats.take();
+    let mut stats = ctx.stats.take();
+    if ctx.plan.interval_latency {
+        // The last publish moved every sample to `total_latency`.
+        let _ = stats.latency.add(&*ctx.total_latency.borrow());
+    }
     Ok(stats)
 }
 
 fn publish(ctx: &Ctx) {
-    let st = ctx.stats.borrow();
+    let mut st = ctx.stats.borrow_mut();
+    if let Some(m) = ctx.shared.interval_latency.get(ctx.k) {
+        if !st.latency.is_empty() {
+            // Same bounds everywhere: adding cannot fail.
+            let _ = m.lock().unwrap_or_else(|e| e.into_inner()).add(&st.latency);
+            let _ = ctx.total_latency.borrow_mut().add(&st.latency);
+            st.latency.reset();
+        }
+    }
     let l = &ctx.shared.live[ctx.k];
     l.sent.store(st.sent, Relaxed);
     l.expected.store(st.expected, Relaxed);
@@ -333,6 +420,10 @@ fn publish(ctx: &Ctx) {
         .store(st.error_frames.values().sum(), Relaxed);
     l.connect_failures
         .store(st.connect_failures.values().map(|c| c.count).sum(), Relaxed);
+    l.closes
+        .store(st.closes.values().map(|c| c.count).sum(), Relaxed);
+    l.connected.store(st.connected, Relaxed);
+    l.churned.store(st.churned, Relaxed);
 }
 
 async fn root(ctx: Rc<Ctx>) {
@@ -353,9 +444,12 @@ async fn root(ctx: Rc<Ctx>) {
                     break;
                 }
                 next.set(j + 1);
-                open_conn(&ctx, mine[j]).await;
+                open_conn(&ctx, mine[j], 0).await;
             }
         });
+    }
+    if ctx.plan.churn_per_sec > 0.0 {
+        monoio::spawn(churner(ctx.clone()));
     }
     loop {
         monoio::time::sleep(Duration::from_millis(50)).await;
@@ -366,8 +460,8 @@ async fn root(ctx: Rc<Ctx>) {
     }
     // Say goodbye properly, then give the server a moment to answer.
     let outs = ctx.outs.take();
-    for out in outs {
-        if !out.dead.get() {
+    for out in outs.into_iter().flatten() {
+        if !out.dead.get() && !out.closing.get() {
             out.queue_close(1000);
             monoio::spawn(async move { out.flush().await });
         }
@@ -379,9 +473,11 @@ async fn root(ctx: Rc<Ctx>) {
     publish(&ctx);
 }
 
-async fn open_conn(ctx: &Rc<Ctx>, i: usize) {
+/// Opens connection `i` (generation `gen`: 0 for the first, higher for replacements) and
+/// spawns its task; returns whether it opened.
+async fn open_conn(ctx: &Rc<Ctx>, i: usize, gen: u64) -> bool {
     let plan = &ctx.plan;
-    if plan.ramp > 0.0 {
+    if plan.ramp > 0.0 && gen == 0 {
         let at = ctx.started + Duration::from_secs_f64(i as f64 / plan.ramp);
         let now = Instant::now();
         if at > now {
@@ -390,7 +486,11 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize) {
     }
     let room = i % plan.rooms.max(1);
     let room_name = format!("{}{room}", plan.room_prefix);
-    let user = format!("lt-{i}");
+    let user = if gen == 0 {
+        format!("lt-{i}")
+    } else {
+        format!("lt-{i}-g{gen}")
+    };
     let token = plan.auth_secret.as_ref().map(|s| {
         let expiry = realtime_ns() / 1_000_000_000 + 24 * 3600;
         hubbub_core::auth::sign(s.as_bytes(), &user, expiry)
@@ -399,6 +499,7 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize) {
     let request = build_request(&plan.target, &user, &room_name, token.as_deref(), &key);
     let source = (!plan.sources.is_empty()).then(|| plan.sources[i % plan.sources.len()]);
     let begin = Instant::now();
+    let begin_ns = realtime_ns();
     let attempt = async {
         let mut stream = crate::net::connect(plan.target.addr, source, plan.connect_timeout)
             .await
@@ -414,8 +515,10 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize) {
             "connect + upgrade timed out",
         ))),
     };
-    ctx.shared.settled.fetch_add(1, Relaxed);
-    ctx.shared.last_settled_ns.fetch_max(realtime_ns(), Relaxed);
+    if gen == 0 {
+        ctx.shared.settled.fetch_add(1, Relaxed);
+        ctx.shared.last_settled_ns.fetch_max(realtime_ns(), Relaxed);
+    }
     match result {
         Ok((stream, buf)) => {
             {
@@ -424,13 +527,106 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize) {
                     .saturating_record((begin.elapsed().as_nanos() as u64).max(1));
                 st.connected += 1;
             }
-            monoio::spawn(run_conn(ctx.clone(), i, room, stream, buf));
+            let conn = Conn {
+                i,
+                gen,
+                room,
+                since_ns: begin_ns,
+            };
+            monoio::spawn(run_conn(ctx.clone(), conn, stream, buf));
+            true
         }
-        Err(e) => ctx
-            .stats
-            .borrow_mut()
-            .count_connect_failure(e.kind(), &e.detail()),
+        Err(e) => {
+            ctx.stats
+                .borrow_mut()
+                .count_connect_failure(e.kind(), &e.detail());
+            false
+        }
     }
+}
+
+/// Replaces connection `i` after its generation `gen - 1` ended: opens generation `gen`
+/// (after `pause`), retrying every [`RECONNECT_PAUSE`] while sending runs.
+async fn replace(ctx: Rc<Ctx>, i: usize, mut gen: u64, pause: Duration) {
+    if !pause.is_zero() {
+        monoio::time::sleep(pause).await;
+    }
+    while ctx.shared.phase.load(Relaxed) == RUNNING {
+        if open_conn(&ctx, i, gen).await {
+            return;
+        }
+        gen += 1;
+        monoio::time::sleep(RECONNECT_PAUSE).await;
+    }
+}
+
+/// Closes random open connections of this thread at its share of
+/// [`Plan::churn_per_sec`] while sending runs; each one is replaced when it has closed.
+async fn churner(ctx: Rc<Ctx>) {
+    let shared = &ctx.shared;
+    while shared.phase.load(Acquire) == CONNECTING {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let per_thread = ctx.plan.churn_per_sec / ctx.plan.threads.max(1) as f64;
+    if per_thread.is_nan() || per_thread <= 0.0 {
+        return;
+    }
+    let period = Duration::from_secs_f64(1.0 / per_thread);
+    let mut rng = MaskRng::new(0x5eed ^ ctx.k as u64);
+    let start = Instant::now();
+    let mut done: u64 = 0;
+    while shared.phase.load(Relaxed) == RUNNING {
+        let due = (start.elapsed().as_secs_f64() * per_thread) as u64;
+        // Never more than a second's worth at once (after a stall).
+        done = done.max(due.saturating_sub(per_thread.ceil() as u64));
+        while done < due {
+            done += 1;
+            churn_one(&ctx, &mut rng);
+        }
+        let next = start + period.mul_f64((done + 1) as f64);
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        monoio::time::sleep(wait).await;
+    }
+}
+
+/// Starts closing one random open connection of this thread (a few tries to find one).
+fn churn_one(ctx: &Rc<Ctx>, rng: &mut MaskRng) {
+    let picked = {
+        let outs = ctx.outs.borrow();
+        if outs.is_empty() {
+            return;
+        }
+        (0..16).find_map(|_| {
+            let j = (rng.next_u64() % outs.len() as u64) as usize;
+            outs[j]
+                .as_ref()
+                .filter(|o| !o.dead.get() && !o.closing.get())
+                .cloned()
+        })
+    };
+    let Some(out) = picked else {
+        ctx.stats.borrow_mut().churn_missed += 1;
+        return;
+    };
+    out.closing.set(true);
+    out.queue_close(1000);
+    let weak = Rc::downgrade(&out);
+    monoio::spawn(async move { out.flush().await });
+    monoio::spawn(async move {
+        monoio::time::sleep(CHURN_CLOSE_TIMEOUT).await;
+        if let Some(out) = weak.upgrade() {
+            if !out.dead.get() {
+                // The reader still owns the socket (single-threaded: it cannot close in
+                // between), so the descriptor is this connection's.
+                out.timed_out.set(true);
+                // SAFETY: shutdown on a descriptor that is open (see above); it only
+                // ends the connection, the descriptor stays valid until the halves drop.
+                unsafe { libc::shutdown(out.fd, libc::SHUT_RDWR) };
+            }
+        }
+    });
 }
 
 /// The write side of a connection, shared by its reader (pongs, closes) and its sender.
@@ -441,16 +637,25 @@ struct Out {
     spare: RefCell<Vec<u8>>,
     rng: RefCell<MaskRng>,
     dead: Cell<bool>,
+    /// The generator sent (or queued) a close frame: nothing more is written.
+    closing: Cell<bool>,
+    /// The server did not answer that close in time and the socket was shut down.
+    timed_out: Cell<bool>,
+    /// The socket's descriptor (valid while `dead` is false).
+    fd: RawFd,
 }
 
 impl Out {
-    fn new(half: OwnedWriteHalf<TcpStream>, seed: u64) -> Self {
+    fn new(half: OwnedWriteHalf<TcpStream>, fd: RawFd, seed: u64) -> Self {
         Self {
             half: RefCell::new(Some(half)),
             pending: RefCell::new(Vec::new()),
             spare: RefCell::new(Vec::new()),
             rng: RefCell::new(MaskRng::new(seed)),
             dead: Cell::new(false),
+            closing: Cell::new(false),
+            timed_out: Cell::new(false),
+            fd,
         }
     }
 
@@ -488,7 +693,10 @@ impl Out {
                 return;
             }
         }
-        *self.half.borrow_mut() = Some(half);
+        if !self.dead.get() {
+            // A connection that ended meanwhile drops its half here, closing the socket.
+            *self.half.borrow_mut() = Some(half);
+        }
     }
 }
 
@@ -499,15 +707,40 @@ fn close_name(code: Option<u16>) -> String {
     }
 }
 
-async fn run_conn(ctx: Rc<Ctx>, i: usize, room: usize, stream: TcpStream, mut buf: Vec<u8>) {
+/// Who a connection is.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    /// Its slot (user `lt-<i>`, room `i % rooms`, sends when `i < senders`).
+    i: usize,
+    /// 0 for the first connection in the slot, then one more per replacement.
+    gen: u64,
+    /// Its room.
+    room: usize,
+    /// When it began connecting: messages sent earlier reach it only as backlog, so they
+    /// are not counted as its deliveries.
+    since_ns: u64,
+}
+
+async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>) {
+    let Conn { i, room, .. } = conn;
     ctx.shared.members[room].fetch_add(1, Relaxed);
     ctx.shared.open.fetch_add(1, Relaxed);
     ctx.open_here.set(ctx.open_here.get() + 1);
+    let fd = stream.as_raw_fd();
     let (mut rd, wr) = stream.into_split();
-    let out = Rc::new(Out::new(wr, i as u64));
-    ctx.outs.borrow_mut().push(out.clone());
+    let out = Rc::new(Out::new(wr, fd, i as u64 ^ conn.gen.rotate_left(32)));
+    let slot = ctx.slot(i);
+    if let Some(s) = ctx.outs.borrow_mut().get_mut(slot) {
+        *s = Some(out.clone());
+    }
+    if ctx.shared.phase.load(Relaxed) == STOPPING {
+        // Opened after the goodbyes went out: say goodbye too.
+        out.closing.set(true);
+        out.queue_close(1000);
+        out.flush().await;
+    }
     if i < ctx.plan.senders && ctx.plan.rate > 0.0 {
-        monoio::spawn(sender(ctx.clone(), i, room, out.clone()));
+        monoio::spawn(sender(ctx.clone(), i, room, out.clone(), conn.gen > 0));
     }
     let mut recv = ConnRecv::new(i as u32);
     let mut reply = Reply::default();
@@ -515,7 +748,8 @@ async fn run_conn(ctx: Rc<Ctx>, i: usize, room: usize, stream: TcpStream, mut bu
     let (kind, detail) = loop {
         if !buf.is_empty() {
             let now = realtime_ns();
-            let win = ctx.shared.window();
+            let mut win = ctx.shared.window();
+            win.t0 = win.t0.max(conn.since_ns);
             let r = {
                 let mut st = ctx.stats.borrow_mut();
                 recv.on_bytes(&buf, now, win, &mut st, &mut reply)
@@ -525,12 +759,15 @@ async fn run_conn(ctx: Rc<Ctx>, i: usize, room: usize, stream: TcpStream, mut bu
                 Err(e) => break ("protocol_error".to_string(), e.to_string()),
             }
             if let Some((p, n)) = reply.pong.take() {
-                out.queue_pong(&p[..usize::from(n)]);
-                out.flush().await;
+                if !out.closing.get() {
+                    out.queue_pong(&p[..usize::from(n)]);
+                    out.flush().await;
+                }
             }
             if let Some(code) = reply.closed.take() {
-                // Echo the close, as RFC 6455 asks, then stop.
-                if ctx.shared.phase.load(Relaxed) != STOPPING {
+                // Echo the close, as RFC 6455 asks (unless this is the answer to ours),
+                // then stop.
+                if ctx.shared.phase.load(Relaxed) != STOPPING && !out.closing.get() {
                     out.queue_close(code.unwrap_or(1000));
                     out.flush().await;
                 }
@@ -555,15 +792,50 @@ async fn run_conn(ctx: Rc<Ctx>, i: usize, room: usize, stream: TcpStream, mut bu
         }
     };
     out.dead.set(true);
+    // Close the socket now (with the read half, below), not when the last task holding
+    // `out` lets go of it; a flush in progress drops its half when it finishes.
+    drop(out.half.borrow_mut().take());
+    drop(rd);
+    if let Some(s) = ctx.outs.borrow_mut().get_mut(slot) {
+        if s.as_ref().is_some_and(|o| Rc::ptr_eq(o, &out)) {
+            *s = None;
+        }
+    }
     ctx.shared.members[room].fetch_sub(1, Relaxed);
     ctx.shared.open.fetch_sub(1, Relaxed);
     ctx.open_here.set(ctx.open_here.get().saturating_sub(1));
-    if ctx.shared.phase.load(Relaxed) != STOPPING {
+    let running = ctx.shared.phase.load(Relaxed) == RUNNING;
+    if out.closing.get() && ctx.shared.phase.load(Relaxed) != STOPPING {
+        let mut st = ctx.stats.borrow_mut();
+        if out.timed_out.get() {
+            st.count_close(
+                "churn_close_unanswered".into(),
+                "the server did not answer the generator's close frame within 5 s",
+            );
+        } else if kind == "close_1000" {
+            st.churned += 1;
+        } else {
+            st.count_close(
+                format!("churn_reply_{kind}"),
+                &format!("answer to the generator's close 1000: {detail}"),
+            );
+        }
+    } else if ctx.shared.phase.load(Relaxed) != STOPPING {
         ctx.stats.borrow_mut().count_close(kind, &detail);
+    }
+    if running && ctx.plan.reconnect {
+        let pause = if out.closing.get() {
+            Duration::ZERO
+        } else {
+            RECONNECT_PAUSE
+        };
+        monoio::spawn(replace(ctx.clone(), i, conn.gen + 1, pause));
     }
 }
 
-async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>) {
+/// Writes connection `i`'s messages on schedule. A `late` sender (a replacement) starts
+/// at the next slot of the schedule instead of catching up from its beginning.
+async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>, late: bool) {
     let shared = &ctx.shared;
     while shared.phase.load(Acquire) == CONNECTING {
         monoio::time::sleep(Duration::from_millis(5)).await;
@@ -574,20 +846,23 @@ async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>) {
     let offset = (period_ns * i as f64 / plan.senders.max(1) as f64) as u64;
     let start = shared.send_start.load(Relaxed).saturating_add(offset);
     let win = shared.window();
-    let mut scheduled: u64 = 0;
+    let due_at = |now: u64| {
+        if now < start {
+            0
+        } else {
+            ((now - start) as f64 / period_ns) as u64 + 1
+        }
+    };
+    let mut scheduled: u64 = if late { due_at(realtime_ns()) } else { 0 };
     loop {
-        if shared.phase.load(Relaxed) != RUNNING || out.dead.get() {
+        if shared.phase.load(Relaxed) != RUNNING || out.dead.get() || out.closing.get() {
             break;
         }
         let now = realtime_ns();
         if now >= win.t1 {
             break;
         }
-        let due_total = if now < start {
-            0
-        } else {
-            ((now - start) as f64 / period_ns) as u64 + 1
-        };
+        let due_total = due_at(now);
         if due_total > scheduled {
             let mut due = due_total - scheduled;
             scheduled = due_total;

@@ -14,9 +14,10 @@
 //! - [`frame`]: scanning server frames; [`send`]: writing client frames.
 //! - [`recv`]: one connection's receive path; [`stats`]: counters and histograms.
 //! - [`engine`]: the threads, connections, senders and phases.
-//! - [`modes`]: `fanout`, `steps`, `idle`, `connect`; [`selftest`]: the receive path's
-//!   speed.
-//! - [`report`]: tables and JSON; [`progress`]: the live line; [`procfs`]: CPU and RSS.
+//! - [`modes`]: `fanout`, `steps`, `idle`, `connect`, `soak`; [`selftest`]: the receive
+//!   path's speed.
+//! - [`report`]: tables and JSON; [`progress`]: the live line; [`procfs`]: CPU, RSS and
+//!   descriptors; [`prometheus`]: a server's `/metrics`, fetched and parsed.
 
 pub mod cli;
 pub mod engine;
@@ -26,6 +27,7 @@ pub mod modes;
 pub mod net;
 pub mod procfs;
 pub mod progress;
+pub mod prometheus;
 pub mod recv;
 pub mod report;
 pub mod selftest;

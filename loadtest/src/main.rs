@@ -49,6 +49,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let r = modes::connect::run(a).context("connect failed")?;
             emit(a.common.json, &r, report::conns_text, r.pass)
         }
+        Mode::Soak(a) => {
+            let r = modes::soak::run(a).context("soak failed")?;
+            emit(a.common.json, &r, report::soak_text, r.pass)
+        }
         Mode::SelfTest(a) => {
             let r = selftest::run(a).context("self-test failed")?;
             emit(a.json, &r, selftest::text, r.pass)

@@ -1,4 +1,5 @@
-//! Process figures from `/proc`: CPU time, resident memory, thread ids, open-file limit.
+//! Process figures from `/proc`: CPU time, resident memory, open descriptors, thread ids,
+//! open-file limit.
 
 use std::io;
 
@@ -85,6 +86,12 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
+/// Open file descriptors of process `pid` (entries in `/proc/<pid>/fd`; readable for
+/// one's own processes).
+pub fn fd_count(pid: u32) -> io::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
 /// Files this process has open now.
 pub fn open_files() -> u64 {
     std::fs::read_dir("/proc/self/fd")
@@ -120,5 +127,13 @@ mod tests {
         let lim = raise_nofile_limit().unwrap();
         assert!(lim > 0 && open_files() > 0 && open_files() < lim);
         assert!(pid_cpu_ns(u32::MAX).is_err());
+        // Other tests open and close files meanwhile: 64 more, give or take a few.
+        let fds = fd_count(pid).unwrap();
+        let extra: Vec<_> = (0..64)
+            .map(|_| std::fs::File::open("/proc/self/status").unwrap())
+            .collect();
+        assert!(fd_count(pid).unwrap() >= fds + 48);
+        drop(extra);
+        assert!(fd_count(u32::MAX).is_err());
     }
 }

@@ -458,3 +458,435 @@ pub fn conns_text(r: &ConnsReport) -> String {
     checks_rows(&mut o, &r.checks, &r.warnings, r.pass);
     o
 }
+
+/// One value of a `/metrics` series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricPoint {
+    /// Its labels (e.g. `worker` → `0`).
+    pub labels: BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
+}
+
+/// A `/metrics` column of the soak table: a title and the series it shows (the first
+/// of `names` the server exposes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricColumn {
+    /// Short title.
+    pub title: String,
+    /// Series names, in order of preference (aliases across server versions).
+    pub names: Vec<String>,
+    /// A queue depth (its maximum is part of the verdict).
+    pub queue: bool,
+}
+
+/// One soak sample: the server's resources now, and what happened since the last one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakSample {
+    /// Seconds since sending started.
+    pub elapsed_s: f64,
+    /// The server's VmRSS, bytes.
+    pub server_rss_bytes: Option<u64>,
+    /// Entries in `/proc/<pid>/fd`.
+    pub server_fds: Option<u64>,
+    /// The server's CPU over the interval, % of one core.
+    pub server_cpu_percent: Option<f64>,
+    /// The generator's CPU over the interval, % of one core.
+    pub generator_cpu_percent: f64,
+    /// Connections the generator has open.
+    pub conns_open: usize,
+    /// Messages sent in the interval.
+    pub sent: u64,
+    /// Deliveries of the generator's messages received in the interval.
+    pub delivered: u64,
+    /// Error frames and failed connects in the interval.
+    pub errors: u64,
+    /// Connections the server or the network ended in the interval (churn answered
+    /// wrongly or not at all included).
+    pub unexpected_closes: u64,
+    /// Connections the generator closed (churn) in the interval.
+    pub churned: u64,
+    /// Connections opened in the interval (replacements).
+    pub opened: u64,
+    /// Latency of the deliveries received in the interval, ms.
+    pub latency_p50_ms: Option<f64>,
+    /// p99 of the same.
+    pub latency_p99_ms: Option<f64>,
+    /// Each sampled series by name: its values, or `None` when the server does not
+    /// expose it.
+    pub metrics: BTreeMap<String, Option<Vec<MetricPoint>>>,
+    /// Why `/metrics` could not be read this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_error: Option<String>,
+}
+
+impl SoakSample {
+    /// The values of `column` in this sample (the first of its names exposed), if any.
+    pub fn column<'a>(&'a self, column: &MetricColumn) -> Option<&'a [MetricPoint]> {
+        column
+            .names
+            .iter()
+            .find_map(|n| self.metrics.get(n).and_then(|v| v.as_deref()))
+    }
+}
+
+/// The largest value of a series over the judged samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesMax {
+    /// The column's title.
+    pub title: String,
+    /// The series that had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its labels (`worker=0`), empty when it has none.
+    pub labels: String,
+    /// The largest value; `None` when the server never exposed the series.
+    pub max: Option<f64>,
+    /// Whether it is a queue depth.
+    pub queue: bool,
+}
+
+/// Whether the server's resources stayed flat.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakVerdict {
+    /// Samples before this many seconds were not judged.
+    pub warmup_s: f64,
+    /// Samples judged (after the warm-up, never the first).
+    pub judged_samples: usize,
+    /// Samples averaged at each end (a third of the judged ones, at least one).
+    pub third: usize,
+    /// Average RSS of the first third, bytes.
+    pub rss_first_bytes: Option<f64>,
+    /// Average RSS of the last third, bytes.
+    pub rss_last_bytes: Option<f64>,
+    /// (last − first) ÷ first, percent.
+    pub rss_growth_percent: Option<f64>,
+    /// Average open descriptors of the first third.
+    pub fds_first: Option<f64>,
+    /// Average open descriptors of the last third.
+    pub fds_last: Option<f64>,
+    /// last − first.
+    pub fd_drift: Option<f64>,
+    /// The largest value of each sampled series after the warm-up.
+    pub series_max: Vec<SeriesMax>,
+    /// The checks (RSS growth, descriptor drift, failures, enough samples).
+    pub checks: Vec<Check>,
+    /// All checks passed.
+    pub pass: bool,
+}
+
+/// Totals over the whole soak.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakTotals {
+    /// Messages sent.
+    pub sent: u64,
+    /// Of those, echoed back to their sender.
+    pub accepted: u64,
+    /// Sum over sent messages of their room's members at send time (churn makes this
+    /// approximate).
+    pub expected: u64,
+    /// Deliveries received (to connections opened before the message was sent).
+    pub delivered: u64,
+    /// delivered ÷ expected (approximate under churn).
+    pub delivery_ratio: f64,
+    /// Upgrades completed, replacements included.
+    pub conns_opened: u64,
+    /// Connections closed by churn and answered with close 1000.
+    pub churned: u64,
+    /// Churn ticks that found no open connection to close.
+    pub churn_missed: u64,
+    /// Sends skipped because a sender fell behind.
+    pub send_skipped: u64,
+    /// End-to-end latency of every delivery, ms.
+    pub latency_ms: Percentiles,
+    /// Ordering by `seq`, per connection.
+    pub integrity: Integrity,
+}
+
+/// A soak run.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakReport {
+    /// `soak`.
+    pub mode: &'static str,
+    /// The server.
+    pub url: String,
+    /// Where `/metrics` was read (`None`: not scraped).
+    pub metrics_url: Option<String>,
+    /// Its PID.
+    pub server_pid: u32,
+    /// Connections asked for.
+    pub conns_requested: usize,
+    /// Connections open when sending started.
+    pub conns_open: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// Churn, percent of the connections per second.
+    pub churn_percent_per_sec: f64,
+    /// Churn, connections per second.
+    pub churn_per_sec: f64,
+    /// Messages per second, in total.
+    pub rate: f64,
+    /// Senders.
+    pub senders: usize,
+    /// Messages per second per sender.
+    pub rate_per_sender: f64,
+    /// Content bytes.
+    pub payload_bytes: usize,
+    /// Planned duration, s.
+    pub duration_s: f64,
+    /// Time between samples, s.
+    pub sample_every_s: f64,
+    /// The `/metrics` columns.
+    pub columns: Vec<MetricColumn>,
+    /// The samples, in order; the first is taken when sending starts.
+    pub samples: Vec<SoakSample>,
+    /// Totals.
+    pub totals: SoakTotals,
+    /// Failures and drops.
+    pub errors: Errors,
+    /// The generator's own CPU over the run.
+    pub generator: Generator,
+    /// Flatness.
+    pub verdict: SoakVerdict,
+    /// The verdict passed.
+    pub pass: bool,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A count or size in few characters: `950`, `12.3k`, `4.56M`.
+pub fn compact_num(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        format!("{v}")
+    } else if a >= 1e9 {
+        format!("{:.2}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A column's values in a sample, joined with `/` (per worker, in worker order), or `—`.
+pub fn column_text(s: &SoakSample, c: &MetricColumn) -> String {
+    match s.column(c) {
+        None => "—".into(),
+        Some([]) => "—".into(),
+        Some(points) => points
+            .iter()
+            .map(|p| compact_num(p.value))
+            .collect::<Vec<_>>()
+            .join("/"),
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{v:.2}"))
+}
+
+fn opt_mib(v: Option<u64>) -> String {
+    v.map_or_else(|| "—".into(), |b| format!("{:.1}", b as f64 / 1048576.0))
+}
+
+fn opt_num<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "—".into(), |v| v.to_string())
+}
+
+/// The progress line for one sample (printed as it is taken).
+pub fn soak_line(s: &SoakSample, wanted: usize, columns: &[MetricColumn]) -> String {
+    let mut o = format!(
+        "[{:>6.0}s] rss {} MiB, fds {}, cpu {} | conns {}/{wanted} | sent {} deliv {} err {} \
+         closes {} churn {} | p50 {} p99 {} ms",
+        s.elapsed_s,
+        opt_mib(s.server_rss_bytes),
+        opt_num(s.server_fds),
+        s.server_cpu_percent
+            .map_or_else(|| "—".into(), |c| format!("{c:.0}%")),
+        s.conns_open,
+        s.sent,
+        s.delivered,
+        s.errors,
+        s.unexpected_closes,
+        s.churned,
+        opt_ms(s.latency_p50_ms),
+        opt_ms(s.latency_p99_ms),
+    );
+    for c in columns {
+        let _ = write!(o, " | {} {}", c.title, column_text(s, c));
+    }
+    if let Some(e) = &s.metrics_error {
+        let _ = write!(o, " | /metrics: {e}");
+    }
+    o
+}
+
+/// The human table of a soak run: one row per sample, totals, verdict.
+pub fn soak_text(r: &SoakReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "hubbub-loadtest soak against {}", r.url);
+    row(
+        &mut o,
+        "connections",
+        format!(
+            "{} open of {}, {} rooms; churn {}%/s ({:.1}/s, random connections, replaced in \
+             the same room)",
+            r.conns_open, r.conns_requested, r.rooms, r.churn_percent_per_sec, r.churn_per_sec
+        ),
+    );
+    row(
+        &mut o,
+        "chat",
+        format!(
+            "{} msg/s from {} senders ({:.2}/s each), {} content bytes",
+            r.rate, r.senders, r.rate_per_sender, r.payload_bytes
+        ),
+    );
+    row(
+        &mut o,
+        "duration",
+        format!(
+            "{:.0} s, a sample every {:.1} s (server pid {}, /metrics {})",
+            r.duration_s,
+            r.sample_every_s,
+            r.server_pid,
+            r.metrics_url.as_deref().unwrap_or("not read")
+        ),
+    );
+    let _ = write!(
+        o,
+        "\n  {:>7} {:>8} {:>6} {:>5} {:>6} {:>6} {:>8} {:>5} {:>6} {:>5} {:>7} {:>7}",
+        "elapsed",
+        "rss MiB",
+        "fds",
+        "cpu%",
+        "conns",
+        "sent",
+        "deliv",
+        "err",
+        "closes",
+        "churn",
+        "p50 ms",
+        "p99 ms"
+    );
+    for c in &r.columns {
+        let _ = write!(o, " {:>10}", c.title);
+    }
+    let _ = writeln!(o);
+    for s in &r.samples {
+        let _ = write!(
+            o,
+            "  {:>6.0}s {:>8} {:>6} {:>5} {:>6} {:>6} {:>8} {:>5} {:>6} {:>5} {:>7} {:>7}",
+            s.elapsed_s,
+            opt_mib(s.server_rss_bytes),
+            opt_num(s.server_fds),
+            s.server_cpu_percent
+                .map_or_else(|| "—".into(), |c| format!("{c:.0}")),
+            s.conns_open,
+            s.sent,
+            compact_num(s.delivered as f64),
+            s.errors,
+            s.unexpected_closes,
+            s.churned,
+            opt_ms(s.latency_p50_ms),
+            opt_ms(s.latency_p99_ms),
+        );
+        for c in &r.columns {
+            let _ = write!(o, " {:>10}", column_text(s, c));
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o);
+    let t = &r.totals;
+    row(
+        &mut o,
+        "sent / delivered",
+        format!(
+            "{} / {} (delivery {:.5}, approximate under churn)",
+            t.sent, t.delivered, t.delivery_ratio
+        ),
+    );
+    row(
+        &mut o,
+        "connections opened / churned",
+        format!(
+            "{} / {} ({} churn ticks found nothing to close)",
+            t.conns_opened, t.churned, t.churn_missed
+        ),
+    );
+    let l = &t.latency_ms;
+    row(
+        &mut o,
+        "latency ms p50/p99/p99.9/max",
+        format!("{:.3} / {:.3} / {:.3} / {:.3}", l.p50, l.p99, l.p999, l.max),
+    );
+    let i = &t.integrity;
+    row(
+        &mut o,
+        "gaps/dups/out-of-order",
+        format!(
+            "{} ({} missing) / {} / {}",
+            i.gaps, i.missing, i.duplicates, i.order_violations
+        ),
+    );
+    if t.send_skipped > 0 {
+        row(&mut o, "sends skipped (behind)", t.send_skipped);
+    }
+    errors_rows(&mut o, &r.errors);
+    generator_rows(&mut o, &r.generator, &None);
+    let v = &r.verdict;
+    let _ = writeln!(
+        o,
+        "  verdict over {} samples after {:.0} s of warm-up (first third vs last third, {} \
+         each):",
+        v.judged_samples, v.warmup_s, v.third
+    );
+    let f = |x: Option<f64>| x.map_or_else(|| "—".into(), |x| format!("{x:.1}"));
+    row(
+        &mut o,
+        "server RSS MiB",
+        format!(
+            "{} -> {} ({}%)",
+            v.rss_first_bytes
+                .map_or_else(|| "—".into(), |b| format!("{:.1}", b / 1048576.0)),
+            v.rss_last_bytes
+                .map_or_else(|| "—".into(), |b| format!("{:.1}", b / 1048576.0)),
+            v.rss_growth_percent
+                .map_or_else(|| "—".into(), |p| format!("{p:+.2}"))
+        ),
+    );
+    row(
+        &mut o,
+        "server descriptors",
+        format!(
+            "{} -> {} ({})",
+            f(v.fds_first),
+            f(v.fds_last),
+            v.fd_drift
+                .map_or_else(|| "—".into(), |d| format!("{d:+.1}"))
+        ),
+    );
+    for m in &v.series_max {
+        let what = match (&m.name, m.max) {
+            (Some(name), Some(max)) if m.labels.is_empty() => {
+                format!("{} ({name})", compact_num(max))
+            }
+            (Some(name), Some(max)) => format!("{} ({name}{{{}}})", compact_num(max), m.labels),
+            _ => "— (not exposed)".into(),
+        };
+        row(&mut o, &format!("max {}", m.title), what);
+    }
+    checks_rows(&mut o, &v.checks, &r.warnings, r.pass);
+    o
+}

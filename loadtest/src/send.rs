@@ -16,12 +16,18 @@ impl MaskRng {
     /// The next 4-byte mask.
     #[inline]
     pub fn next_mask(&mut self) -> [u8; 4] {
+        (self.next_u64() as u32).to_le_bytes()
+    }
+
+    /// The next 64 pseudo-random bits (also used to pick connections to churn).
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.0 = x;
-        (x as u32).to_le_bytes()
+        x
     }
 }
 

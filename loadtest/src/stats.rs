@@ -109,6 +109,10 @@ pub struct Stats {
     pub connect_failures: BTreeMap<String, Counted>,
     /// Connections that completed the handshake.
     pub connected: u64,
+    /// Connections the generator closed (close 1000, answered in kind) to churn them.
+    pub churned: u64,
+    /// Churn ticks that found no open connection to close.
+    pub churn_missed: u64,
 }
 
 impl Default for Stats {
@@ -136,6 +140,8 @@ impl Default for Stats {
             closes: BTreeMap::new(),
             connect_failures: BTreeMap::new(),
             connected: 0,
+            churned: 0,
+            churn_missed: 0,
         }
     }
 }
@@ -228,6 +234,8 @@ impl Stats {
         add_counted(&mut self.closes, &o.closes);
         add_counted(&mut self.connect_failures, &o.connect_failures);
         self.connected += o.connected;
+        self.churned += o.churned;
+        self.churn_missed += o.churn_missed;
     }
 
     /// Delivered ÷ expected (1 when nothing was expected).

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod fanout;
 pub mod idle;
+pub mod soak;
 pub mod steps;
 
 use std::net::IpAddr;
@@ -102,6 +103,9 @@ pub fn plan(
         auth_secret: c.auth_secret.clone(),
         sources,
         connect_timeout: c.connect_timeout,
+        churn_per_sec: 0.0,
+        reconnect: false,
+        interval_latency: false,
     })
 }
 

@@ -1,15 +1,17 @@
 //! Helpers for the integration tests: a minimal in-test chat server (std::net +
-//! tungstenite) that can skip, repeat or withhold messages on purpose, and a runner for
-//! the built binary.
+//! tungstenite) that can skip, repeat or withhold messages on purpose, a runner for the
+//! built binary, and (in [`hubbub`]) the real server.
 
 #![allow(dead_code)]
 // tungstenite's handshake callback returns its (large) error response by value.
 #![allow(clippy::result_large_err)]
 
+pub mod hubbub;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -179,27 +181,40 @@ fn serve(id: u64, stream: TcpStream, faults: Faults, rooms: Rooms, accepted: Arc
     }
 }
 
-/// Runs the built binary with `args`, with a deadline.
-pub fn run_lt(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbub-loadtest"))
+/// Starts the built binary with `args` (stdout and stderr piped).
+pub fn spawn_lt(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hubbub-loadtest"))
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start hubbub-loadtest");
+        .expect("start hubbub-loadtest")
+}
+
+/// Waits for a [`spawn_lt`] child, at most 60 s from now (then kills it and panics).
+pub fn wait_lt(mut child: Child) -> Output {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
             Ok(None) if std::time::Instant::now() > deadline => {
                 let _ = child.kill();
-                panic!("hubbub-loadtest did not finish within 60 s: {args:?}");
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "hubbub-loadtest did not finish within 60 s; stderr:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => panic!("waiting for hubbub-loadtest: {e}"),
         }
     }
     child.wait_with_output().expect("output")
+}
+
+/// Runs the built binary with `args`, with a deadline.
+pub fn run_lt(args: &[&str]) -> Output {
+    wait_lt(spawn_lt(args))
 }
 
 /// The JSON report on stdout.
