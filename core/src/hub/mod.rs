@@ -33,7 +33,7 @@ use crate::ratelimit::{RateLimit, TokenBucket};
 use crate::route::{owner_of, WorkerId};
 use crate::time::{Mono, Now, UnixMillis};
 use peer::{Member, PeerMsg};
-use retention::{Ledger, Retained, ENTRY_OVERHEAD};
+use retention::{Ledger, Retained};
 use rooms::{Entry, LocalRoom, OwnedRoom, UserIndex};
 
 /// The most a backlog or `since` replay hands the driver at once: beyond it the rest
@@ -94,7 +94,8 @@ pub struct HubConfig {
     pub history_size: usize,
     /// Bytes of history this hub keeps over all its rooms (`MAX_HISTORY_BYTES`): each
     /// message counts its encoded size plus 128 bytes; beyond it the oldest retained
-    /// message of any room goes first.
+    /// message of any room goes first. The per-user index keeps at most a quarter of it
+    /// more (the same way).
     pub max_history_bytes: usize,
     /// Messages a new connection receives when it gives no `since`.
     pub backlog_size: usize,
@@ -335,7 +336,11 @@ impl Hub {
             .collect();
         Hub {
             rng: SplitMix64::new(cfg.seed ^ u64::from(cfg.worker.0).rotate_left(48)),
-            user_index: UserIndex::new(cfg.user_history, cfg.users_indexed),
+            user_index: UserIndex::new(
+                cfg.user_history,
+                cfg.users_indexed,
+                cfg.max_history_bytes / 4,
+            ),
             gauge,
             slots: Vec::new(),
             free: Vec::new(),
@@ -828,7 +833,7 @@ impl Hub {
                 room,
                 frame,
                 received,
-            } => self.deliver_local(now, &room, frame, received),
+            } => self.deliver_local(&room, frame, received),
             PeerMsg::Refused { conn, code } => {
                 if self.conn_mut(conn).is_some() {
                     self.send_error(conn, code);
@@ -862,38 +867,37 @@ impl Hub {
             return;
         };
         let retained = Retained {
-            room: room.clone(),
-            room_id: r.id,
+            key: room.clone(),
+            incarnation: r.id,
             seq: entry.seq,
-            cost: entry.frame.len() + ENTRY_OVERHEAD,
+            cost: entry.cost(),
         };
         if let Some(dropped) = r.append(entry, history) {
-            self.retention
-                .released(dropped.frame.len() + ENTRY_OVERHEAD);
+            self.retention.released(dropped.cost());
         }
         self.retention.retained(retained);
         while self.retention.over_budget() {
             let Some(oldest) = self.retention.pop_oldest() else {
                 break;
             };
-            let Some(r) = self.owned.get_mut(&*oldest.room) else {
+            let Some(r) = self.owned.get_mut(&*oldest.key) else {
                 continue;
             };
-            if r.id != oldest.room_id {
+            if r.id != oldest.incarnation {
                 continue;
             }
             // Entries before the room's oldest retained message are stale; the first live
             // one is that message.
             while r.history.front().is_some_and(|e| e.seq <= oldest.seq) {
                 if let Some(e) = r.history.pop_front() {
-                    self.retention.released(e.frame.len() + ENTRY_OVERHEAD);
+                    self.retention.released(e.cost());
                 }
             }
         }
         let owned = &self.owned;
         self.retention.compact(|e| {
-            owned.get(&*e.room).is_some_and(|r| {
-                r.id == e.room_id && r.history.front().is_some_and(|f| f.seq <= e.seq)
+            owned.get(&*e.key).is_some_and(|r| {
+                r.id == e.incarnation && r.history.front().is_some_and(|f| f.seq <= e.seq)
             })
         });
     }
@@ -902,7 +906,7 @@ impl Hub {
     fn forget_room(&mut self, room: &str) {
         if let Some(r) = self.owned.remove(room) {
             for e in &r.history {
-                self.retention.released(e.frame.len() + ENTRY_OVERHEAD);
+                self.retention.released(e.cost());
             }
         }
     }
@@ -1107,7 +1111,7 @@ impl Hub {
             ts.as_str(),
         );
         let frame = Bytes::copy_from_slice(&self.scratch);
-        self.fan_out(now, &member.room, frame, None);
+        self.fan_out(&member.room, frame, None);
     }
 
     fn on_submit(
@@ -1173,11 +1177,11 @@ impl Hub {
         self.user_index.push(&member.user, now.wall, frame.clone());
         self.counters.messages += 1;
         self.minutes.add(now.wall, 1);
-        self.fan_out(now, &member.room, frame, Some(received));
+        self.fan_out(&member.room, frame, Some(received));
     }
 
     /// One push per worker with members in `room`; our own members get it directly.
-    fn fan_out(&mut self, now: Now, room: &Arc<str>, frame: Bytes, received: Option<Mono>) {
+    fn fan_out(&mut self, room: &Arc<str>, frame: Bytes, received: Option<Mono>) {
         let mut targets = std::mem::take(&mut self.fanout_scratch);
         targets.clear();
         if let Some(r) = self.owned.get(&**room) {
@@ -1186,7 +1190,7 @@ impl Hub {
         }
         for &w in &targets {
             if w == self.cfg.worker {
-                self.deliver_local(now, room, frame.clone(), received);
+                self.deliver_local(room, frame.clone(), received);
             } else {
                 let msg = PeerMsg::Broadcast {
                     room: room.clone(),
@@ -1202,7 +1206,7 @@ impl Hub {
         self.fanout_scratch = targets;
     }
 
-    fn deliver_local(&mut self, _now: Now, room: &str, frame: Bytes, received: Option<Mono>) {
+    fn deliver_local(&mut self, room: &str, frame: Bytes, received: Option<Mono>) {
         let Some(local) = self.local.get_mut(room) else {
             return;
         };

@@ -140,7 +140,7 @@ impl Hub {
             details,
             rooms,
             active_rooms,
-            history_bytes: self.retention.bytes() as u64,
+            history_bytes: (self.retention.bytes() + self.user_index.bytes()) as u64,
         }
     }
 

@@ -18,9 +18,12 @@ pub(crate) const ENTRY_OVERHEAD: usize = 128;
 /// One retained message, as the ledger knows it.
 #[derive(Debug, Clone)]
 pub(crate) struct Retained {
-    pub room: Arc<str>,
-    /// The room's incarnation ([`OwnedRoom::id`](super::rooms::OwnedRoom)).
-    pub room_id: u64,
+    /// Whose it is: a room (or, in the user index, a user).
+    pub key: Arc<str>,
+    /// Which incarnation of `key` ([`OwnedRoom::id`](super::rooms::OwnedRoom)): one
+    /// forgotten and made again is another.
+    pub incarnation: u64,
+    /// Its place in the holder's ring (a room's `seq`).
     pub seq: u64,
     pub cost: usize,
 }
@@ -92,8 +95,8 @@ mod tests {
 
     fn entry(seq: u64, cost: usize) -> Retained {
         Retained {
-            room: Arc::from("r"),
-            room_id: 1,
+            key: Arc::from("r"),
+            incarnation: 1,
             seq,
             cost,
         }

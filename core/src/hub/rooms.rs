@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::output::ConnId;
+use super::retention::{Ledger, Retained, ENTRY_OVERHEAD};
 use crate::time::UnixMillis;
 
 /// The live members of one room on this worker, plus those still waiting for their backlog.
@@ -66,6 +67,13 @@ pub(crate) struct Entry {
     pub seq: u64,
     pub at: UnixMillis,
     pub frame: Bytes,
+}
+
+impl Entry {
+    /// What retaining it costs against `MAX_HISTORY_BYTES`.
+    pub fn cost(&self) -> usize {
+        self.frame.len() + super::retention::ENTRY_OVERHEAD
+    }
 }
 
 /// A room as its owner keeps it.
@@ -135,23 +143,41 @@ impl OwnedRoom {
 }
 
 /// Each user's newest messages across the rooms this hub owns, for
-/// `/api/users/{id}/messages`. Bounded in messages per user and in users kept.
+/// `/api/users/{id}/messages`. Bounded in messages per user, in users kept, and in bytes:
+/// its frames are shared with the rooms' history, but outlive it once the rooms have
+/// dropped them, so over `budget` the oldest indexed message of any user goes first.
 #[derive(Debug)]
 pub(crate) struct UserIndex {
-    per_user: HashMap<Arc<str>, VecDeque<(UnixMillis, Bytes)>>,
+    per_user: HashMap<Arc<str>, UserRing>,
     /// Users in the order they were first indexed; the oldest go first at the bound.
     order: VecDeque<Arc<str>>,
     per_user_cap: usize,
     users_cap: usize,
+    ledger: Ledger,
+    /// Numbers the indexed messages, and the users' incarnations.
+    next_serial: u64,
+}
+
+#[derive(Debug)]
+struct UserRing {
+    incarnation: u64,
+    /// (serial, when, frame), oldest first.
+    messages: VecDeque<(u64, UnixMillis, Bytes)>,
+}
+
+fn cost(frame: &Bytes) -> usize {
+    frame.len() + ENTRY_OVERHEAD
 }
 
 impl UserIndex {
-    pub fn new(per_user_cap: usize, users_cap: usize) -> Self {
+    pub fn new(per_user_cap: usize, users_cap: usize, budget: usize) -> Self {
         UserIndex {
             per_user: HashMap::new(),
             order: VecDeque::new(),
             per_user_cap,
             users_cap,
+            ledger: Ledger::new(budget),
+            next_serial: 0,
         }
     }
 
@@ -159,29 +185,80 @@ impl UserIndex {
         if self.per_user_cap == 0 || self.users_cap == 0 {
             return;
         }
-        let ring = match self.per_user.get_mut(&**user) {
-            Some(ring) => ring,
-            None => {
-                if self.per_user.len() >= self.users_cap {
-                    if let Some(old) = self.order.pop_front() {
-                        self.per_user.remove(&old);
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        if !self.per_user.contains_key(&**user) {
+            if self.per_user.len() >= self.users_cap {
+                if let Some(old) = self.order.pop_front() {
+                    if let Some(ring) = self.per_user.remove(&old) {
+                        for (_, _, f) in &ring.messages {
+                            self.ledger.released(cost(f));
+                        }
                     }
                 }
-                self.order.push_back(user.clone());
-                self.per_user.entry(user.clone()).or_default()
             }
-        };
-        if ring.len() == self.per_user_cap {
-            ring.pop_front();
+            self.order.push_back(user.clone());
+            let ring = UserRing {
+                incarnation: serial,
+                messages: VecDeque::new(),
+            };
+            self.per_user.insert(user.clone(), ring);
         }
-        ring.push_back((at, frame));
+        let Some(ring) = self.per_user.get_mut(&**user) else {
+            return;
+        };
+        if ring.messages.len() >= self.per_user_cap {
+            if let Some((_, _, f)) = ring.messages.pop_front() {
+                self.ledger.released(cost(&f));
+            }
+        }
+        self.ledger.retained(Retained {
+            key: user.clone(),
+            incarnation: ring.incarnation,
+            seq: serial,
+            cost: cost(&frame),
+        });
+        ring.messages.push_back((serial, at, frame));
+        while self.ledger.over_budget() {
+            let Some(oldest) = self.ledger.pop_oldest() else {
+                break;
+            };
+            let Some(ring) = self.per_user.get_mut(&*oldest.key) else {
+                continue;
+            };
+            if ring.incarnation != oldest.incarnation {
+                continue;
+            }
+            while ring.messages.front().is_some_and(|m| m.0 <= oldest.seq) {
+                if let Some((_, _, f)) = ring.messages.pop_front() {
+                    self.ledger.released(cost(&f));
+                }
+            }
+        }
+        let per_user = &self.per_user;
+        self.ledger.compact(|e| {
+            per_user.get(&*e.key).is_some_and(|r| {
+                r.incarnation == e.incarnation && r.messages.front().is_some_and(|m| m.0 <= e.seq)
+            })
+        });
     }
 
     pub fn newest(&self, user: &str, n: usize) -> Vec<(UnixMillis, Bytes)> {
         self.per_user
             .get(user)
-            .map(|r| r.iter().skip(r.len().saturating_sub(n)).cloned().collect())
+            .map(|r| {
+                r.messages
+                    .iter()
+                    .skip(r.messages.len().saturating_sub(n))
+                    .map(|(_, at, f)| (*at, f.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Bytes the index holds (each message's frame plus its bookkeeping).
+    pub fn bytes(&self) -> usize {
+        self.ledger.bytes()
     }
 }
 
@@ -251,7 +328,7 @@ mod tests {
 
     #[test]
     fn user_index_bounds() {
-        let mut idx = UserIndex::new(2, 2);
+        let mut idx = UserIndex::new(2, 2, usize::MAX);
         let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
         for i in 0..3 {
             idx.push(&a, UnixMillis(i), Bytes::new());
@@ -270,5 +347,25 @@ mod tests {
             "oldest user evicted at the bound"
         );
         assert_eq!(idx.newest("c", 10).len(), 1);
+    }
+
+    #[test]
+    fn user_index_is_bounded_in_bytes_oldest_first() {
+        let frame = |n: usize| Bytes::from(vec![b'x'; n]);
+        let budget = 10 * (100 + ENTRY_OVERHEAD);
+        let mut idx = UserIndex::new(200, 10_000, budget);
+        // Many users coming and going (new ids, as churn makes): bytes, not users, bound it.
+        for i in 0..1000u64 {
+            let user: Arc<str> = Arc::from(format!("u{}", i % 100));
+            idx.push(&user, UnixMillis(i), frame(100));
+        }
+        assert!(idx.bytes() <= budget, "{}", idx.bytes());
+        let kept: usize = (0..100)
+            .map(|u| idx.newest(&format!("u{u}"), 200).len())
+            .sum();
+        assert_eq!(kept, 10);
+        assert_eq!(idx.newest("u99", 10).len(), 1, "the newest stay");
+        assert!(idx.newest("u0", 10).is_empty(), "the oldest went");
+        assert!(idx.ledger.entries() <= 2 * 10 + 64);
     }
 }

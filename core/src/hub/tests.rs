@@ -482,7 +482,7 @@ fn history_is_bounded_in_bytes_and_the_oldest_message_of_any_room_goes_first() {
         .owned
         .values()
         .flat_map(|r| r.history.iter())
-        .map(|e| e.frame.len() + ENTRY_OVERHEAD)
+        .map(Entry::cost)
         .sum();
     assert_eq!(held, hub.retention.bytes());
     assert!(hub.owned["a"].history.is_empty(), "a's were the oldest");
