@@ -149,6 +149,12 @@ try {
       return n >= before + 3 ? n : null;
     });
     console.log(`  total-messages ${before} -> ${after}`);
+    // The messages are retained: the history figure shows bytes, not zero.
+    const history = await until('history-bytes shows retained history', async () => {
+      const t = await stats.textContent('[data-testid="history-bytes"]').catch(() => null);
+      return t && /[1-9]/.test(t) ? t : null;
+    });
+    console.log(`  history in memory: ${history}`);
     await stats.waitForTimeout(2500); // a few samples for the time-series charts
     await stats.screenshot({ path: join(ART, 'analytics.png'), fullPage: true });
     await stats.close();

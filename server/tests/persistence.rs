@@ -49,10 +49,6 @@ impl Dynalite {
 
     /// Items in the messages table, counted by a Scan: no index and no order involved
     /// (dynalite's index pagination over tied timestamps is not what is under test).
-    fn count_items(&self) -> u64 {
-        self.count_items_in("chat-messages")
-    }
-
     fn count_items_in(&self, table: &str) -> u64 {
         use std::io::Write;
         let body = format!(r#"{{"TableName":"{table}","Select":"COUNT"}}"#);
@@ -235,38 +231,6 @@ fn chat_works_while_the_store_is_down_and_catches_up_when_it_returns() {
     assert_eq!(h["messages"][0]["content"], "while down");
 }
 
-#[test]
-fn sigterm_writes_everything_queued_before_exiting() {
-    let db = Dynalite::start_on(common::free_port());
-    let env = dynamo_env(&db.endpoint());
-    let port = common::free_port();
-    let server = start(port, &env);
-    wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
-    let mut clients: Vec<_> = (0..10)
-        .map(|r| server.connect(&format!("room=burst{r}&userId=u{r}")))
-        .collect();
-    for i in 0..200 {
-        for c in clients.iter_mut() {
-            c.chat(&format!("m{i}"));
-        }
-    }
-    for c in clients.iter_mut() {
-        for i in 1..=200u64 {
-            assert_eq!(c.next_chat().seq, i);
-        }
-    }
-    for c in clients {
-        c.close();
-    }
-    // 2,000 messages accepted and broadcast, most still queued for the table: stop now.
-    stop(server);
-    assert_eq!(
-        db.count_items(),
-        2000,
-        "every message written before the exit"
-    );
-}
-
 /// A DynamoDB endpoint that answers slowly: a TCP proxy to `upstream` that holds every
 /// chunk of a request for `delay` before passing it on (responses pass at once).
 struct SlowProxy {
@@ -310,17 +274,31 @@ impl SlowProxy {
     }
 }
 
-/// 500 messages over 5 rooms, accepted and broadcast, then SIGTERM at once: every one of
-/// them must be in the table after the exit (table `table`, a fresh one per case).
-fn sigterm_drains(
-    db: &Dynalite,
-    endpoint: &str,
-    table: &str,
+/// One SIGTERM case: the server's settings and how much it is sent.
+struct Drain<'a> {
+    /// A fresh table per case.
+    table: &'a str,
     workers: u16,
     batch: u8,
     writers: u8,
+    rooms: usize,
+    per_room: u64,
+    /// The store is slow enough that records must still be queued at the signal.
     expect_queued: bool,
-) {
+}
+
+/// `rooms × per_room` messages, accepted and broadcast, then SIGTERM at once: every one
+/// of them must be in the table after the exit.
+fn sigterm_drains(db: &Dynalite, endpoint: &str, case: Drain<'_>) {
+    let Drain {
+        table,
+        workers,
+        batch,
+        writers,
+        rooms,
+        per_room,
+        expect_queued,
+    } = case;
     let mut env = dynamo_env(endpoint);
     env.push(("DYNAMODB_TABLE", table.into()));
     env.push(("PERSIST_BATCH_SIZE", batch.to_string()));
@@ -328,16 +306,16 @@ fn sigterm_drains(
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = Server::start_on(common::free_port(), workers, &env);
     wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
-    let mut clients: Vec<_> = (0..5)
+    let mut clients: Vec<_> = (0..rooms)
         .map(|r| server.connect(&format!("room=drain{r}&userId=u{r}")))
         .collect();
-    for i in 0..100 {
+    for i in 0..per_room {
         for c in clients.iter_mut() {
             c.chat(&format!("m{i}"));
         }
     }
     for c in clients.iter_mut() {
-        for i in 1..=100u64 {
+        for i in 1..=per_room {
             assert_eq!(c.next_chat().seq, i);
         }
     }
@@ -367,7 +345,7 @@ fn sigterm_drains(
     let took = started.elapsed();
     assert_eq!(
         db.count_items_in(table),
-        500,
+        rooms as u64 * per_room,
         "{table} (WORKERS={workers}, batch {batch}, {writers} writers): every accepted message \
          written before the exit ({took:?})"
     );
@@ -377,8 +355,19 @@ fn sigterm_drains(
 fn sigterm_drains_a_fast_store_at_several_batch_sizes_and_worker_counts() {
     let db = Dynalite::start_on(common::free_port());
     let endpoint = db.endpoint();
-    sigterm_drains(&db, &endpoint, "drain-fast-1", 1, 25, 4, false);
-    sigterm_drains(&db, &endpoint, "drain-fast-2", 2, 5, 1, false);
+    let case = |table, workers, batch, writers, rooms, per_room| Drain {
+        table,
+        workers,
+        batch,
+        writers,
+        rooms,
+        per_room,
+        expect_queued: false,
+    };
+    sigterm_drains(&db, &endpoint, case("drain-fast-1", 1, 25, 4, 5, 100));
+    sigterm_drains(&db, &endpoint, case("drain-fast-2", 2, 5, 1, 5, 100));
+    // The defaults (batches of 25, 4 writers), 2,000 messages over 10 rooms.
+    sigterm_drains(&db, &endpoint, case("drain-fast-3", 2, 25, 4, 10, 200));
 }
 
 #[test]
@@ -388,6 +377,15 @@ fn sigterm_drains_a_slow_store_at_several_batch_sizes_and_worker_counts() {
     // so most are still queued when the signal comes.
     let slow = SlowProxy::start(db.port, Duration::from_millis(25));
     let endpoint = slow.endpoint();
-    sigterm_drains(&db, &endpoint, "drain-slow-1", 1, 5, 1, true);
-    sigterm_drains(&db, &endpoint, "drain-slow-2", 2, 10, 2, true);
+    let case = |table, workers, batch, writers| Drain {
+        table,
+        workers,
+        batch,
+        writers,
+        rooms: 5,
+        per_room: 100,
+        expect_queued: true,
+    };
+    sigterm_drains(&db, &endpoint, case("drain-slow-1", 1, 5, 1));
+    sigterm_drains(&db, &endpoint, case("drain-slow-2", 2, 10, 2));
 }

@@ -876,24 +876,28 @@ impl Hub {
             self.retention.released(dropped.cost());
         }
         self.retention.retained(retained);
-        while self.retention.over_budget() {
-            let Some(oldest) = self.retention.pop_oldest() else {
-                break;
-            };
-            let Some(r) = self.owned.get_mut(&*oldest.key) else {
-                continue;
+        let owned = &mut self.owned;
+        self.retention.trim(|oldest, release| {
+            let Some(r) = owned.get_mut(&*oldest.key) else {
+                return;
             };
             if r.id != oldest.incarnation {
-                continue;
+                return;
             }
             // Entries before the room's oldest retained message are stale; the first live
             // one is that message.
             while r.history.front().is_some_and(|e| e.seq <= oldest.seq) {
                 if let Some(e) = r.history.pop_front() {
-                    self.retention.released(e.cost());
+                    release(e.cost());
                 }
             }
-        }
+            // A ring the budget has thinned gives back its room (an idle room may keep
+            // it for a long time).
+            let len = r.history.len();
+            if r.history.capacity() > 2 * len + 16 {
+                r.history.shrink_to(len);
+            }
+        });
         let owned = &self.owned;
         self.retention.compact(|e| {
             owned.get(&*e.key).is_some_and(|r| {

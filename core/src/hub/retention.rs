@@ -61,13 +61,22 @@ impl Ledger {
         self.len = self.len.saturating_sub(1);
     }
 
-    pub fn over_budget(&self) -> bool {
-        self.bytes > self.budget
-    }
-
-    /// The oldest entry, live or not (the caller tells, and releases it if it was).
-    pub fn pop_oldest(&mut self) -> Option<Retained> {
-        self.order.pop_front()
+    /// Drops the oldest retained messages until within the budget. For each oldest
+    /// entry, `drop_through` drops its holder's messages up to and including it (none if
+    /// the entry is stale: the holder already dropped it, or is another incarnation) and
+    /// returns the costs of what it dropped.
+    pub fn trim(&mut self, mut drop_through: impl FnMut(&Retained, &mut dyn FnMut(usize))) {
+        while self.bytes > self.budget {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            let (mut bytes, mut len) = (self.bytes, self.len);
+            drop_through(&oldest, &mut |cost| {
+                bytes = bytes.saturating_sub(cost);
+                len = len.saturating_sub(1);
+            });
+            (self.bytes, self.len) = (bytes, len);
+        }
     }
 
     /// Cost of what is retained.
@@ -108,10 +117,12 @@ mod tests {
         for seq in 0..3 {
             ledger.retained(entry(seq, 100));
         }
-        assert!(ledger.over_budget());
-        assert_eq!(ledger.pop_oldest().map(|e| e.seq), Some(0));
-        ledger.released(100);
-        assert!(!ledger.over_budget());
+        let mut offered = Vec::new();
+        ledger.trim(|e, release| {
+            offered.push(e.seq);
+            release(e.cost);
+        });
+        assert_eq!(offered, [0], "the oldest, until within the budget");
         assert_eq!(ledger.bytes(), 200);
         // 200 more retained and dropped by their room: stale entries pile up until swept.
         for seq in 3..203 {

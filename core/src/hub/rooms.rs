@@ -149,8 +149,10 @@ impl OwnedRoom {
 #[derive(Debug)]
 pub(crate) struct UserIndex {
     per_user: HashMap<Arc<str>, UserRing>,
-    /// Users in the order they were first indexed; the oldest go first at the bound.
-    order: VecDeque<Arc<str>>,
+    /// Users (and their ring's incarnation) in the order they were first indexed; the
+    /// oldest go first at the bound. A user whose ring emptied is forgotten, so entries
+    /// of another incarnation are stale, and swept like the ledger's.
+    order: VecDeque<(Arc<str>, u64)>,
     per_user_cap: usize,
     users_cap: usize,
     ledger: Ledger,
@@ -188,8 +190,15 @@ impl UserIndex {
         self.next_serial += 1;
         let serial = self.next_serial;
         if !self.per_user.contains_key(&**user) {
-            if self.per_user.len() >= self.users_cap {
-                if let Some(old) = self.order.pop_front() {
+            while self.per_user.len() >= self.users_cap {
+                let Some((old, incarnation)) = self.order.pop_front() else {
+                    break;
+                };
+                if self
+                    .per_user
+                    .get(&old)
+                    .is_some_and(|r| r.incarnation == incarnation)
+                {
                     if let Some(ring) = self.per_user.remove(&old) {
                         for (_, _, f) in &ring.messages {
                             self.ledger.released(cost(f));
@@ -197,7 +206,7 @@ impl UserIndex {
                     }
                 }
             }
-            self.order.push_back(user.clone());
+            self.order.push_back((user.clone(), serial));
             let ring = UserRing {
                 incarnation: serial,
                 messages: VecDeque::new(),
@@ -219,21 +228,29 @@ impl UserIndex {
             cost: cost(&frame),
         });
         ring.messages.push_back((serial, at, frame));
-        while self.ledger.over_budget() {
-            let Some(oldest) = self.ledger.pop_oldest() else {
-                break;
-            };
-            let Some(ring) = self.per_user.get_mut(&*oldest.key) else {
-                continue;
+        let per_user = &mut self.per_user;
+        self.ledger.trim(|oldest, release| {
+            let Some(ring) = per_user.get_mut(&*oldest.key) else {
+                return;
             };
             if ring.incarnation != oldest.incarnation {
-                continue;
+                return;
             }
             while ring.messages.front().is_some_and(|m| m.0 <= oldest.seq) {
                 if let Some((_, _, f)) = ring.messages.pop_front() {
-                    self.ledger.released(cost(&f));
+                    release(cost(&f));
                 }
             }
+            // An emptied ring keeps its capacity: forget the user rather than hold it
+            // (user ids keep arriving; this is what the soak found growing).
+            if ring.messages.is_empty() {
+                per_user.remove(&*oldest.key);
+            }
+        });
+        if self.order.len() > 2 * self.per_user.len() + 64 {
+            let per_user = &self.per_user;
+            self.order
+                .retain(|(u, inc)| per_user.get(u).is_some_and(|r| r.incarnation == *inc));
         }
         let per_user = &self.per_user;
         self.ledger.compact(|e| {
@@ -367,5 +384,11 @@ mod tests {
         assert_eq!(idx.newest("u99", 10).len(), 1, "the newest stay");
         assert!(idx.newest("u0", 10).is_empty(), "the oldest went");
         assert!(idx.ledger.entries() <= 2 * 10 + 64);
+        // Users whose messages all went are forgotten, not kept empty.
+        for i in 0..10_000u64 {
+            idx.push(&Arc::from(format!("guest-{i}")), UnixMillis(i), frame(100));
+        }
+        assert_eq!(idx.per_user.len(), 10, "one message each, ten fit");
+        assert!(idx.order.len() <= 2 * 10 + 64, "{}", idx.order.len());
     }
 }

@@ -2,7 +2,7 @@ import { useMemo, useRef, useState } from 'react';
 import type uPlot from 'uplot';
 import type { AnalyticsState } from '../hooks/useAnalytics';
 import { columns } from '../lib/timeseries';
-import { formatInt, formatMs, formatUptime } from '../lib/text';
+import { formatBytes, formatInt, formatMs, formatUptime } from '../lib/text';
 import type { ActiveUserDetail, AnalyticsSnapshot } from '../lib/types';
 import { barSeries, categoryOptions, COLORS, fmtCompact, lineSeries, timeOptions } from './chartOptions';
 import { UChart } from './UChart';
@@ -180,6 +180,14 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
             value={`${formatInt(snap.rateLimited ?? 0)} / ${formatInt(snap.rejected ?? 0)}`}
             tone={(snap.overloaded ?? 0) > 0 ? 'warn' : undefined}
             sub={snap.overloaded != null ? `${formatInt(snap.overloaded)} overloaded` : 'dropped / refused frames'}
+          />
+        )}
+        {workers.some((w) => w.historyBytes != null) && (
+          <Card
+            label="History in memory"
+            value={formatBytes(workers.reduce((sum, w) => sum + (w.historyBytes ?? 0), 0))}
+            testId="history-bytes"
+            sub="retained for backlogs and since, MAX_HISTORY_BYTES per worker"
           />
         )}
         {p && (

@@ -1,4 +1,4 @@
-import { checkContent, countCodePoints, formatUptime, validateRoom, validateUsername } from './text';
+import { checkContent, countCodePoints, formatBytes, formatUptime, validateRoom, validateUsername } from './text';
 
 describe('countCodePoints', () => {
   it('counts code points, not UTF-16 units', () => {
@@ -62,5 +62,15 @@ describe('validation', () => {
     expect(formatUptime(65)).toBe('1m 5s');
     expect(formatUptime(3 * 3600 + 120)).toBe('3h 2m');
     expect(formatUptime(2 * 86400 + 3600)).toBe('2d 1h 0m');
+  });
+});
+
+describe('formatBytes', () => {
+  it('picks the unit', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(128 * 1024 * 1024)).toBe('128 MiB');
+    expect(formatBytes(undefined)).toBe('—');
   });
 });

@@ -88,6 +88,19 @@ export function formatInt(n: number | undefined | null): string {
   return NF.format(Math.round(n));
 }
 
+/** Bytes in the largest binary unit that keeps the number at least 1 (`1.5 MiB`). */
+export function formatBytes(n: number | undefined | null): string {
+  if (n == null || !Number.isFinite(n) || n < 0) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(v)} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
 export function formatMs(n: number | undefined | null): string {
   if (n == null || !Number.isFinite(n)) return '—';
   if (n < 1) return `${n.toFixed(2)} ms`;

@@ -54,6 +54,8 @@ export interface WorkerLoad {
   connections: number;
   messages: number;
   deliveries?: number;
+  /** Bytes of room history the worker retains (bounded by MAX_HISTORY_BYTES). */
+  historyBytes?: number;
 }
 
 export interface RoomActivity {
