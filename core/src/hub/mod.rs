@@ -217,8 +217,6 @@ struct Conn {
     live: bool,
     pos: u32,
     closing: bool,
-    /// A replay being streamed to it (boxed: one word on every other connection).
-    replay: Option<Box<Replay>>,
     _reservation: Reservation,
 }
 
@@ -256,6 +254,8 @@ pub struct Hub {
     idle: VecDeque<(Arc<str>, u64)>,
     idle_count: usize,
     next_idle_mark: u64,
+    /// Replays being streamed, by connection (few at a time: nothing per idle connection).
+    replays: HashMap<ConnId, Replay>,
     /// Incarnation numbers for new owned rooms.
     next_room_id: u64,
     /// Every retained message of the owned rooms, oldest first, against the byte budget.
@@ -351,6 +351,7 @@ impl Hub {
             idle: VecDeque::new(),
             idle_count: 0,
             next_idle_mark: 1,
+            replays: HashMap::new(),
             next_room_id: 1,
             retention: Ledger::new(cfg.max_history_bytes),
             counters: Counters::default(),
@@ -484,7 +485,6 @@ impl Hub {
             live: false,
             pos: 0,
             closing: false,
-            replay: None,
             _reservation: reservation,
         });
         self.open += 1;
@@ -618,7 +618,7 @@ impl Hub {
                 }
             } else {
                 room.pending = room.pending.saturating_sub(1);
-                if c.replay.is_some() {
+                if self.replays.remove(&conn).is_some() {
                     room.replaying.retain(|&r| r != conn);
                 }
             }
@@ -953,8 +953,9 @@ impl Hub {
 
     fn on_backlog(&mut self, conn: ConnId, room: &Arc<str>, frames: Vec<Bytes>) {
         let slice = self.replay_slice();
+        let replaying = self.replays.contains_key(&conn);
         let Some(c) = self.conn_mut(conn) else { return };
-        if c.live || c.replay.is_some() || c.member.room != *room {
+        if c.live || replaying || c.member.room != *room {
             return;
         }
         if frames.iter().map(Bytes::len).sum::<usize>() <= slice {
@@ -965,11 +966,14 @@ impl Hub {
         }
         // Too big to queue at once (a whole retained history, say): streamed in slices as
         // the connection drains, with live messages held back behind it.
-        c.replay = Some(Box::new(Replay {
-            backlog: frames.into(),
-            live: Vec::new(),
-            live_bytes: 0,
-        }));
+        self.replays.insert(
+            conn,
+            Replay {
+                backlog: frames.into(),
+                live: Vec::new(),
+                live_bytes: 0,
+            },
+        );
         self.local
             .entry(room.clone())
             .or_default()
@@ -989,14 +993,7 @@ impl Hub {
     /// alone) and the connection joins its room's live members.
     fn send_replay_slice(&mut self, conn: ConnId) {
         let slice = self.replay_slice();
-        let Some(slot) = self.slots.get_mut(conn.index()) else {
-            return;
-        };
-        if slot.generation != conn.generation {
-            return;
-        }
-        let Some(c) = slot.conn.as_mut() else { return };
-        let Some(replay) = c.replay.as_mut() else {
+        let Some(replay) = self.replays.get_mut(&conn) else {
             return;
         };
         if !replay.backlog.is_empty() {
@@ -1023,8 +1020,10 @@ impl Hub {
                     received: None,
                 }));
         }
-        c.replay = None;
-        let room = c.member.room.clone();
+        self.replays.remove(&conn);
+        let Some(room) = self.conn_mut(conn).map(|c| c.member.room.clone()) else {
+            return;
+        };
         if let Some(local) = self.local.get_mut(&*room) {
             local.replaying.retain(|&r| r != conn);
         }
@@ -1219,10 +1218,11 @@ impl Hub {
             let max = self.cfg.max_queued_bytes;
             let mut slow = Vec::new();
             for &id in &local.replaying {
-                let Some(c) = self.slots[id.index()].conn.as_mut() else {
-                    continue;
-                };
-                let Some(replay) = c.replay.as_mut().filter(|_| !c.closing) else {
+                let closing = self.slots[id.index()]
+                    .conn
+                    .as_ref()
+                    .is_none_or(|c| c.closing);
+                let Some(replay) = self.replays.get_mut(&id).filter(|_| !closing) else {
                     continue;
                 };
                 replay.live.push(frame.clone());

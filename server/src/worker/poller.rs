@@ -158,6 +158,16 @@ mod tests {
             assert!(out[0].writable && out[0].readable);
             poller.watch_writes(ours.as_raw_fd(), 7, false).unwrap();
 
+            // The peer resets the connection: an error is readable (the read ends the
+            // connection), never writable — a writable report could start a second send
+            // beside the send ring's.
+            crate::worker::test_support::reset_on_close(&peer);
+            drop(peer);
+            std::thread::sleep(Duration::from_millis(50));
+            poller.poll(&mut out);
+            assert_eq!(out.len(), 1);
+            assert!(out[0].readable && !out[0].writable, "{:?}", out[0]);
+
             poller.remove(ours.as_raw_fd()).unwrap();
             poller.poll(&mut out);
             assert!(out.is_empty(), "a removed socket is not reported");
