@@ -129,6 +129,7 @@ pub struct UserDetail {
 
 /// One worker's load, for the per-worker chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WorkerLoad {
     /// The worker.
     pub id: u16,

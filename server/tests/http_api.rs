@@ -290,6 +290,12 @@ fn analytics_fields_move_and_metrics_agree() {
             .sum::<u64>(),
         4
     );
+    // The messages are retained: each counts its encoded size plus 128 bytes.
+    let history: u64 = workers
+        .iter()
+        .map(|w| w["historyBytes"].as_u64().expect("historyBytes"))
+        .sum();
+    assert!(history >= 4 * 128, "{history}");
     let metrics = server.get("/metrics");
     assert_eq!(metrics.status, 200);
     assert!(metrics
