@@ -116,6 +116,7 @@ fn check_head(buf: &[u8], head: &Head) {
         ..Head::default()
     };
     let mut keep_alive = false;
+    let mut length_seen: Option<usize> = None;
     for line in header_lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             panic!(
@@ -156,10 +157,19 @@ fn check_head(buf: &[u8], head: &Head) {
                 keep_alive |= token.eq_ignore_ascii_case("keep-alive");
             }
         } else {
-            want.content_length = match value.trim().parse() {
+            let v = value.trim();
+            assert!(
+                !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()),
+                "a bad Content-Length was accepted: {value:?}"
+            );
+            let n = match v.parse() {
                 Ok(n) => n,
                 Err(_) => panic!("a bad Content-Length was accepted: {value:?}"),
             };
+            if let Some(seen) = length_seen.replace(n) {
+                assert_eq!(seen, n, "conflicting Content-Length headers were accepted");
+            }
+            want.content_length = n;
         }
     }
     want.wants_close |= head.minor_version == 0 && !keep_alive;

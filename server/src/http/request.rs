@@ -75,6 +75,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, HeadError> {
         ..Head::default()
     };
     let mut keep_alive_asked = false;
+    let mut length_seen: Option<usize> = None;
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value)
             .map_err(|_| HeadError::Malformed("header value is not UTF-8"));
@@ -96,10 +97,19 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, HeadError> {
                 keep_alive_asked |= token.eq_ignore_ascii_case("keep-alive");
             }
         } else if name.eq_ignore_ascii_case("content-length") {
-            head.content_length = value?
-                .trim()
+            // Digits only (RFC 9110 §8.6: no sign), and a repeat must agree: a proxy in
+            // front that read another length would see other request boundaries.
+            let v = value?.trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HeadError::Malformed("bad Content-Length"));
+            }
+            let n = v
                 .parse()
                 .map_err(|_| HeadError::Malformed("bad Content-Length"))?;
+            if length_seen.replace(n).is_some_and(|seen| seen != n) {
+                return Err(HeadError::Malformed("conflicting Content-Length headers"));
+            }
+            head.content_length = n;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(HeadError::Malformed("request bodies are not accepted"));
         }
@@ -146,6 +156,17 @@ mod tests {
         ));
         let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(h.wants_close);
+        for bad in ["+5", "-1", "5 5", "0x10", ""] {
+            let raw = format!("GET / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(
+                matches!(parse(raw.as_bytes()), Err(HeadError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        let twice = b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n";
+        assert!(matches!(parse(twice), Err(HeadError::Malformed(_))));
+        let same = b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(parse(same).unwrap().unwrap().content_length, 5);
         let h = parse(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
             .unwrap()
             .unwrap();
