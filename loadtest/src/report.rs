@@ -74,6 +74,18 @@ pub struct Integrity {
     pub order_violations: u64,
 }
 
+impl Integrity {
+    /// What a run's receive side counted.
+    pub fn of(stats: &crate::stats::Stats) -> Integrity {
+        Integrity {
+            gaps: stats.gaps,
+            missing: stats.missing,
+            duplicates: stats.duplicates,
+            order_violations: stats.order_violations,
+        }
+    }
+}
+
 /// Failures and drops, by kind.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

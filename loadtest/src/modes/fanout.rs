@@ -150,12 +150,7 @@ pub fn measure(a: &FanoutArgs, rate: f64, progress: &mut Progress) -> Result<Fan
         frames_received_per_sec: stats.frames_in_window as f64 / window_s,
         send_skipped: stats.send_skipped,
         latency_ms: latency,
-        integrity: Integrity {
-            gaps: stats.gaps,
-            missing: stats.missing,
-            duplicates: stats.duplicates,
-            order_violations: stats.order_violations,
-        },
+        integrity: Integrity::of(&stats),
         errors: errors(&stats),
         generator: gen,
         server: srv,

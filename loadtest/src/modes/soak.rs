@@ -529,12 +529,7 @@ pub fn run(a: &SoakArgs) -> Result<SoakReport> {
             churn_missed: stats.churn_missed,
             send_skipped: stats.send_skipped,
             latency_ms: Percentiles::of(&stats.latency),
-            integrity: Integrity {
-                gaps: stats.gaps,
-                missing: stats.missing,
-                duplicates: stats.duplicates,
-                order_violations: stats.order_violations,
-            },
+            integrity: Integrity::of(&stats),
         },
         errors: errors(&stats),
         generator: gen,
