@@ -1,0 +1,294 @@
+//! The connection side of a hub: what this worker's own connections do — admission,
+//! frames, closes, idle timers, shutdown.
+
+use super::*;
+
+impl Hub {
+    /// Decides an upgrade request before any WebSocket frame: shutdown, origin,
+    /// parameters, token, then the connection limit.
+    pub fn admit(&self, now: Now, req: &UpgradeRequest<'_>) -> Result<Admission, Refusal> {
+        if self.shutting_down {
+            return Err(Refusal::ShuttingDown);
+        }
+        if let Some(origin) = req.origin {
+            if !self.cfg.allowed_origins.allows(origin) {
+                return Err(Refusal::Origin);
+            }
+        }
+        let mut params = ConnectParams::parse(req.query)?;
+        if let Some(secret) = &self.cfg.auth_secret {
+            let token = params
+                .token
+                .as_deref()
+                .or(req.bearer())
+                .ok_or(crate::auth::TokenError::Missing)?;
+            let user = crate::auth::verify(secret, token, now.wall)?;
+            if user.chars().count() > crate::connect::MAX_USER_ID_CHARS {
+                return Err(crate::connect::ParamError::UserId.into());
+            }
+            params.user_id = user;
+        }
+        params.token = None;
+        let reservation = self.gauge.try_reserve().ok_or(Refusal::AtCapacity)?;
+        Ok(Admission {
+            params,
+            reservation,
+        })
+    }
+
+    /// A connection finished its upgrade. It joins its room: the room's owner sends the
+    /// backlog (or the `since` replay), then live messages follow.
+    pub fn handle_open(&mut self, now: Now, admission: Admission) -> ConnId {
+        self.arm_sweep(now);
+        let Admission {
+            params,
+            reservation,
+        } = admission;
+        // Names are shared with the maps that already hold them (and the username with
+        // the user id when they are equal): no string per connection while idle.
+        let room = match self.local.get_key_value(params.room.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(params.room),
+        };
+        let user = match self.users.get_key_value(params.user_id.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(params.user_id),
+        };
+        let username = if params.username == *user {
+            user.clone()
+        } else if params.username == *self.anonymous {
+            self.anonymous.clone()
+        } else {
+            Arc::from(params.username)
+        };
+        let member = Member {
+            room,
+            user,
+            username,
+        };
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let id = ConnId {
+            index,
+            generation: slot.generation,
+        };
+        *self.users.entry(member.user.clone()).or_insert(0) += 1;
+        self.local.entry(member.room.clone()).or_default().pending += 1;
+        slot.conn = Some(Conn {
+            member: member.clone(),
+            client_id: self.rng.uuid_v7(now.wall.0),
+            joined_at: now.wall,
+            bucket: TokenBucket::new(self.cfg.rate_limit, now.mono),
+            last_seen: now.mono,
+            pinged: false,
+            last_rate_error: None,
+            live: false,
+            pos: 0,
+            closing: false,
+            _reservation: reservation,
+        });
+        self.open += 1;
+        let owner = owner_of(&member.room, self.cfg.workers);
+        let from = self.cfg.worker;
+        self.dispatch(
+            now,
+            owner,
+            PeerMsg::Join {
+                from,
+                conn: id,
+                member,
+                since: params.since,
+            },
+        );
+        id
+    }
+
+    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let slot = self.slots.get_mut(id.index())?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.conn.as_mut()
+    }
+
+    /// A frame arrived on `conn`.
+    pub fn handle_frame(&mut self, now: Now, conn: ConnId, frame: Inbound<'_>) {
+        let limit = self.cfg.rate_limit;
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.last_seen = now.mono;
+        c.pinged = false;
+        let text = match frame {
+            Inbound::Text(text) => text,
+            Inbound::Control => return,
+            Inbound::Binary => return self.close(conn, 1003, "binary frames are not supported"),
+            Inbound::InvalidUtf8 => return self.close(conn, 1007, "text frames must be UTF-8"),
+            Inbound::TooLarge => return self.close(conn, 1009, "frame larger than 8192 bytes"),
+            Inbound::ProtocolError => return self.close(conn, 1002, "WebSocket protocol error"),
+        };
+        if !c.bucket.try_take(limit, now.mono) {
+            let report = c
+                .last_rate_error
+                .is_none_or(|t| now.mono.saturating_since(t) >= Duration::from_secs(1));
+            if report {
+                c.last_rate_error = Some(now.mono);
+            }
+            self.counters.rate_limited += 1;
+            if report {
+                self.send_error(conn, ErrorCode::RateLimited);
+            }
+            return;
+        }
+        match protocol::decode_client_frame(text) {
+            Ok(frame) => {
+                let member = c.member.clone();
+                let owner = owner_of(&member.room, self.cfg.workers);
+                let msg = PeerMsg::Submit {
+                    from: self.cfg.worker,
+                    conn,
+                    member,
+                    content: frame.content.into(),
+                    received: now.mono,
+                };
+                self.dispatch(now, owner, msg);
+            }
+            Err(e) => {
+                self.counters.rejected += 1;
+                self.send_error(conn, FrameError::code(e));
+            }
+        }
+    }
+
+    /// The driver's outbound queue for `conn` holds `queued_bytes` it could not write yet.
+    /// Report it whenever a write leaves bytes behind; past the bound the connection is
+    /// closed with 1008 so it never slows anyone else.
+    pub fn handle_queued(&mut self, _now: Now, conn: ConnId, queued_bytes: usize) {
+        let max = self.cfg.max_queued_bytes;
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing || queued_bytes <= max {
+            return;
+        }
+        self.counters.slow_consumer_closes += 1;
+        self.close(conn, 1008, "slow consumer: outbound queue full");
+    }
+
+    /// `conn` is gone (closed by either side). Releases it; its id becomes stale.
+    pub fn handle_close(&mut self, now: Now, conn: ConnId) {
+        let Some(slot) = self.slots.get_mut(conn.index()) else {
+            return;
+        };
+        if slot.generation != conn.generation {
+            return;
+        }
+        let Some(c) = slot.conn.take() else { return };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(conn.index);
+        self.open -= 1;
+        if let Some(n) = self.users.get_mut(&*c.member.user) {
+            *n -= 1;
+            if *n == 0 {
+                self.users.remove(&*c.member.user);
+            }
+        }
+        if let Some(room) = self.local.get_mut(&*c.member.room) {
+            if c.live {
+                if let Some(moved) = room.swap_remove(c.pos) {
+                    if let Some(m) = self.slots[moved.index()].conn.as_mut() {
+                        m.pos = c.pos;
+                    }
+                }
+            } else {
+                room.pending = room.pending.saturating_sub(1);
+                if self.replays.remove(&conn).is_some() {
+                    room.replaying.retain(|&r| r != conn);
+                }
+            }
+            if room.is_empty() {
+                self.local.remove(&*c.member.room);
+            }
+        }
+        let owner = owner_of(&c.member.room, self.cfg.workers);
+        self.dispatch(
+            now,
+            owner,
+            PeerMsg::Leave {
+                from: self.cfg.worker,
+                member: c.member,
+            },
+        );
+    }
+
+    /// Timers: pings idle connections and closes silent ones.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.arm_sweep(now);
+        if self.next_sweep.is_some_and(|t| now.mono < t) {
+            return;
+        }
+        self.next_sweep = Some(now.mono + self.cfg.sweep_every);
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            let id = ConnId {
+                index: index as u32,
+                generation: slot.generation,
+            };
+            let Some(c) = slot.conn.as_mut() else {
+                continue;
+            };
+            if c.closing {
+                continue;
+            }
+            let silent = now.mono.saturating_since(c.last_seen);
+            if silent >= self.cfg.idle_timeout {
+                self.close(id, 1000, "idle timeout");
+            } else if silent >= self.cfg.ping_after && !c.pinged {
+                c.pinged = true;
+                self.out.push_back(Output::Ping { conn: id });
+            }
+        }
+    }
+
+    /// Stops admitting and closes every connection with 1001. The driver keeps draining
+    /// outputs and reporting closes until [`connections`](Hub::connections) is 0.
+    pub fn begin_shutdown(&mut self, _now: Now) {
+        self.shutting_down = true;
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            let id = ConnId {
+                index: index as u32,
+                generation: slot.generation,
+            };
+            if slot.conn.as_ref().is_some_and(|c| !c.closing) {
+                self.close(id, 1001, "server shutting down");
+            }
+        }
+    }
+
+    pub(super) fn arm_sweep(&mut self, now: Now) {
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now.mono + self.cfg.sweep_every);
+        }
+    }
+
+    pub(super) fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+        if let Some(c) = self.conn_mut(conn) {
+            c.closing = true;
+            self.out.push_back(Output::Close { conn, code, reason });
+        }
+    }
+
+    pub(super) fn send_error(&mut self, conn: ConnId, code: ErrorCode) {
+        let i = ERROR_CODES.iter().position(|&c| c == code).unwrap_or(0);
+        self.out.push_back(Output::Send {
+            conn,
+            frame: self.errors[i].clone(),
+        });
+    }
+}

@@ -1,0 +1,358 @@
+//! The room-owner side of a hub: joins, leaves and messages of the rooms it owns —
+//! sequencing, history within its byte budget, presence, fan-out, durable loading.
+
+use super::*;
+
+impl Hub {
+    /// With a durable store, holds back what concerns a room whose state is not loaded
+    /// yet (asking for it on first use); hands everything else through.
+    pub(super) fn gate(&mut self, msg: PeerMsg) -> Option<PeerMsg> {
+        if !self.cfg.durable {
+            return Some(msg);
+        }
+        let (room, first_use) = match &msg {
+            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } => {
+                (member.room.clone(), true)
+            }
+            // A leave must not overtake the join it undoes while that join waits.
+            PeerMsg::Leave { member, .. } => (member.room.clone(), false),
+            _ => return Some(msg),
+        };
+        let workers = self.cfg.workers as usize;
+        match self.owned.get_mut(&*room) {
+            Some(r) => match r.loading.as_mut() {
+                Some(waiting) => {
+                    waiting.push(msg);
+                    None
+                }
+                None => Some(msg),
+            },
+            None if first_use => {
+                let id = self.next_room_id;
+                self.next_room_id += 1;
+                let mut r = OwnedRoom::new(id, workers);
+                r.loading = Some(vec![msg]);
+                self.owned.insert(room.clone(), r);
+                let recent = self.cfg.history_size;
+                self.out.push_back(Output::LoadRoom { room, recent });
+                None
+            }
+            None => Some(msg),
+        }
+    }
+
+    /// The durable store answered an [`Output::LoadRoom`]: `state` is the room's last
+    /// stored `seq` and its newest messages, oldest first, or `None` if the store could not
+    /// answer (the room then starts afresh: availability over continuity, and the log of
+    /// the driver should say so). What waited for the room is handled now.
+    pub fn handle_room_loaded(
+        &mut self,
+        now: Now,
+        room: &str,
+        state: Option<(u64, Vec<protocol::ChatMessage>)>,
+    ) {
+        let Some((name, _)) = self.owned.get_key_value(room) else {
+            return;
+        };
+        let name = name.clone();
+        let Some(r) = self.owned.get_mut(room) else {
+            return;
+        };
+        let Some(waiting) = r.loading.take() else {
+            return;
+        };
+        if let Some((last_seq, recent)) = state {
+            r.last_seq = r.last_seq.max(last_seq);
+            for m in recent {
+                self.scratch.clear();
+                protocol::encode_chat_message(&mut self.scratch, &m);
+                let frame = Bytes::copy_from_slice(&self.scratch);
+                if let Some(r) = self.owned.get_mut(room) {
+                    r.last_seq = r.last_seq.max(m.seq);
+                }
+                self.retain(
+                    &name,
+                    Entry {
+                        seq: m.seq,
+                        at: UnixMillis(0),
+                        frame,
+                    },
+                );
+            }
+        }
+        for msg in waiting {
+            self.on_peer(now, msg);
+        }
+    }
+
+    pub(super) fn owned_room(&mut self, room: &Arc<str>) -> &mut OwnedRoom {
+        let workers = self.cfg.workers as usize;
+        let next_id = &mut self.next_room_id;
+        self.owned.entry(room.clone()).or_insert_with(|| {
+            *next_id += 1;
+            OwnedRoom::new(*next_id - 1, workers)
+        })
+    }
+
+    /// Keeps `entry` in `room`'s history (which must exist), within both the room's
+    /// count and the hub's byte budget.
+    pub(super) fn retain(&mut self, room: &Arc<str>, entry: Entry) {
+        let history = self.cfg.history_size;
+        if history == 0 {
+            return;
+        }
+        let Some(r) = self.owned.get_mut(&**room) else {
+            return;
+        };
+        let retained = Retained {
+            key: room.clone(),
+            incarnation: r.id,
+            seq: entry.seq,
+            cost: entry.cost(),
+        };
+        if let Some(dropped) = r.append(entry, history) {
+            self.retention.released(dropped.cost());
+        }
+        self.retention.retained(retained);
+        let owned = &mut self.owned;
+        self.retention.trim(|oldest, release| {
+            let Some(r) = owned.get_mut(&*oldest.key) else {
+                return;
+            };
+            if r.id != oldest.incarnation {
+                return;
+            }
+            // Entries before the room's oldest retained message are stale; the first live
+            // one is that message.
+            while r.history.front().is_some_and(|e| e.seq <= oldest.seq) {
+                if let Some(e) = r.history.pop_front() {
+                    release(e.cost());
+                }
+            }
+            // A ring the budget has thinned gives back its room (an idle room may keep
+            // it for a long time).
+            let len = r.history.len();
+            if r.history.capacity() > 2 * len + 16 {
+                r.history.shrink_to(len);
+            }
+        });
+        let owned = &self.owned;
+        self.retention.compact(|e| {
+            owned.get(&*e.key).is_some_and(|r| {
+                r.id == e.incarnation && r.history.front().is_some_and(|f| f.seq <= e.seq)
+            })
+        });
+    }
+
+    /// Forgets an owned room and the history it retained.
+    pub(super) fn forget_room(&mut self, room: &str) {
+        if let Some(r) = self.owned.remove(room) {
+            for e in &r.history {
+                self.retention.released(e.cost());
+            }
+        }
+    }
+
+    pub(super) fn on_join(
+        &mut self,
+        now: Now,
+        from: WorkerId,
+        conn: ConnId,
+        member: Member,
+        since: Option<u64>,
+    ) {
+        let backlog = self.cfg.backlog_size;
+        let room = self.owned_room(&member.room);
+        let was_idle = std::mem::take(&mut room.idle_mark) != 0;
+        if let Some(n) = room.per_worker.get_mut(from.index()) {
+            *n += 1;
+        }
+        *room.users.entry(member.user.clone()).or_insert(0) += 1;
+        room.connections += 1;
+        let frames = match since {
+            Some(since) => room.after(since).map(|e| e.frame.clone()).collect(),
+            None => room.newest(backlog).map(|e| e.frame.clone()).collect(),
+        };
+        if was_idle {
+            self.idle_count -= 1;
+        }
+        let room_name = member.room.clone();
+        self.dispatch(
+            now,
+            from,
+            PeerMsg::Backlog {
+                conn,
+                room: room_name,
+                frames,
+            },
+        );
+        self.presence(now, PresenceKind::Join, &member);
+    }
+
+    pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member) {
+        let Some(room) = self.owned.get_mut(&*member.room) else {
+            return;
+        };
+        if let Some(n) = room.per_worker.get_mut(from.index()) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = room.users.get_mut(&*member.user) {
+            *n -= 1;
+            if *n == 0 {
+                room.users.remove(&*member.user);
+            }
+        }
+        room.connections = room.connections.saturating_sub(1);
+        if room.connections == 0 {
+            let mark = self.next_idle_mark;
+            self.next_idle_mark += 1;
+            room.idle_mark = mark;
+            self.idle.push_back((member.room.clone(), mark));
+            self.idle_count += 1;
+            self.evict_idle_rooms();
+        }
+        self.presence(now, PresenceKind::Leave, &member);
+    }
+
+    /// Forgets the longest-idle rooms beyond `max_idle_rooms`.
+    pub(super) fn evict_idle_rooms(&mut self) {
+        while self.idle_count > self.cfg.max_idle_rooms {
+            let Some((name, mark)) = self.idle.pop_front() else {
+                break;
+            };
+            if self.owned.get(&*name).is_some_and(|r| r.idle_mark == mark) {
+                self.forget_room(&name);
+                self.idle_count -= 1;
+            }
+        }
+        // Entries of rooms that became active again are skipped above and dropped from
+        // the front as they surface; one that churns (a single occupant coming and going)
+        // leaves them behind live ones, so they are swept out once they outnumber the
+        // idle rooms: the queue stays proportional to the idle rooms.
+        while let Some((name, mark)) = self.idle.front() {
+            if self
+                .owned
+                .get(&**name)
+                .is_some_and(|r| r.idle_mark == *mark)
+            {
+                break;
+            }
+            self.idle.pop_front();
+        }
+        if self.idle.len() > 2 * self.idle_count + 64 {
+            let owned = &self.owned;
+            self.idle
+                .retain(|(name, mark)| owned.get(&**name).is_some_and(|r| r.idle_mark == *mark));
+        }
+    }
+
+    pub(super) fn presence(&mut self, now: Now, kind: PresenceKind, member: &Member) {
+        if !self.cfg.presence {
+            return;
+        }
+        self.scratch.clear();
+        let ts = now.wall.to_rfc3339();
+        protocol::encode_presence(
+            &mut self.scratch,
+            kind,
+            &member.room,
+            &member.user,
+            &member.username,
+            ts.as_str(),
+        );
+        let frame = Bytes::copy_from_slice(&self.scratch);
+        self.fan_out(&member.room, frame, None);
+    }
+
+    pub(super) fn on_submit(
+        &mut self,
+        now: Now,
+        from: WorkerId,
+        conn: ConnId,
+        member: Member,
+        content: Box<str>,
+        received: Mono,
+    ) {
+        let seq = self.owned_room(&member.room).last_seq + 1;
+        let message_id = self.rng.uuid_v7(now.wall.0);
+        if let Some(sink) = self.persist.as_mut() {
+            let record = PersistRecord {
+                message_id,
+                room_id: member.room.clone(),
+                user_id: member.user.clone(),
+                username: member.username.clone(),
+                content: content.clone(),
+                timestamp: now.wall,
+                seq,
+            };
+            if sink.try_push(record).is_err() {
+                match self.cfg.overflow {
+                    OverflowPolicy::Reject => {
+                        self.counters.overloaded += 1;
+                        let code = ErrorCode::Overloaded;
+                        return self.dispatch(now, from, PeerMsg::Refused { conn, code });
+                    }
+                    OverflowPolicy::Drop => self.counters.persist_dropped += 1,
+                }
+            }
+        }
+        let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let ts = now.wall.to_rfc3339();
+        self.scratch.clear();
+        protocol::encode_chat(
+            &mut self.scratch,
+            &ChatMessageRef {
+                message_id: message_id.hyphenated().encode_lower(&mut id_buf),
+                room_id: &member.room,
+                kind: "chat",
+                user_id: &member.user,
+                username: &member.username,
+                content: &content,
+                timestamp: ts.as_str(),
+                seq,
+            },
+        );
+        let frame = Bytes::copy_from_slice(&self.scratch);
+        let room = self.owned_room(&member.room);
+        room.last_seq = seq;
+        room.messages += 1;
+        self.retain(
+            &member.room,
+            Entry {
+                seq,
+                at: now.wall,
+                frame: frame.clone(),
+            },
+        );
+        self.user_index.push(&member.user, now.wall, frame.clone());
+        self.counters.messages += 1;
+        self.minutes.add(now.wall, 1);
+        self.fan_out(&member.room, frame, Some(received));
+    }
+
+    /// One push per worker with members in `room`; our own members get it directly.
+    pub(super) fn fan_out(&mut self, room: &Arc<str>, frame: Bytes, received: Option<Mono>) {
+        let mut targets = std::mem::take(&mut self.fanout_scratch);
+        targets.clear();
+        if let Some(r) = self.owned.get(&**room) {
+            let with_members = r.per_worker.iter().enumerate().filter(|(_, &n)| n > 0);
+            targets.extend(with_members.map(|(w, _)| WorkerId(w as u16)));
+        }
+        for &w in &targets {
+            if w == self.cfg.worker {
+                self.deliver_local(room, frame.clone(), received);
+            } else {
+                let msg = PeerMsg::Broadcast {
+                    room: room.clone(),
+                    frame: frame.clone(),
+                    received,
+                };
+                self.out.push_back(Output::Peer {
+                    to: w,
+                    event: PeerEvent(msg),
+                });
+            }
+        }
+        self.fanout_scratch = targets;
+    }
+}
