@@ -136,7 +136,11 @@ impl Hub {
             }
             for id in slow {
                 self.counters.slow_consumer_closes += 1;
-                self.close(id, 1008, "slow consumer: outbound queue full");
+                self.close(
+                    id,
+                    1008,
+                    "slow consumer: live messages piled up behind its replay",
+                );
             }
         }
         let Some(to) = self.local.get_mut(room).and_then(LocalRoom::recipients) else {
