@@ -388,15 +388,12 @@ impl Worker {
         slow: &mut Vec<(ConnId, usize)>,
     ) {
         if let Some(io) = lookup(sessions, conn).map(sessions::Session::io) {
-            let pushed = io.push(wire.clone());
-            if pushed.needs_flush {
-                self.dirty.borrow_mut().push(io.clone());
-            }
+            let queued = self.queue(io, wire.clone());
             // Only a backlog past the bound goes to the hub, which decides and counts;
             // below it there is nothing to decide, so the hot path makes no call per
             // recipient.
-            if pushed.queued > self.max_queued {
-                slow.push((conn, pushed.queued));
+            if queued > self.max_queued {
+                slow.push((conn, queued));
             }
         }
     }
@@ -538,17 +535,12 @@ impl Worker {
 /// 64 bits from the kernel's random source, for the random bits of message and client
 /// ids: anything derived from the start time or the pid would let one guess them.
 fn random_seed() -> u64 {
-    let mut seed = [0u8; 8];
-    // SAFETY: getrandom writes at most `seed.len()` bytes into the live local array.
-    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
-    if n == seed.len() as isize {
-        return u64::from_ne_bytes(seed);
-    }
-    // getrandom(2) exists since Linux 3.17; this is only for a kernel without it.
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32) ^ (&seed as *const _ as u64)
+    use std::hash::{BuildHasher, Hasher};
+    // std keys every `RandomState` from the OS's random source (getrandom(2)): no
+    // unsafe call of our own, and no fallback that would be guessable.
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// How long the accept loop waits after a failed accept.
