@@ -103,8 +103,11 @@ impl Shared {
                     continue;
                 }
                 Output::Timeout(_) => break,
-                // One worker: no peers; no HTTP queries in this example.
-                _ => continue,
+                // tungstenite answers pings and the client's close itself (fed to the hub
+                // as a pong and not at all), so these never come.
+                Output::Pong { .. } | Output::CloseReply { .. } => continue,
+                // One worker: no peers; no HTTP queries, no durable store in this example.
+                Output::Peer { .. } | Output::Reply { .. } | Output::LoadRoom { .. } => continue,
             };
             self.push(conn, out, &mut backed_up);
         }
@@ -222,7 +225,8 @@ fn connection(shared: &Mutex<Shared>, stream: TcpStream) {
         match ws.read() {
             Ok(Message::Text(text)) => feed(Inbound::Text(text.as_bytes())),
             Ok(Message::Binary(_)) => feed(Inbound::Binary),
-            Ok(Message::Ping(_) | Message::Pong(_)) => feed(Inbound::Control),
+            // tungstenite answers a ping itself: for the hub it is activity, like a pong.
+            Ok(Message::Ping(_) | Message::Pong(_)) => feed(Inbound::Pong),
             Ok(Message::Close(_) | Message::Frame(_)) => {} // tungstenite answers the close
             Err(Error::Io(e))
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

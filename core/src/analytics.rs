@@ -176,6 +176,29 @@ pub(crate) struct StatsPart {
     pub history_bytes: u64,
 }
 
+/// Health of the durable store, as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageStatus {
+    /// No durable store configured.
+    #[default]
+    Disabled,
+    /// The store answers.
+    Ok,
+    /// The store is configured but does not answer.
+    Unavailable,
+}
+
+impl StorageStatus {
+    /// `disabled`, `ok` or `unavailable`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StorageStatus::Disabled => "disabled",
+            StorageStatus::Ok => "ok",
+            StorageStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Persistence figures, filled in by the driver that runs the persistence bridge.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

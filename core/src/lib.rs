@@ -63,7 +63,12 @@
 //!                     }
 //!                     Output::Peer { to, event } => mail.push_back((to, event)),
 //!                     Output::Timeout(_) => break,
-//!                     _ => {}
+//!                     // Nothing below happens in this example: no pings, closes,
+//!                     // replays, queries or durable store.
+//!                     Output::NotifyWritten { .. } | Output::Ping { .. }
+//!                     | Output::Pong { .. } | Output::Close { .. }
+//!                     | Output::CloseReply { .. } | Output::Reply { .. }
+//!                     | Output::LoadRoom { .. } => {}
 //!                 }
 //!             }
 //!         }
@@ -108,11 +113,11 @@ mod route;
 mod time;
 pub mod ws;
 
-pub use analytics::{PersistStats, Snapshot};
+pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};
 pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
-    history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, Output, OverflowPolicy,
-    PeerEvent, PersistRecord, PersistSink, Query, QueryId, StorageStatus,
+    history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
+    Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, Query, QueryId,
 };
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};

@@ -262,7 +262,7 @@ impl Run {
                         serde_json::json!({"type": "chat", "content": "é".repeat(1001)}).to_string()
                     }
                     Kind::Binary => return self.sim.frame(key, Inbound::Binary),
-                    Kind::Pong => return self.sim.frame(key, Inbound::Control),
+                    Kind::Pong => return self.sim.frame(key, Inbound::Pong),
                 };
                 c.last_frame = now;
                 if c.bucket.try_take(limit, now) {
@@ -485,21 +485,23 @@ impl Run {
 
         // History: the newest retained messages, exactly as broadcast.
         for room in ROOMS {
-            let Answer::Json(body) = self.sim.ask(
+            let Answer::Messages(list) = self.sim.ask(
                 0,
                 Query::RoomMessages {
                     room: room.to_owned(),
                     limit: 200,
                 },
             ) else {
-                panic!("room messages are JSON")
+                panic!("room messages are answered with a message list")
             };
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let seqs: Vec<u64> = v["messages"]
-                .as_array()
-                .unwrap()
+            prop_assert_eq!(&*list.id, room);
+            let seqs: Vec<u64> = list
+                .frames
                 .iter()
-                .map(|m| m["seq"].as_u64().unwrap())
+                .map(|f| {
+                    let m: serde_json::Value = serde_json::from_slice(f).unwrap();
+                    m["seq"].as_u64().unwrap()
+                })
                 .collect();
             let n = last(room);
             let kept = n.min(self.cfg.history as u64).min(200);

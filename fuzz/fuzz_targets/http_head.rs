@@ -1,4 +1,4 @@
-//! Any bytes as the start of a connection: `hubbub_server::http::request::parse` never
+//! Any bytes as the start of a connection: `hubbub_server::http_head::parse` never
 //! panics, a head it returns is the start of the input and agrees with a plain line-by-line
 //! reading of those bytes, it does not depend on what follows the head or on where the
 //! reads were cut, and it refuses or waits exactly within the size limits.
@@ -7,7 +7,7 @@
 //! `u16` little-endian bytes 1..3 (modulo 20,000) after the first line of the rest, so the
 //! 16 KiB limit is reached without megabyte inputs.
 #![no_main]
-use hubbub_server::http::request::{parse, Head, HeadError, MAX_HEAD_BYTES};
+use hubbub_server::http_head::{parse, Head, HeadError, MAX_HEAD_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 /// `request.rs`'s header array; a head with more header lines is refused as too large.

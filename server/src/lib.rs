@@ -1,20 +1,30 @@
-//! The `hubbub` server: thread-per-core monoio workers driving
-//! [`hubbub_core`] over WebSocket and HTTP/1.1.
+//! The `hubbub` server: thread-per-core monoio workers driving [`hubbub_core`] over
+//! WebSocket and HTTP/1.1.
 //!
-//! # Layout
-//! - [`config`]: flags and environment variables.
-//! - [`runtime`]: starts the workers, waits for a signal, shuts down.
-//! - [`worker`]: one thread, one runtime, one hub, one listener; the mesh between workers.
-//! - [`conn`]: one TCP connection: HTTP requests, then maybe a WebSocket.
-//! - [`http`]: request heads, responses, routes, static files, Prometheus text.
-//! - [`store`]: the DynamoDB bridge, when `STORE=dynamodb`.
-//! - [`figures`]: what the server counts beside the hubs (HTTP connections, queues).
+//! # Layout, top to bottom (a module uses only those below it)
+//! - `serve`: start and stop — binds, starts the store and the workers, wires each
+//!   worker's engine to its listener and the HTTP side, waits for a signal, shuts down.
+//! - `http`: one TCP connection's requests, the upgrade, routes, rendering; it reaches
+//!   the engine only through `engine::Handle`.
+//! - `store`: the DynamoDB bridge, and the engine's `Host` when `STORE=dynamodb`.
+//! - `engine`: one worker's hub and WebSocket sockets (reactor, outboxes, send ring,
+//!   mesh); it knows nothing of HTTP or of the store.
+//! - `config`, `figures`, `logging`: leaves.
+//!
+//! Only what `main.rs` and the fuzz targets need is public.
 
 pub mod config;
-pub mod conn;
-pub mod figures;
-pub mod http;
+mod engine;
+mod figures;
+mod http;
 pub mod logging;
-pub mod runtime;
-pub mod store;
-pub mod worker;
+mod serve;
+mod store;
+
+pub use serve::run;
+
+/// The HTTP request-head parser, for the fuzz targets (`fuzz/fuzz_targets/http_head.rs`):
+/// it reads untrusted bytes.
+pub mod http_head {
+    pub use crate::http::request::{parse, Head, HeadError, MAX_HEAD_BYTES};
+}

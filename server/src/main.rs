@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     hubbub_server::logging::init(&config);
-    match hubbub_server::runtime::run(config) {
+    match hubbub_server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -2,15 +2,16 @@
 //! `hubbub-persist`) and what the workers ask of it. With the memory store none of this
 //! runs.
 
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hubbub_persist::{Bridge, BridgeConfig};
 
+use hubbub_core::protocol::ChatMessage;
+
 use crate::config::{Config, Store};
-use crate::worker::Worker;
+use crate::engine::{Host, LoadFuture};
 
 /// Tries to load a room's state before starting it afresh.
 const LOAD_ATTEMPTS: u32 = 4;
@@ -18,7 +19,7 @@ const LOAD_ATTEMPTS: u32 = 4;
 /// Starts the bridge when the configuration asks for DynamoDB. Waits at most a few
 /// seconds: an unreachable endpoint is not an error (storage is `unavailable` and the
 /// bridge keeps trying), a table with another key schema is.
-pub fn start(config: &Config) -> anyhow::Result<Option<Arc<Bridge>>> {
+pub(crate) fn start(config: &Config) -> anyhow::Result<Option<Arc<Bridge>>> {
     if config.store != Store::Dynamodb {
         return Ok(None);
     }
@@ -47,7 +48,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Arc<Bridge>>> {
 /// (the bridge logs those message ids and counts them as failed). It does not wait for
 /// anyone else to let go of the bridge: a worker or a task still holding it cannot stop
 /// the drain.
-pub fn shutdown(bridge: &Bridge, deadline: Duration) {
+pub(crate) fn shutdown(bridge: &Bridge, deadline: Duration) {
     let report = bridge.shutdown(deadline);
     if report.unwritten.is_empty() {
         tracing::info!(
@@ -64,26 +65,37 @@ pub fn shutdown(bridge: &Bridge, deadline: Duration) {
     }
 }
 
-/// Answers the hub's `LoadRoom`: asks the store for the room's last `seq` and newest
-/// messages. If the store cannot answer after a few tries the room starts afresh — the
-/// chat stays available, at the cost of `seq` restarting for that room (logged).
-pub async fn load_room(worker: Rc<Worker>, bridge: Arc<Bridge>, room: Arc<str>, recent: usize) {
+/// The engine's [`Host`] with a durable store: a room's state comes from the table.
+pub(crate) struct StoreHost(pub(crate) Arc<Bridge>);
+
+impl Host for StoreHost {
+    fn load_room(&self, room: Arc<str>, recent: usize) -> LoadFuture {
+        Box::pin(load_room(self.0.clone(), room, recent))
+    }
+}
+
+/// Asks the store for a room's last `seq` and newest messages. If the store cannot
+/// answer after a few tries the room starts afresh — the chat stays available, at the
+/// cost of `seq` restarting for that room (logged).
+async fn load_room(
+    bridge: Arc<Bridge>,
+    room: Arc<str>,
+    recent: usize,
+) -> Option<(u64, Vec<ChatMessage>)> {
     let mut attempt = 0;
-    let state = loop {
+    loop {
         attempt += 1;
-        let answer = bridge.load_room(&room, recent).await;
-        match answer {
-            Ok(Ok(state)) => break Some((state.last_seq, state.recent)),
+        match bridge.load_room(&room, recent).await {
+            Ok(Ok(state)) => return Some((state.last_seq, state.recent)),
             Ok(Err(e)) if attempt < LOAD_ATTEMPTS => {
                 tracing::debug!(room = %room, error = %e, attempt, "room state not loaded yet");
                 monoio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
             }
             Ok(Err(e)) => {
                 tracing::warn!(room = %room, error = %e, "room state could not be loaded: starting it afresh");
-                break None;
+                return None;
             }
-            Err(_canceled) => break None,
+            Err(_canceled) => return None,
         }
-    };
-    worker.with_hub(|hub, now| hub.handle_room_loaded(now, &room, state));
+    }
 }

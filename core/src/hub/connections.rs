@@ -128,7 +128,18 @@ impl Hub {
         c.pinged = false;
         let text = match frame {
             Inbound::Text(text) => text,
-            Inbound::Control => return,
+            Inbound::Pong => return,
+            Inbound::Ping(payload) => {
+                let payload = Bytes::copy_from_slice(payload);
+                self.out.push_back(Output::Pong { conn, payload });
+                return;
+            }
+            Inbound::Close(code) => {
+                // Nothing more is sent to it; it goes when the client ends the connection.
+                c.closing = true;
+                self.out.push_back(Output::CloseReply { conn, code });
+                return;
+            }
             Inbound::Binary => return self.close(conn, 1003, "binary frames are not supported"),
             Inbound::InvalidUtf8 => return self.close(conn, 1007, "text frames must be UTF-8"),
             Inbound::TooLarge => return self.close(conn, 1009, "frame larger than 8192 bytes"),

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use output::{Answer, ConnId, Output, Query, QueryId};
+pub use output::{Answer, ConnId, MessageList, MessagesOf, Output, Query, QueryId};
 pub use peer::PeerEvent;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
@@ -184,8 +184,13 @@ pub enum Inbound<'a> {
     InvalidUtf8,
     /// A message over 8192 bytes: closes with 1009.
     TooLarge,
-    /// A ping (the codec answers it) or a pong: activity only.
-    Control,
+    /// A ping with its payload: the hub answers it ([`Output::Pong`]).
+    Ping(&'a [u8]),
+    /// A pong: activity only.
+    Pong,
+    /// The client's close frame, with its code if it gave one: the hub answers it
+    /// ([`Output::CloseReply`]).
+    Close(Option<u16>),
     /// The codec found a protocol violation (unmasked frame, bad opcode, …): closes
     /// with 1002.
     ProtocolError,
@@ -287,36 +292,12 @@ pub struct Hub {
     rng: SplitMix64,
     next_sweep: Option<Mono>,
     shutting_down: bool,
-    storage: StorageStatus,
     persist: Option<Box<dyn PersistSink>>,
 }
 
 impl std::fmt::Debug for dyn PersistSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PersistSink")
-    }
-}
-
-/// Health of the durable store, as `/health` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StorageStatus {
-    /// No durable store configured.
-    #[default]
-    Disabled,
-    /// The store answers.
-    Ok,
-    /// The store is configured but does not answer.
-    Unavailable,
-}
-
-impl StorageStatus {
-    /// `disabled`, `ok` or `unavailable`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            StorageStatus::Disabled => "disabled",
-            StorageStatus::Ok => "ok",
-            StorageStatus::Unavailable => "unavailable",
-        }
     }
 }
 
@@ -378,9 +359,32 @@ impl Hub {
             errors,
             next_sweep: None,
             shutting_down: false,
-            storage: StorageStatus::Disabled,
             persist: None,
             cfg,
+        }
+    }
+
+    /// A hub whose rooms hand every accepted message to `sink`, the persistence queue
+    /// (see [`PersistSink`]).
+    ///
+    /// ```
+    /// use hubbub_core::{ConnectionGauge, Hub, HubConfig, PersistRecord, PersistSink, WorkerId};
+    /// struct Discard;
+    /// impl PersistSink for Discard {
+    ///     fn try_push(&mut self, _: PersistRecord) -> Result<(), PersistRecord> { Ok(()) }
+    /// }
+    /// let cfg = HubConfig::new(WorkerId(0), 1);
+    /// let hub = Hub::with_persist(cfg, ConnectionGauge::new(10), Box::new(Discard));
+    /// assert_eq!(hub.connections(), 0);
+    /// ```
+    pub fn with_persist(
+        cfg: HubConfig,
+        gauge: ConnectionGauge,
+        sink: Box<dyn PersistSink>,
+    ) -> Self {
+        Hub {
+            persist: Some(sink),
+            ..Hub::new(cfg, gauge)
         }
     }
 
@@ -397,17 +401,6 @@ impl Hub {
     /// The settings.
     pub fn config(&self) -> &HubConfig {
         &self.cfg
-    }
-
-    /// Installs the persistence queue; from now on the rooms this hub owns hand every
-    /// accepted message to it.
-    pub fn set_persist_sink(&mut self, sink: Box<dyn PersistSink>) {
-        self.persist = Some(sink);
-    }
-
-    /// Tells the hub how the durable store is doing, for `/health`.
-    pub fn set_storage_status(&mut self, status: StorageStatus) {
-        self.storage = status;
     }
 
     /// An event from another hub (carried by the driver from that hub's

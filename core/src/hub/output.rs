@@ -3,7 +3,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::peer::PeerEvent;
-use crate::analytics::Snapshot;
+use crate::analytics::{RoomActivity, Snapshot};
 use crate::route::WorkerId;
 use crate::time::Mono;
 
@@ -32,24 +32,22 @@ impl ConnId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueryId(pub u64);
 
-/// An HTTP query the hubs answer together.
+/// An HTTP query the hubs answer together. Each has one kind of [`Answer`], named in its
+/// docs. (`/health` needs no hub: the driver answers it from what it holds itself.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Query {
-    /// `GET /health`.
-    Health,
-    /// `GET /api/analytics` and `GET /metrics`: a merged [`Snapshot`].
+    /// `GET /api/analytics` and `GET /metrics`: answered with [`Answer::Stats`].
     Stats,
-    /// `GET /api/rooms`.
+    /// `GET /api/rooms`: answered with [`Answer::Rooms`].
     Rooms,
-    /// `GET /api/rooms/{id}/messages?limit=N`.
+    /// `GET /api/rooms/{id}/messages?limit=N`: answered with [`Answer::Messages`].
     RoomMessages {
         /// The room id (any string; an unknown room has no messages).
         room: String,
         /// How many of the newest messages, already clamped by [`history_limit`](crate::history_limit).
         limit: usize,
     },
-    /// `GET /api/users/{id}/messages?limit=N`.
+    /// `GET /api/users/{id}/messages?limit=N`: answered with [`Answer::Messages`].
     UserMessages {
         /// The user id.
         user: String,
@@ -58,21 +56,55 @@ pub enum Query {
     },
 }
 
-/// The answer to a [`Query`].
+/// The answer to a [`Query`], as data: the driver renders it (JSON, Prometheus text).
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum Answer {
-    /// A complete `application/json` body.
-    Json(Bytes),
     /// The merged figures, for the driver to add its own (persistence) and render as JSON
     /// ([`Snapshot::to_json`]) or in another format.
     Stats(Box<Snapshot>),
+    /// The rooms with at least one connection, by room id.
+    Rooms(Vec<RoomActivity>),
+    /// A room's or a user's newest messages.
+    Messages(MessageList),
+}
+
+/// Whose messages a [`MessageList`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagesOf {
+    /// A room's (`roomId`).
+    Room,
+    /// A user's, over every room (`userId`).
+    User,
+}
+
+impl MessagesOf {
+    /// The JSON key naming the id: `roomId` or `userId`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            MessagesOf::Room => "roomId",
+            MessagesOf::User => "userId",
+        }
+    }
+}
+
+/// The newest messages of a room or a user, oldest first, each exactly as it was
+/// broadcast (a `chat` frame's JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageList {
+    /// A room's or a user's.
+    pub of: MessagesOf,
+    /// The room or user id.
+    pub id: Arc<str>,
+    /// The encoded `chat` frames.
+    pub frames: Vec<Bytes>,
 }
 
 /// What the driver must do next, yielded by [`Hub::poll_output`](crate::Hub::poll_output).
+///
+/// Exhaustive on purpose: a new decision is a new variant, and every driver's `match`
+/// stops compiling until it carries it out.
 #[derive(Debug)]
 #[must_use]
-#[non_exhaustive]
 pub enum Output {
     /// Write `frame` (one text frame's payload) to every connection in `to`, in order with
     /// this hub's other outputs. The same bytes go to every recipient.
@@ -104,6 +136,24 @@ pub enum Output {
     Ping {
         /// The idle connection.
         conn: ConnId,
+    },
+    /// Answer the client's ping on `conn` with a pong carrying `payload`, in order with
+    /// the rest of what is queued for it (it counts toward the slow-consumer bound).
+    Pong {
+        /// The connection that pinged.
+        conn: ConnId,
+        /// The ping's payload (at most 125 bytes).
+        payload: Bytes,
+    },
+    /// The client closed: answer with a close frame carrying the same `code` (an empty
+    /// close if it gave none), after what is queued, and send nothing more. The client
+    /// then ends the connection; call [`Hub::handle_close`](crate::Hub::handle_close)
+    /// when the socket ends.
+    CloseReply {
+        /// The connection.
+        conn: ConnId,
+        /// The client's close code, if it gave one.
+        code: Option<u16>,
     },
     /// Close `conn` with this code and reason, after flushing what is queued for it; then
     /// call [`Hub::handle_close`](crate::Hub::handle_close).

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::Serialize;
 
-use super::output::{Answer, Output, Query, QueryId};
+use super::output::{Answer, MessageList, MessagesOf, Output, Query, QueryId};
 use super::peer::{Ask, GatherId, Part, PeerMsg};
 use super::Hub;
 use crate::analytics::{
@@ -29,14 +28,6 @@ impl Hub {
     pub fn handle_query(&mut self, now: Now, id: QueryId, query: Query) {
         let all: Vec<WorkerId> = (0..self.cfg.workers).map(WorkerId).collect();
         let (ask, targets) = match query {
-            Query::Health => {
-                let body = health_body(self.gauge.current(), self.storage.as_str());
-                self.out.push_back(Output::Reply {
-                    id,
-                    answer: Answer::Json(body),
-                });
-                return;
-            }
             Query::Stats => (Ask::Stats, all),
             Query::Rooms => (Ask::Rooms, all),
             Query::RoomMessages { room, limit } => {
@@ -184,14 +175,18 @@ impl Hub {
                     })
                     .collect();
                 rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
-                Answer::Json(rooms_body(&rooms))
+                Answer::Rooms(rooms)
             }
-            Ask::RoomMessages { room, limit } => {
-                Answer::Json(messages_body("roomId", &room, merge_newest(g.parts, limit)))
-            }
-            Ask::UserMessages { user, limit } => {
-                Answer::Json(messages_body("userId", &user, merge_newest(g.parts, limit)))
-            }
+            Ask::RoomMessages { room, limit } => Answer::Messages(MessageList {
+                of: MessagesOf::Room,
+                frames: merge_newest(g.parts, limit),
+                id: room,
+            }),
+            Ask::UserMessages { user, limit } => Answer::Messages(MessageList {
+                of: MessagesOf::User,
+                frames: merge_newest(g.parts, limit),
+                id: user,
+            }),
         };
         self.out.push_back(Output::Reply { id: g.id, answer });
     }
@@ -218,51 +213,4 @@ fn merge_newest(parts: Vec<Part>, limit: usize) -> Vec<Bytes> {
     all.sort_by_key(|(at, _)| *at);
     let skip = all.len().saturating_sub(limit);
     all.into_iter().skip(skip).map(|(_, f)| f).collect()
-}
-
-/// `{"<key>":"<id>","count":N,"messages":[…]}`, each message exactly as broadcast.
-fn messages_body(key: &str, id: &str, frames: Vec<Bytes>) -> Bytes {
-    let mut buf = Vec::with_capacity(64 + frames.iter().map(|f| f.len() + 1).sum::<usize>());
-    crate::protocol::encode_message_list(&mut buf, key, id, frames.iter().map(|f| &f[..]));
-    Bytes::from(buf)
-}
-
-fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Room<'a> {
-        room_id: &'a str,
-        connections: u64,
-        users: u64,
-    }
-    #[derive(Serialize)]
-    struct Body<'a> {
-        rooms: Vec<Room<'a>>,
-    }
-    let rooms = rooms
-        .iter()
-        .map(|r| Room {
-            room_id: &r.room_id,
-            connections: r.connections,
-            users: r.users,
-        })
-        .collect();
-    Bytes::from(sonic_rs::to_vec(&Body { rooms }).unwrap_or_default())
-}
-
-fn health_body(clients: usize, storage: &str) -> Bytes {
-    #[derive(Serialize)]
-    struct Health<'a> {
-        status: &'a str,
-        clients: usize,
-        storage: &'a str,
-    }
-    Bytes::from(
-        sonic_rs::to_vec(&Health {
-            status: "ok",
-            clients,
-            storage,
-        })
-        .unwrap_or_default(),
-    )
 }

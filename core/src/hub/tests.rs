@@ -208,13 +208,15 @@ fn hub_with_sink(policy: OverflowPolicy) -> (Hub, std::sync::Arc<std::sync::Mute
     let mut cfg = HubConfig::new(WorkerId(0), 1);
     cfg.presence = false;
     cfg.overflow = policy;
-    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
     let taken = std::sync::Arc::default();
-    hub.set_persist_sink(Box::new(Bounded {
+    let sink = Box::new(Bounded {
         taken: std::sync::Arc::clone(&taken),
         capacity: 2,
-    }));
-    (hub, taken)
+    });
+    (
+        Hub::with_persist(cfg, ConnectionGauge::new(10), sink),
+        taken,
+    )
 }
 
 fn chat(hub: &mut Hub, conn: ConnId, t: u64) -> Vec<(ConnId, ServerFrame)> {
@@ -524,4 +526,45 @@ fn fan_out_latency_runs_from_the_read_to_the_hand_over() {
     assert_eq!(stats.latency.len(), 1);
     let ms = stats.latency.max() as f64 / 1000.0;
     assert!((2.9..=3.1).contains(&ms), "{ms} ms");
+}
+
+#[test]
+fn a_ping_is_answered_with_its_payload() {
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    let c = open(&mut hub, "room=p");
+    let _ = drain(&mut hub);
+    hub.handle_frame(now(1), c, Inbound::Ping(b"are you there"));
+    match &drain(&mut hub)[..] {
+        [Output::Pong { conn, payload }] => {
+            assert_eq!((*conn, &payload[..]), (c, &b"are you there"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    hub.handle_frame(now(2), c, Inbound::Pong);
+    assert!(drain(&mut hub).is_empty(), "a pong is activity only");
+}
+
+#[test]
+fn the_clients_close_is_answered_once_and_nothing_follows_it() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.presence = false;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let leaving = open(&mut hub, "room=c&userId=a");
+    let _ = drain(&mut hub);
+    hub.handle_frame(now(1), leaving, Inbound::Close(Some(4000)));
+    match &drain(&mut hub)[..] {
+        [Output::CloseReply { conn, code }] => assert_eq!((*conn, *code), (leaving, Some(4000))),
+        other => panic!("{other:?}"),
+    }
+    hub.handle_frame(now(2), leaving, Inbound::Close(None));
+    hub.handle_frame(
+        now(2),
+        leaving,
+        Inbound::Text(br#"{"type":"chat","content":"x"}"#),
+    );
+    hub.begin_shutdown(now(3));
+    assert!(
+        drain(&mut hub).is_empty(),
+        "no second answer, no message taken, no 1001 after the client's close"
+    );
 }

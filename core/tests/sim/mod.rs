@@ -106,6 +106,10 @@ pub struct Sim {
     pub deliveries: Vec<u64>,
     /// Pings asked for, per connection.
     pub pings: HashMap<Key, u32>,
+    /// Pongs answering the client's pings, per connection.
+    pub pongs: HashMap<Key, u32>,
+    /// Connections whose client's close the hub answered.
+    pub client_closed: HashSet<Key>,
     /// Everything the owners sequenced, in the order they sequenced it.
     records: Arc<Mutex<Vec<PersistRecord>>>,
     next_query: u64,
@@ -124,9 +128,7 @@ impl Sim {
                 cfg.started_at = now.wall;
                 cfg.seed = seed;
                 tweak(&mut cfg);
-                let mut hub = Hub::new(cfg, gauge.clone());
-                hub.set_persist_sink(Box::new(Recorder(records.clone())));
-                hub
+                Hub::with_persist(cfg, gauge.clone(), Box::new(Recorder(records.clone())))
             })
             .collect();
         Sim {
@@ -143,6 +145,8 @@ impl Sim {
             replies: HashMap::new(),
             deliveries: vec![0; workers],
             pings: HashMap::new(),
+            pongs: HashMap::new(),
+            client_closed: HashSet::new(),
             records,
             next_query: 0,
         }
@@ -298,12 +302,22 @@ impl Sim {
                     closing.push(conn);
                 }
                 Output::Ping { conn } => *self.pings.entry((w, conn)).or_default() += 1,
+                Output::Pong { conn, payload } => {
+                    *self.pongs.entry((w, conn)).or_default() += 1;
+                    assert!(payload.len() <= 125, "a pong carries the ping's payload");
+                }
+                Output::CloseReply { conn, .. } => {
+                    let first = self.client_closed.insert((w, conn));
+                    assert!(first, "{conn:?}: its close answered twice");
+                }
+                Output::LoadRoom { room, .. } => {
+                    panic!("no durable config in the simulator yet: LoadRoom {room}")
+                }
                 Output::Reply { id, answer } => {
                     self.replies.insert(id, (w, answer));
                 }
                 Output::NotifyWritten { conn } => written.push(conn),
                 Output::Timeout(_) => break,
-                other => panic!("unexpected output {other:?}"),
             }
         }
         // The simulated sockets take everything at once: a replay's next slice is due

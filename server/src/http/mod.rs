@@ -1,8 +1,45 @@
-//! HTTP/1.1 on the WebSocket port: request heads, responses, routes, the dashboard's files
-//! and the Prometheus text.
+//! HTTP/1.1 on the WebSocket port: one connection's requests ([`connection`]), the
+//! WebSocket upgrade ([`upgrade`]), which endpoint answers ([`routes`]) and how answers
+//! become bodies ([`render`], [`prometheus`], [`static_files`]). Handlers see the engine
+//! only through its [`Handle`].
 
-pub mod prometheus;
-pub mod request;
-pub mod response;
-pub mod routes;
-pub mod static_files;
+pub(crate) mod connection;
+pub(crate) mod prometheus;
+pub(crate) mod render;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod routes;
+pub(crate) mod static_files;
+pub(crate) mod upgrade;
+
+use std::sync::Arc;
+
+use hubbub_core::connect::AllowedOrigins;
+use hubbub_core::ConnectionGauge;
+
+use crate::engine::Handle;
+use crate::figures::ServerFigures;
+use static_files::StaticFiles;
+
+/// What every HTTP handler of the process shares.
+pub(crate) struct Site {
+    /// The parsed origin allowlist (CORS and upgrades).
+    pub origins: AllowedOrigins,
+    /// Open connections and their limit, over every worker.
+    pub gauge: ConnectionGauge,
+    /// The dashboard.
+    pub static_files: StaticFiles,
+    /// The server's own figures (`/metrics`) and the HTTP connection count.
+    pub figures: Arc<ServerFigures>,
+    /// The DynamoDB bridge, with `STORE=dynamodb`: stored history and its figures.
+    pub store: Option<Arc<hubbub_persist::Bridge>>,
+}
+
+/// What one HTTP connection's handlers take: the process's site and its worker's engine.
+#[derive(Clone)]
+pub(crate) struct Context {
+    /// Shared by every worker.
+    pub site: Arc<Site>,
+    /// This worker's engine.
+    pub engine: Handle,
+}

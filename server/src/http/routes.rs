@@ -1,13 +1,12 @@
 //! Which endpoint a request is for, and its answer.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use hubbub_core::{history_limit, Answer, Query};
+use hubbub_core::{history_limit, Answer, MessageList, MessagesOf, Query, StorageStatus};
 
-use super::prometheus;
 use super::request::Head;
 use super::response::Response;
-use crate::worker::Worker;
+use super::{prometheus, render, Context};
 
 /// The endpoints of PROTOCOL.md §4.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +65,12 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, st
 }
 
 /// Answers one request (the WebSocket upgrade is handled before this).
-pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
+pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
+    let site = &ctx.site;
     let r = route(&head.path);
     let api = !matches!(r, Route::Static | Route::Ws);
     let get = head.method == "GET" || head.method == "HEAD";
-    let cors = |resp: Response| resp.cors(&worker.shared.origins, head.origin.as_deref());
+    let cors = |resp: Response| resp.cors(&site.origins, head.origin.as_deref());
     if api && head.method == "OPTIONS" {
         return cors(Response::json(204, "").header("Access-Control-Max-Age", "600"));
     }
@@ -95,40 +95,47 @@ pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
             "GET /ws must be a WebSocket upgrade",
         )
         .header("Upgrade", "websocket"),
-        Route::Health => json_answer(worker.query(Query::Health).await),
-        Route::Analytics => match worker.snapshot().await {
+        Route::Health => {
+            // No hub needed: the count is the process's, the status the bridge's.
+            let storage = site
+                .store
+                .as_ref()
+                .map_or(StorageStatus::Disabled, |b| b.status());
+            render::health(site.gauge.current(), storage)
+        }
+        Route::Analytics => match snapshot(ctx).await {
             Some(snapshot) => Response::json(200, snapshot.to_json()),
-            None => json_answer(None),
+            None => render::unavailable(),
         },
-        Route::Metrics => match worker.snapshot().await {
+        Route::Metrics => match snapshot(ctx).await {
             Some(snapshot) => Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 headers: String::new(),
-                body: prometheus::render(&snapshot, &worker.shared.figures).into(),
+                body: prometheus::render(&snapshot, &site.figures).into(),
             },
-            None => json_answer(None),
+            None => render::unavailable(),
         },
-        Route::Rooms => json_answer(worker.query(Query::Rooms).await),
+        Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            match stored_history(worker, History::Room, &room, limit).await {
-                Some(body) => Response::json(200, body),
-                None => json_answer(worker.query(Query::RoomMessages { room, limit }).await),
+            match stored_history(ctx, MessagesOf::Room, &room, limit).await {
+                Some(list) => Response::json(200, render::messages_body(&list)),
+                None => asked(ctx, Query::RoomMessages { room, limit }).await,
             }
         }
         Route::UserMessages(user) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            match stored_history(worker, History::User, &user, limit).await {
-                Some(body) => Response::json(200, body),
-                None => json_answer(worker.query(Query::UserMessages { user, limit }).await),
+            match stored_history(ctx, MessagesOf::User, &user, limit).await {
+                Some(list) => Response::json(200, render::messages_body(&list)),
+                None => asked(ctx, Query::UserMessages { user, limit }).await,
             }
         }
         Route::ApiNotFound => {
             Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
         }
         Route::Static => {
-            return match worker.shared.static_files.get(&head.path) {
+            return match site.static_files.get(&head.path) {
                 Some(resp) => resp,
                 None if head.path == "/" => Response::error(
                     404,
@@ -146,24 +153,40 @@ pub async fn handle(worker: &Rc<Worker>, head: &Head) -> Response {
     }
 }
 
-#[derive(Clone, Copy)]
-enum History {
-    Room,
-    User,
+/// The hubs' answer to `query`, rendered; a 503 if a worker did not answer in time.
+async fn asked(ctx: &Context, query: Query) -> Response {
+    match ctx.engine.query(query).await {
+        Some(answer) => render::answer(&answer),
+        None => render::unavailable(),
+    }
+}
+
+/// The merged analytics snapshot, with the persistence figures when a store runs.
+async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
+    match ctx.engine.query(Query::Stats).await? {
+        Answer::Stats(mut snapshot) => {
+            if let Some(bridge) = &ctx.site.store {
+                snapshot.persistence = bridge.stats();
+            }
+            Some(snapshot)
+        }
+        // The hubs answer `Stats` with nothing else (`Query`'s docs pair them).
+        Answer::Rooms(_) | Answer::Messages(_) => None,
+    }
 }
 
 /// With a durable store, history comes from the table; `None` (the store does not answer,
 /// or there is none) means the in-memory history answers instead.
 async fn stored_history(
-    worker: &Rc<Worker>,
-    kind: History,
+    ctx: &Context,
+    of: MessagesOf,
     id: &str,
     limit: usize,
-) -> Option<Vec<u8>> {
-    let bridge = worker.shared.store.as_ref()?;
-    let (key, answer) = match kind {
-        History::Room => ("roomId", bridge.room_history(id, limit).await),
-        History::User => ("userId", bridge.user_history(id, limit).await),
+) -> Option<MessageList> {
+    let bridge = ctx.site.store.as_ref()?;
+    let answer = match of {
+        MessagesOf::Room => bridge.room_history(id, limit).await,
+        MessagesOf::User => bridge.user_history(id, limit).await,
     };
     let messages = match answer {
         Ok(Ok(messages)) => messages,
@@ -173,35 +196,19 @@ async fn stored_history(
         }
         Err(_) => return None,
     };
-    let frames: Vec<Vec<u8>> = messages
+    let frames = messages
         .iter()
         .map(|m| {
             let mut frame = Vec::with_capacity(256);
             hubbub_core::protocol::encode_chat_message(&mut frame, m);
-            frame
+            frame.into()
         })
         .collect();
-    let mut body = Vec::new();
-    hubbub_core::protocol::encode_message_list(
-        &mut body,
-        key,
-        id,
-        frames.iter().map(Vec::as_slice),
-    );
-    Some(body)
-}
-
-fn json_answer(answer: Option<Answer>) -> Response {
-    match answer {
-        Some(Answer::Json(body)) => Response::json(200, body),
-        Some(Answer::Stats(s)) => Response::json(200, s.to_json()),
-        None => Response::error(
-            503,
-            "unavailable",
-            "a worker did not answer in time; try again",
-        ),
-        Some(_) => Response::error(500, "internal", "unexpected answer to the query"),
-    }
+    Some(MessageList {
+        of,
+        id: Arc::from(id),
+        frames,
+    })
 }
 
 #[cfg(test)]

@@ -1,18 +1,16 @@
 //! The WebSocket upgrade: admitted or refused by the hub; once the 101 is out, the
-//! worker's session table takes the connection over (see `worker::sessions`).
-
-use std::rc::Rc;
+//! engine takes the connection over.
 
 use hubbub_core::connect::UpgradeRequest;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use crate::http::request::Head;
-use crate::http::response::Response;
-use crate::worker::Worker;
+use super::request::Head;
+use super::response::Response;
+use super::Context;
 
-/// Completes (or refuses) the upgrade, then runs the connection until it closes.
-pub async fn upgrade(worker: Rc<Worker>, mut stream: TcpStream, head: Head, rest: Vec<u8>) {
+/// Completes (or refuses) the upgrade and hands the connection to the engine.
+pub(crate) async fn upgrade(ctx: Context, mut stream: TcpStream, head: Head, rest: Vec<u8>) {
     let request = UpgradeRequest {
         query: &head.query,
         origin: head.origin.as_deref(),
@@ -31,7 +29,7 @@ pub async fn upgrade(worker: Rc<Worker>, mut stream: TcpStream, head: Head, rest
             return;
         }
     };
-    let admission = worker.with_hub(|hub, now| hub.admit(now, &request));
+    let admission = ctx.engine.admit(&request);
     let admission = match admission {
         Ok(a) => a,
         Err(refusal) => {
@@ -53,23 +51,7 @@ pub async fn upgrade(worker: Rc<Worker>, mut stream: TcpStream, head: Head, rest
     if stream.write_all(response.into_bytes()).await.0.is_err() {
         return;
     }
-    let opened = worker.with_hub(|hub, now| {
-        let conn = hub.handle_open(now, admission);
-        match worker.attach(stream, conn) {
-            Ok(()) => Some(conn),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch a new connection; closing it");
-                hub.handle_close(now, conn);
-                None
-            }
-        }
-    });
-    // From here the worker's session table owns the connection; this task (and the
-    // request head it holds) ends.
-    if let Some(conn) = opened {
-        if !rest.is_empty() {
-            let mut rest = rest;
-            worker.receive_early(conn, &mut rest);
-        }
-    }
+    // From here the engine owns the connection; this task (and the request head it
+    // holds) ends.
+    ctx.engine.open(admission, stream, rest);
 }

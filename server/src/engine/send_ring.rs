@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use io_uring::{opcode, types, IoUring};
 
-use super::connio::ConnIo;
+use super::outbox::Outbox;
 
 /// Submission queue entries; a flush with more sends submits in several calls.
 const SQ_ENTRIES: u32 = 1024;
@@ -30,7 +30,7 @@ pub struct SendRing {
     ring: RefCell<IoUring>,
     /// The connection of each send in flight, by slot (the entry's `user_data`); the
     /// `Rc` keeps the connection's in-flight buffer alive until the kernel is done.
-    slots: RefCell<Vec<Option<Rc<ConnIo>>>>,
+    slots: RefCell<Vec<Option<Rc<Outbox>>>>,
     free: RefCell<Vec<u32>>,
     in_flight: Cell<usize>,
     /// Entries pushed since the last submit.
@@ -64,20 +64,21 @@ impl SendRing {
         self.ring.borrow().as_raw_fd()
     }
 
-    /// Sends in flight.
-    pub fn in_flight(&self) -> usize {
+    /// Sends in flight (for tests: the ring itself reads the cell).
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
         self.in_flight.get()
     }
 
     /// Queues a send of everything `io` has queued, unless one is in flight already.
     /// Nothing reaches the kernel before [`submit`](Self::submit).
-    pub fn start(&self, io: &Rc<ConnIo>) {
+    pub fn start(&self, io: &Rc<Outbox>) {
         if let Some(buf) = io.begin_send() {
             self.push(io, buf);
         }
     }
 
-    fn push(&self, io: &Rc<ConnIo>, (ptr, len): (*const u8, usize)) {
+    fn push(&self, io: &Rc<Outbox>, (ptr, len): (*const u8, usize)) {
         let slot = match self.free.borrow_mut().pop() {
             Some(slot) => {
                 self.slots.borrow_mut()[slot as usize] = Some(io.clone());
@@ -97,8 +98,8 @@ impl SendRing {
         let mut ring = self.ring.borrow_mut();
         loop {
             // SAFETY: the entry points at `len` bytes of the connection's in-flight
-            // buffer, which `ConnIo` keeps, unchanged, until `sent` is called with this
-            // send's completion; the slot's `Rc` keeps the `ConnIo` alive until then, and
+            // buffer, which `Outbox` keeps, unchanged, until `sent` is called with this
+            // send's completion; the slot's `Rc` keeps the `Outbox` alive until then, and
             // dropping the ring first cancels and waits for every send in flight.
             if unsafe { ring.submission().push(&entry) }.is_ok() {
                 self.unsubmitted.set(self.unsubmitted.get() + 1);

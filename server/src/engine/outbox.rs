@@ -1,9 +1,9 @@
 //! One connection's outbound side: the frames queued for it and the one send in flight.
 //!
 //! The worker queues frames while it carries out the hub's outputs; once it is done,
-//! every connection owed any gets one send of all of them ([`ConnIo::begin_send`]: a lone
+//! every connection owed any gets one send of all of them ([`Outbox::begin_send`]: a lone
 //! frame as it is, several joined). The send goes through the worker's send ring, or,
-//! without one, straight to the socket ([`ConnIo::send_now`]); either way the buffer is
+//! without one, straight to the socket ([`Outbox::send_now`]); either way the buffer is
 //! kept until the kernel has taken all of it, and frames queued meanwhile wait for the
 //! next send. Frames are whole WebSocket frames, encoded once and shared by every
 //! recipient; an idle connection holds no buffer.
@@ -65,7 +65,7 @@ impl Queue {
     }
 }
 
-/// What [`ConnIo::push`] did.
+/// What [`Outbox::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pushed {
     /// Bytes now queued for the connection.
@@ -75,7 +75,7 @@ pub struct Pushed {
 }
 
 /// The outbound queue of one connection.
-pub struct ConnIo {
+pub struct Outbox {
     /// The connection's socket, open for as long as the connection is not done.
     fd: RawFd,
     /// Bytes queued or in flight (saturating; the hub closes a connection long before).
@@ -96,10 +96,10 @@ pub struct ConnIo {
     notify_written: Cell<bool>,
 }
 
-impl ConnIo {
+impl Outbox {
     /// The queue of connection `conn` on socket `fd`.
-    pub fn new(fd: RawFd, conn: ConnId) -> ConnIo {
-        ConnIo {
+    pub fn new(fd: RawFd, conn: ConnId) -> Outbox {
+        Outbox {
             fd,
             conn,
             queue: RefCell::default(),
@@ -312,7 +312,7 @@ impl ConnIo {
         while let Some((ptr, len)) = next {
             // SAFETY: `fd` is open while the connection is not done (checked by
             // `in_flight_at` and `begin_send`; see `shutdown`); `ptr` and `len` describe
-            // the in-flight `Bytes`, which this `ConnIo` keeps unchanged during the call,
+            // the in-flight `Bytes`, which this `Outbox` keeps unchanged during the call,
             // and send(2) only reads it. MSG_DONTWAIT: never block the worker, even on a
             // blocking socket; MSG_NOSIGNAL: a broken pipe is EPIPE, not a signal.
             let n = unsafe {

@@ -1,18 +1,14 @@
 //! One accepted TCP connection: HTTP/1.1 requests until it upgrades to a WebSocket or
 //! closes.
 
-mod ws;
-
-use std::rc::Rc;
 use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use crate::http::request::{self, Head, HeadError, MAX_HEAD_BYTES};
-use crate::http::response::Response;
-use crate::http::routes;
-use crate::worker::Worker;
+use super::request::{self, Head, HeadError, MAX_HEAD_BYTES};
+use super::response::Response;
+use super::{routes, upgrade, Context};
 
 /// A client must send a whole request head (and a skipped body) within this time; an
 /// idle keep-alive connection is closed after it.
@@ -20,7 +16,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response the client does not take within this time ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served on one keep-alive connection; the last answer says `Connection: close`.
-pub const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
+pub(crate) const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
 /// Largest request body read and thrown away to keep a connection alive.
 const MAX_SKIPPED_BODY: usize = 64 * 1024;
 /// After an answer the server closes on, how long (and how many bytes) it goes on reading
@@ -29,11 +25,11 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves one connection.
-pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
-    let shared = worker.shared.clone();
+pub(crate) async fn serve(ctx: Context, mut stream: TcpStream) {
+    let site = ctx.site.clone();
     // Every connection holds a descriptor, HTTP or WebSocket: both count toward the limit.
-    let gauge = &shared.gauge;
-    let Some(_slot) = shared.figures.try_open_http(gauge.current(), gauge.limit()) else {
+    let gauge = &site.gauge;
+    let Some(_slot) = site.figures.try_open_http(gauge.current(), gauge.limit()) else {
         tracing::debug!("connection refused: at MAX_CONNECTIONS");
         let r = Response::error(
             503,
@@ -75,7 +71,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
         if head.upgrade_websocket && head.path == "/ws" {
             // The WebSocket phase runs as its own task, so the HTTP phase's state is freed
             // instead of living as long as the connection (memory per idle connection).
-            monoio::spawn(ws::upgrade(worker, stream, head, buf));
+            monoio::spawn(upgrade::upgrade(ctx, stream, head, buf));
             return;
         }
         served += 1;
@@ -94,7 +90,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
                 keep_alive = false;
             }
         }
-        let response = routes::handle(&worker, &head).await;
+        let response = routes::handle(&ctx, &head).await;
         let bytes = response.encode(keep_alive, head.method == "HEAD");
         if !keep_alive {
             close_after(stream, bytes).await;

@@ -10,17 +10,17 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::connio::{ConnIo, CLOSE_DEADLINE};
+use super::outbox::{Outbox, CLOSE_DEADLINE};
 
 /// The closing connections of one worker, oldest first.
 #[derive(Default)]
 pub struct CloseDeadlines {
-    queue: RefCell<VecDeque<(Instant, Rc<ConnIo>)>>,
+    queue: RefCell<VecDeque<(Instant, Rc<Outbox>)>>,
 }
 
 impl CloseDeadlines {
     /// Starts `io`'s deadline at `now`.
-    pub fn arm(&self, now: Instant, io: Rc<ConnIo>) {
+    pub fn arm(&self, now: Instant, io: Rc<Outbox>) {
         self.queue
             .borrow_mut()
             .push_back((now + CLOSE_DEADLINE, io));
@@ -44,14 +44,10 @@ impl CloseDeadlines {
         }
     }
 
-    /// Connections waiting for their deadline.
-    pub fn len(&self) -> usize {
+    /// Connections waiting for their deadline (for tests: nothing else needs to know).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.queue.borrow().len()
-    }
-
-    /// Whether none is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.queue.borrow().is_empty()
     }
 }
 
@@ -64,7 +60,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::worker::test_support::{conn, pair};
+    use crate::engine::test_support::{conn, pair};
 
     #[test]
     fn a_peer_that_never_answers_is_cut_off_at_its_deadline_and_not_before() {
@@ -72,8 +68,8 @@ mod tests {
         let t0 = Instant::now();
         let (first, mut first_peer) = pair();
         let (second, mut second_peer) = pair();
-        let a = Rc::new(ConnIo::new(first.as_raw_fd(), conn()));
-        let b = Rc::new(ConnIo::new(second.as_raw_fd(), conn()));
+        let a = Rc::new(Outbox::new(first.as_raw_fd(), conn()));
+        let b = Rc::new(Outbox::new(second.as_raw_fd(), conn()));
         // Close frames never flushed: as when the peer reads nothing.
         assert_eq!(a.close(Bytes::from_static(b"X")), Some(true));
         assert_eq!(a.close(Bytes::from_static(b"Y")), None, "armed once");
@@ -101,7 +97,7 @@ mod tests {
             1
         );
         assert_eq!(second_peer.read(&mut [0u8; 8]).unwrap(), 0);
-        assert!(deadlines.is_empty());
+        assert_eq!(deadlines.len(), 0);
         a.finish();
         b.finish();
     }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::worker::test_support::{conn, pair, reset_on_close};
+use crate::engine::test_support::{conn, pair, reset_on_close};
 
 /// Reaps until nothing is in flight (or `limit` passes).
 fn settle(ring: &SendRing, limit: Duration) {
@@ -22,7 +22,7 @@ fn one_submit_sends_every_connection_its_frames_in_order() {
     let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
     let ios: Vec<_> = pairs
         .iter()
-        .map(|(ours, _)| Rc::new(ConnIo::new(ours.as_raw_fd(), conn())))
+        .map(|(ours, _)| Rc::new(Outbox::new(ours.as_raw_fd(), conn())))
         .collect();
     for (i, io) in ios.iter().enumerate() {
         io.push(Bytes::from(format!("a{i}")));
@@ -53,7 +53,7 @@ fn one_submit_sends_every_connection_its_frames_in_order() {
 fn a_full_socket_keeps_its_send_in_flight_and_loses_nothing() {
     let ring = SendRing::new().unwrap();
     let (ours, mut peer) = pair();
-    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    let io = Rc::new(Outbox::new(ours.as_raw_fd(), conn()));
     // Far more than loopback's socket buffers hold.
     let frames: Vec<Bytes> = (0..300u32)
         .map(|i| Bytes::from(vec![(i % 251) as u8; 100_000]))
@@ -95,7 +95,7 @@ fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
     reset_on_close(&peer);
     drop(peer);
     std::thread::sleep(Duration::from_millis(50));
-    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    let io = Rc::new(Outbox::new(ours.as_raw_fd(), conn()));
     io.push(Bytes::from(vec![0u8; 1000]));
     ring.start(&io);
     ring.submit();
@@ -107,7 +107,7 @@ fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
     );
 
     let (ours, mut peer) = pair();
-    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    let io = Rc::new(Outbox::new(ours.as_raw_fd(), conn()));
     io.push(Bytes::from_static(b"last"));
     io.close(Bytes::from_static(b"X"));
     ring.start(&io);
@@ -123,7 +123,7 @@ fn a_reset_peer_loses_its_queue_and_the_close_frame_ends_the_write_side() {
 fn dropping_the_ring_cancels_a_send_stuck_on_a_peer_that_never_reads() {
     let ring = SendRing::new().unwrap();
     let (ours, _peer) = pair();
-    let io = Rc::new(ConnIo::new(ours.as_raw_fd(), conn()));
+    let io = Rc::new(Outbox::new(ours.as_raw_fd(), conn()));
     io.push(Bytes::from(vec![7u8; 16 * 1024 * 1024]));
     ring.start(&io);
     ring.submit();
@@ -145,7 +145,7 @@ fn a_finished_connection_s_send_never_reaches_the_socket_that_reuses_its_number(
     let ring = SendRing::new().unwrap();
     let (ours_a, mut peer_a) = pair();
     let number = ours_a.into_raw_fd();
-    let a = Rc::new(ConnIo::new(number, conn()));
+    let a = Rc::new(Outbox::new(number, conn()));
     // Far more than the socket takes: the first send completes in part, the rest is
     // resubmitted and waits in the kernel for the peer to read.
     a.push(Bytes::from(vec![b'A'; 16 * 1024 * 1024]));
@@ -184,7 +184,7 @@ fn a_finished_connection_s_send_never_reaches_the_socket_that_reuses_its_number(
     );
 
     // B's own frame is all B gets.
-    let b = Rc::new(ConnIo::new(number.as_raw_fd(), conn()));
+    let b = Rc::new(Outbox::new(number.as_raw_fd(), conn()));
     b.push(Bytes::from_static(b"B's own"));
     ring.start(&b);
     ring.submit();

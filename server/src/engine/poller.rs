@@ -161,7 +161,7 @@ mod tests {
             // The peer resets the connection: an error is readable (the read ends the
             // connection), never writable — a writable report could start a second send
             // beside the send ring's.
-            crate::worker::test_support::reset_on_close(&peer);
+            crate::engine::test_support::reset_on_close(&peer);
             drop(peer);
             std::thread::sleep(Duration::from_millis(50));
             poller.poll(&mut out);

@@ -5,12 +5,12 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::*;
-use crate::worker::test_support::{conn, pair, reset_on_close, small_send_buffer};
+use crate::engine::test_support::{conn, pair, reset_on_close, small_send_buffer};
 
 #[test]
 fn queued_frames_go_out_in_order_and_the_close_ends_the_write_side() {
     let (ours, mut peer) = pair();
-    let io = ConnIo::new(ours.as_raw_fd(), conn());
+    let io = Outbox::new(ours.as_raw_fd(), conn());
     let first = io.push(Bytes::from_static(b"lone"));
     assert_eq!(
         first,
@@ -55,7 +55,7 @@ fn queued_frames_go_out_in_order_and_the_close_ends_the_write_side() {
 fn a_full_socket_keeps_the_rest_in_flight_and_loses_nothing() {
     let (ours, mut peer) = pair();
     small_send_buffer(&ours, 4096);
-    let io = ConnIo::new(ours.as_raw_fd(), conn());
+    let io = Outbox::new(ours.as_raw_fd(), conn());
     // 200 frames of 1000 numbered bytes: far more than the buffers hold.
     let frames: Vec<Bytes> = (0..200u32)
         .map(|i| Bytes::from(vec![(i % 251) as u8; 1000]))
@@ -98,7 +98,7 @@ fn a_peer_that_is_gone_loses_its_queue_without_waiting() {
     reset_on_close(&peer);
     drop(peer);
     std::thread::sleep(Duration::from_millis(50));
-    let io = ConnIo::new(ours.as_raw_fd(), conn());
+    let io = Outbox::new(ours.as_raw_fd(), conn());
     io.push(Bytes::from(vec![0u8; 1000]));
     io.send_now();
     assert_eq!(io.queued(), 0, "nothing kept for a dead peer");
@@ -113,7 +113,7 @@ fn a_peer_that_is_gone_loses_its_queue_without_waiting() {
 fn nothing_touches_the_socket_once_the_connection_is_over() {
     let (ours, mut peer) = pair();
     small_send_buffer(&ours, 4096);
-    let io = ConnIo::new(ours.as_raw_fd(), conn());
+    let io = Outbox::new(ours.as_raw_fd(), conn());
     io.push(Bytes::from(vec![1u8; 1 << 20]));
     io.send_now();
     assert!(io.is_sending(), "most of it still in flight");
@@ -138,8 +138,8 @@ fn nothing_touches_the_socket_once_the_connection_is_over() {
 fn an_idle_queue_is_small() {
     // Per idle connection (PERFORMANCE.md S3): keep it within two cache lines.
     assert!(
-        std::mem::size_of::<ConnIo>() <= 112,
+        std::mem::size_of::<Outbox>() <= 112,
         "{}",
-        std::mem::size_of::<ConnIo>()
+        std::mem::size_of::<Outbox>()
     );
 }

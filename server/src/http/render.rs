@@ -1,0 +1,119 @@
+//! The hubs' answers (and the few figures the server holds itself) as JSON bodies, in
+//! the shapes PROTOCOL.md §4 gives.
+
+use bytes::Bytes;
+use hubbub_core::{Answer, MessageList, RoomActivity, StorageStatus};
+use serde::Serialize;
+
+use super::response::Response;
+
+/// The `200` answering a query, whatever the hubs answered with.
+pub(crate) fn answer(answer: &Answer) -> Response {
+    let body = match answer {
+        Answer::Stats(snapshot) => Bytes::from(snapshot.to_json()),
+        Answer::Rooms(rooms) => rooms_body(rooms),
+        Answer::Messages(list) => messages_body(list),
+    };
+    Response::json(200, body)
+}
+
+/// The `503` for a question a worker did not answer in time.
+pub(crate) fn unavailable() -> Response {
+    Response::error(
+        503,
+        "unavailable",
+        "a worker did not answer in time; try again",
+    )
+}
+
+/// `GET /health`: `{"status":"ok","clients":N,"storage":"…"}`.
+pub(crate) fn health(clients: usize, storage: StorageStatus) -> Response {
+    #[derive(Serialize)]
+    struct Health<'a> {
+        status: &'a str,
+        clients: usize,
+        storage: &'a str,
+    }
+    let body = sonic_rs::to_vec(&Health {
+        status: "ok",
+        clients,
+        storage: storage.as_str(),
+    })
+    .unwrap_or_default();
+    Response::json(200, body)
+}
+
+/// `{"roomId"|"userId":"<id>","count":N,"messages":[…]}`, each message exactly as
+/// broadcast.
+pub(crate) fn messages_body(list: &MessageList) -> Bytes {
+    let size = 64 + list.frames.iter().map(|f| f.len() + 1).sum::<usize>();
+    let mut buf = Vec::with_capacity(size);
+    hubbub_core::protocol::encode_message_list(
+        &mut buf,
+        list.of.key(),
+        &list.id,
+        list.frames.iter().map(|f| &f[..]),
+    );
+    Bytes::from(buf)
+}
+
+/// `{"rooms":[{"roomId":…,"connections":N,"users":N}]}`.
+fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Room<'a> {
+        room_id: &'a str,
+        connections: u64,
+        users: u64,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        rooms: Vec<Room<'a>>,
+    }
+    let rooms = rooms
+        .iter()
+        .map(|r| Room {
+            room_id: &r.room_id,
+            connections: r.connections,
+            users: r.users,
+        })
+        .collect();
+    Bytes::from(sonic_rs::to_vec(&Body { rooms }).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hubbub_core::MessagesOf;
+
+    use super::*;
+
+    #[test]
+    fn bodies_have_the_shapes_of_the_protocol() {
+        let h = health(3, StorageStatus::Unavailable);
+        assert_eq!(
+            &h.body[..],
+            br#"{"status":"ok","clients":3,"storage":"unavailable"}"#
+        );
+        let rooms = vec![RoomActivity {
+            room_id: "a".into(),
+            connections: 2,
+            users: 1,
+            messages: 9,
+        }];
+        assert_eq!(
+            &answer(&Answer::Rooms(rooms)).body[..],
+            br#"{"rooms":[{"roomId":"a","connections":2,"users":1}]}"#
+        );
+        let list = MessageList {
+            of: MessagesOf::User,
+            id: Arc::from("u"),
+            frames: vec![Bytes::from_static(br#"{"seq":1}"#)],
+        };
+        assert_eq!(
+            &answer(&Answer::Messages(list)).body[..],
+            br#"{"userId":"u","count":1,"messages":[{"seq":1}]}"#
+        );
+    }
+}
