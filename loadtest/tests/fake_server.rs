@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{fake_server, fanout_args, free_port, report, run_lt, Faults};
+use common::{fake_server, fanout_args, report, run_lt, Faults};
+use hubbub_test_support::free_port;
 use sonic_rs::JsonValueTrait;
 
 fn run(args: Vec<String>) -> std::process::Output {

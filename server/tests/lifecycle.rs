@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use common::{Client, Server};
 use hubbub_core::protocol::ServerFrame;
+use hubbub_test_support::free_port;
+use hubbub_test_support::process::Process;
 
 fn run_with_env(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hubbub"))
         .env_clear()
-        .env("PORT", common::free_port().to_string())
+        .env("PORT", free_port().to_string())
         .env("BIND", "127.0.0.1")
         .envs(env.iter().copied())
         .output()
@@ -96,7 +98,7 @@ fn sigterm_closes_every_connection_with_1001_and_exits_zero() {
         c.frame(); // own join: the connection is live
     }
     let started = Instant::now();
-    server.signal("-TERM");
+    server.signal("TERM");
     for c in clients.iter_mut() {
         assert_eq!(c.close_code(), Some(1001));
     }
@@ -120,7 +122,7 @@ fn sigterm_closes_every_connection_with_1001_and_exits_zero() {
 #[test]
 fn sigint_also_shuts_down() {
     let mut server = Server::start(1, &[]);
-    server.signal("-INT");
+    server.signal("INT");
     let started = Instant::now();
     while server.child.try_wait().unwrap().is_none() {
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -300,22 +302,23 @@ fn idle_connections_are_pinged_then_closed() {
 #[test]
 fn json_logs_and_nothing_per_message_at_info() {
     use std::io::{BufRead, BufReader};
-    let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbub"))
-        .env_clear()
-        .envs([
-            ("PORT", port.to_string().as_str()),
-            ("BIND", "127.0.0.1"),
-            ("WORKERS", "2"),
-        ])
-        .envs([
-            ("LOG_LEVEL", "info"),
-            ("LOG_FORMAT", "json"),
-            ("RATE_LIMIT_PER_SEC", "0"),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_hubbub"))
+            .env_clear()
+            .envs([
+                ("PORT", port.to_string().as_str()),
+                ("BIND", "127.0.0.1"),
+                ("WORKERS", "2"),
+            ])
+            .envs([
+                ("LOG_LEVEL", "info"),
+                ("LOG_FORMAT", "json"),
+                ("RATE_LIMIT_PER_SEC", "0"),
+            ])
+            .stderr(std::process::Stdio::piped()),
+        "hubbub",
+    );
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["level"], "INFO");
@@ -330,7 +333,7 @@ fn json_logs_and_nothing_per_message_at_info() {
         c.next_chat();
     }
     c.close();
-    server.signal("-TERM");
+    server.signal("TERM");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     for line in &rest {
         let v: serde_json::Value =

@@ -3,83 +3,11 @@
 mod common;
 
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Server;
-
-struct Dynalite {
-    port: u16,
-    child: Child,
-}
-
-impl Dynalite {
-    fn start_on(port: u16) -> Dynalite {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tools/dynalite/node_modules/.bin/dynalite");
-        assert!(
-            bin.exists(),
-            "dynalite is not installed: run `npm ci` in tools/dynalite (scripts/test does)"
-        );
-        let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--createTableMs",
-                "0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "dynalite did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Dynalite { port, child }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Items in the messages table, counted by a Scan: no index and no order involved
-    /// (dynalite's index pagination over tied timestamps is not what is under test).
-    fn count_items_in(&self, table: &str) -> u64 {
-        use std::io::Write;
-        let body = format!(r#"{{"TableName":"{table}","Select":"COUNT"}}"#);
-        // dynalite wants a signature's shape, not a valid one.
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.0\r\n\
-             X-Amz-Target: DynamoDB_20120810.Scan\r\nX-Amz-Date: 20260101T000000Z\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
-             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let r = common::read_response(&mut s).unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
-        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert!(
-            v.get("LastEvaluatedKey").is_none(),
-            "one page holds them all"
-        );
-        v["Count"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Dynalite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use hubbub_test_support::dynalite::{self, Dynalite};
+use hubbub_test_support::{free_port, http};
 
 fn dynamo_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -115,16 +43,16 @@ fn wait_for(
 }
 
 fn stop(mut server: Server) {
-    server.signal("-TERM");
+    server.signal("TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn messages_are_stored_and_history_and_seq_survive_a_restart() {
-    let db = Dynalite::start_on(common::free_port());
+    let db = Dynalite::start_on(free_port());
     let env = dynamo_env(&db.endpoint());
-    let port = common::free_port();
+    let port = free_port();
     let server = start(port, &env);
     wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
     let mut c = server.connect("room=durable&userId=dora&username=Dora");
@@ -207,9 +135,9 @@ fn messages_are_stored_and_history_and_seq_survive_a_restart() {
 
 #[test]
 fn chat_works_while_the_store_is_down_and_catches_up_when_it_returns() {
-    let db_port = common::free_port();
-    let env = dynamo_env(&format!("http://127.0.0.1:{db_port}"));
-    let server = start(common::free_port(), &env);
+    let db_port = free_port();
+    let env = dynamo_env(&dynalite::endpoint(db_port));
+    let server = start(free_port(), &env);
     assert_eq!(server.get_json("/health")["storage"], "unavailable");
     let mut c = server.connect("room=offline&userId=o");
     c.chat("while down");
@@ -239,8 +167,8 @@ struct SlowProxy {
 
 impl SlowProxy {
     fn start(upstream: u16, delay: Duration) -> SlowProxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
@@ -270,7 +198,7 @@ impl SlowProxy {
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        dynalite::endpoint(self.port)
     }
 }
 
@@ -304,7 +232,7 @@ fn sigterm_drains(db: &Dynalite, endpoint: &str, case: Drain<'_>) {
     env.push(("PERSIST_BATCH_SIZE", batch.to_string()));
     env.push(("PERSIST_WORKERS", writers.to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start_on(common::free_port(), workers, &env);
+    let server = Server::start_on(free_port(), workers, &env);
     wait_for(&server, "storage ok", |h| h["storage"] == "ok", "/health");
     let mut clients: Vec<_> = (0..rooms)
         .map(|r| server.connect(&format!("room=drain{r}&userId=u{r}")))
@@ -337,7 +265,7 @@ fn sigterm_drains(db: &Dynalite, endpoint: &str, case: Drain<'_>) {
         poller
             .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
-        assert_eq!(common::read_response(&mut poller).unwrap().status, 200);
+        assert_eq!(http::read_response(&mut poller).unwrap().status, 200);
     }
     let started = Instant::now();
     stop(server);
@@ -353,7 +281,7 @@ fn sigterm_drains(db: &Dynalite, endpoint: &str, case: Drain<'_>) {
 
 #[test]
 fn sigterm_drains_a_fast_store_at_several_batch_sizes_and_worker_counts() {
-    let db = Dynalite::start_on(common::free_port());
+    let db = Dynalite::start_on(free_port());
     let endpoint = db.endpoint();
     let case = |table, workers, batch, writers, rooms, per_room| Drain {
         table,
@@ -372,7 +300,7 @@ fn sigterm_drains_a_fast_store_at_several_batch_sizes_and_worker_counts() {
 
 #[test]
 fn sigterm_drains_a_slow_store_at_several_batch_sizes_and_worker_counts() {
-    let db = Dynalite::start_on(common::free_port());
+    let db = Dynalite::start_on(free_port());
     // Every request waits 25 ms: 500 records in batches of 5 with one writer take ≈ 2.5 s,
     // so most are still queued when the signal comes.
     let slow = SlowProxy::start(db.port, Duration::from_millis(25));

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Server;
+use hubbub_test_support::http;
 
 /// A client frame (masked, final) with `opcode` and `payload`.
 fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
@@ -67,7 +68,7 @@ fn a_flooding_client_does_not_delay_anyone_else() {
             let mut took = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let r = common::http(
+                let r = http::send(
                     port,
                     "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                 );
@@ -185,7 +186,7 @@ fn an_oversized_head_gets_its_431_and_a_clean_close_not_a_reset() {
             "a".repeat(64 * 1024)
         );
         s.write_all(head.as_bytes()).unwrap();
-        let r = common::read_response(&mut s).expect("the answer");
+        let r = http::read_response(&mut s).expect("the answer");
         assert_eq!(r.status, 431);
         assert_eq!(r.json()["error"], "header_too_large");
         let mut rest = Vec::new();
@@ -230,7 +231,7 @@ fn a_keep_alive_connection_serves_at_most_1000_requests() {
     for i in 1..=1000 {
         s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
-        let r = common::read_response(&mut s).unwrap();
+        let r = http::read_response(&mut s).unwrap();
         assert_eq!(r.status, 200);
         let close = r.header("connection") == Some("close");
         assert_eq!(close, i == 1000, "request {i}");

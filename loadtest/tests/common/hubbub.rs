@@ -1,35 +1,28 @@
 //! The real `hubbub` server for integration tests: built if needed, started on a free
 //! loopback port, killed by PID when dropped.
 //!
-//! The server binary is `target/debug/hubbub`; when the `server/` crate exists it is
-//! (re)built with `cargo build -p hubbub-server` first. Without the crate, [`Hubbub::start`]
-//! says so and returns `None`, and the calling test returns.
+//! The server binary is `target/debug/hubbub`, (re)built with `cargo build -p
+//! hubbub-server` first: this crate cannot name another package's binary as a
+//! dependency, so it builds it the way a developer would.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use super::free_port;
+use hubbub_test_support::poll::wait_until;
+use hubbub_test_support::process::Process;
+use hubbub_test_support::{free_port, http, workspace_root};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+/// How long the server may take to answer `/health` with 200.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `target/debug/hubbub`, built if needed; `None` when the server crate does not exist.
-fn hubbub_binary() -> Option<PathBuf> {
+/// `target/debug/hubbub`, (re)built now.
+fn hubbub_binary() -> PathBuf {
     let root = workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+        .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("debug").join("hubbub");
-    if !root.join("server").join("Cargo.toml").exists() {
-        return None;
-    }
     let status = Command::new(env!("CARGO"))
         .args(["build", "-p", "hubbub-server"])
         .current_dir(&root)
@@ -37,34 +30,22 @@ fn hubbub_binary() -> Option<PathBuf> {
         .expect("run cargo build -p hubbub-server");
     assert!(status.success(), "cargo build -p hubbub-server failed");
     assert!(bin.exists(), "{} missing after the build", bin.display());
-    Some(bin)
+    bin
 }
 
 /// A running server, killed by PID when dropped.
 pub struct Hubbub {
-    child: Child,
+    process: Process,
     /// Its port on 127.0.0.1.
     pub port: u16,
 }
 
-impl Drop for Hubbub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Hubbub {
     /// Starts the server (one unpinned worker, logs at `warn`, otherwise its defaults
-    /// unless `env` says otherwise) and waits until `/health` answers; `None` without
-    /// the server crate.
-    pub fn start(env: &[(&str, &str)]) -> Option<Hubbub> {
-        let Some(bin) = hubbub_binary() else {
-            eprintln!("server/ does not exist yet: skipping the real-server test");
-            return None;
-        };
+    /// unless `env` says otherwise) and waits until `/health` answers 200.
+    pub fn start(env: &[(&str, &str)]) -> Hubbub {
         let port = free_port();
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(hubbub_binary());
         cmd.env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
             .env("WORKERS", "1")
@@ -73,23 +54,21 @@ impl Hubbub {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hubbub");
-        let server = Hubbub { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !matches!(http_get(port, "/health"), Ok((200, _))) {
-            assert!(Instant::now() < deadline, "hubbub did not become healthy");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(server)
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let server = Hubbub {
+            process: Process::spawn(&mut cmd, "hubbub"),
+            port,
+        };
+        let healthy = wait_until(START_TIMEOUT, || {
+            http::get(port, "/health").is_ok_and(|r| r.status == 200)
+        });
+        assert!(healthy, "hubbub did not become healthy on port {port}");
+        server
     }
 
     /// Its PID.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Its WebSocket URL.
@@ -99,47 +78,8 @@ impl Hubbub {
 
     /// `GET /api/analytics`, parsed.
     pub fn analytics(&self) -> sonic_rs::Value {
-        let (status, body) = http_get(self.port, "/api/analytics").expect("GET /api/analytics");
-        assert_eq!(status, 200, "{body}");
-        sonic_rs::from_str(&body).expect("analytics JSON")
+        let r = http::get(self.port, "/api/analytics").expect("GET /api/analytics");
+        assert_eq!(r.status, 200, "{}", r.body);
+        sonic_rs::from_str(&r.body).expect("analytics JSON")
     }
-}
-
-/// GET `path` on 127.0.0.1:`port`: (status, body).
-pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some(head_end) = text.find("\r\n\r\n") {
-            let head = text[..head_end].to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if let Some(len) = len {
-                if buf.len() >= head_end + 4 + len {
-                    break;
-                }
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }

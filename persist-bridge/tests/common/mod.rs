@@ -1,124 +1,16 @@
-//! Test support: a real dynalite (DynamoDB API, in memory) per test on a free loopback
-//! port, killed by PID on drop, and helpers to look at its table directly.
+//! Test support of the bridge: its settings for tests, records, and helpers to look at
+//! dynalite's table through the AWS SDK (dynalite itself, free ports and polling are in
+//! `hubbub-test-support`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use hubbub_core::{PersistRecord, UnixMillis};
 use hubbub_persist::{BridgeConfig, RetryPolicy};
-
-/// A dynalite process.
-pub struct Dynalite {
-    child: Option<Child>,
-    pub port: u16,
-}
-
-/// `tools/dynalite/node_modules/.bin/dynalite` of this repository.
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("tools/dynalite/node_modules/.bin/dynalite")
-}
-
-/// A TCP port nothing listens on right now.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
-impl Dynalite {
-    /// Starts dynalite on a free port.
-    pub fn start() -> Dynalite {
-        Dynalite::start_on(free_port())
-    }
-
-    /// Starts dynalite on `port` and waits until it accepts connections.
-    pub fn start_on(port: u16) -> Dynalite {
-        let bin = binary();
-        assert!(
-            bin.exists(),
-            "dynalite is not installed at {}: run `npm ci` in tools/dynalite \
-             (or `. scripts/lib/dynalite.sh && setup_dynalite`) before the persistence tests",
-            bin.display()
-        );
-        let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--createTableMs", "0", "--deleteTableMs", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut d = Dynalite {
-            child: Some(child),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(Ok(Some(status))) = d.child.as_mut().map(Child::try_wait) {
-                panic!("dynalite exited at start with {status} (port {port} taken?)");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dynalite did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        d
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn endpoint(&self) -> String {
-        endpoint(self.port)
-    }
-
-    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process, by PID.
-    pub fn signal(&self, signal: &str) {
-        let pid = self
-            .child
-            .as_ref()
-            .map(Child::id)
-            .expect("dynalite is running");
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} {pid} failed");
-    }
-
-    /// Kills the process (SIGKILL, by PID) and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Dynalite {
-    fn drop(&mut self) {
-        if let Some(child) = &self.child {
-            // A stopped process must be continued to die cleanly on some systems.
-            let _ = Command::new("kill")
-                .arg("-CONT")
-                .arg(child.id().to_string())
-                .status();
-        }
-        self.kill();
-    }
-}
-
-pub fn endpoint(port: u16) -> String {
-    format!("http://127.0.0.1:{port}")
-}
 
 /// Settings for tests: static dummy keys, short probes and backoffs.
 pub fn config(endpoint: String) -> BridgeConfig {
@@ -200,20 +92,6 @@ pub fn scan_all(endpoint: &str, table: &str) -> Vec<HashMap<String, AttributeVal
             }
         }
     })
-}
-
-/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Logs to the test output when `RUST_LOG` is set.

@@ -1,28 +1,28 @@
-//! Test harness: the real `hubbub` binary on a free loopback port, a real WebSocket
-//! client (tungstenite over std::net) and a plain HTTP/1.1 client.
+//! Test harness: the real `hubbub` binary on a free loopback port, with its frames read
+//! through the shared WebSocket client of `hubbub-test-support` and decoded as
+//! [`ServerFrame`]s.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use hubbub_core::protocol::ServerFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
+use hubbub_test_support::free_port;
+use hubbub_test_support::http::{self, Response};
+use hubbub_test_support::poll::wait_until;
+use hubbub_test_support::process::Process;
+use hubbub_test_support::ws::{WsClient, WsEvent};
 
+/// A running `hubbub`, killed by PID when dropped.
 pub struct Server {
     pub port: u16,
-    pub child: Child,
+    pub child: Process,
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// How long the server may take to answer `/health` after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Server {
     /// Starts the binary with `WORKERS=workers` plus `env`, and waits for `/health`.
@@ -38,7 +38,8 @@ impl Server {
     /// Like [`start`](Server::start), with the server's log (its standard error) written
     /// to `log`.
     pub fn start_logging_to(workers: u16, env: &[(&str, &str)], log: &std::path::Path) -> Server {
-        let file = std::fs::File::create(log).unwrap();
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("create the server log {}: {e}", log.display()));
         Server::start_with_stderr(free_port(), workers, env, Stdio::from(file))
     }
 
@@ -55,18 +56,14 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start hubbub");
-        let server = Server { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && server.try_get("/health").is_some()
-            {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("hubbub did not become healthy on port {port}");
+        let server = Server {
+            port,
+            child: Process::spawn(&mut cmd, "hubbub"),
+        };
+        // Any answer will do: with its store down, `/health` says 503 and the server is up.
+        let up = wait_until(START_TIMEOUT, || http::get(port, "/health").is_ok());
+        assert!(up, "hubbub did not answer /health on port {port}");
+        server
     }
 
     pub fn url(&self, query: &str) -> String {
@@ -77,15 +74,7 @@ impl Server {
         Client::connect(&self.url(query), &[]).unwrap_or_else(|e| panic!("connect {query}: {e:?}"))
     }
 
-    fn try_get(&self, path: &str) -> Option<HttpResponse> {
-        http(
-            self.port,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-        )
-        .ok()
-    }
-
-    pub fn get(&self, path: &str) -> HttpResponse {
+    pub fn get(&self, path: &str) -> Response {
         self.request(&format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         ))
@@ -102,48 +91,37 @@ impl Server {
         serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", r.body))
     }
 
-    pub fn request(&self, raw: &str) -> HttpResponse {
-        http(self.port, raw).unwrap_or_else(|e| panic!("request failed: {e}"))
+    pub fn request(&self, raw: &str) -> Response {
+        http::send(self.port, raw).unwrap_or_else(|e| panic!("request failed: {e}"))
     }
 
     /// Polls `/api/analytics` until `pred` holds (the figures are merged across workers).
     pub fn analytics_until(&self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let a = self.get_json("/api/analytics");
-            if pred(&a) || Instant::now() > deadline {
-                return a;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut last = serde_json::Value::Null;
+        wait_until(Duration::from_secs(5), || {
+            last = self.get_json("/api/analytics");
+            pred(&last)
+        });
+        last
     }
 
-    pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Sends `signal` (`TERM`, `INT`, …) to the server, by PID.
+    pub fn signal(&self, signal: &str) {
+        self.child.signal(signal);
     }
 }
 
 fn static_dir() -> String {
     // A tiny dashboard stand-in so static serving is testable without a frontend build.
     let dir = std::env::temp_dir().join("hubbub-test-static");
-    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::create_dir_all(dir.join("assets")).expect("create the test static dir");
     std::fs::write(
         dir.join("index.html"),
         "<!doctype html><title>hubbub</title>",
     )
-    .unwrap();
-    std::fs::write(dir.join("assets/app.js"), "console.log('hubbub')").unwrap();
+    .expect("write the test index.html");
+    std::fs::write(dir.join("assets/app.js"), "console.log('hubbub')")
+        .expect("write the test app.js");
     dir.display().to_string()
 }
 
@@ -168,87 +146,9 @@ fn messages(body: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value
         .iter()
 }
 
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl HttpResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// Sends `raw` and reads one response (to Content-Length, or to EOF).
-pub fn http(port: u16, raw: &str) -> std::io::Result<HttpResponse> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(raw.as_bytes())?;
-    read_response(&mut s)
-}
-
-/// Reads exactly one response, so that pipelined responses that arrive together are
-/// left for the next call (the head a byte at a time, then exactly its body).
-pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    let head_end = loop {
-        if buf.ends_with(b"\r\n\r\n") {
-            break buf.len();
-        }
-        if s.read(&mut byte)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.push(byte[0]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap_or("")
-        .split(' ')
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let len: Option<usize> = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok());
-    let mut body = Vec::new();
-    match len {
-        Some(len) => {
-            body.resize(len, 0);
-            s.read_exact(&mut body)?;
-        }
-        None => {
-            let _ = s.read_to_end(&mut body);
-        }
-    }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).to_string(),
-    })
-}
-
-pub struct Client {
-    pub ws: WebSocket<TcpStream>,
-}
+/// A WebSocket client of the server: the shared client, with frames decoded as
+/// [`ServerFrame`]s. Derefs to the [`WsClient`] (its `ws` for raw frames and pings).
+pub struct Client(WsClient);
 
 #[derive(Debug)]
 pub enum Event {
@@ -256,43 +156,34 @@ pub enum Event {
     Closed(Option<u16>),
 }
 
+impl Deref for Client {
+    type Target = WsClient;
+
+    fn deref(&self) -> &WsClient {
+        &self.0
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut WsClient {
+        &mut self.0
+    }
+}
+
+fn is_presence(frame: &ServerFrame) -> bool {
+    matches!(frame, ServerFrame::Join(_) | ServerFrame::Leave(_))
+}
+
+fn decode(text: &str) -> ServerFrame {
+    ServerFrame::decode(text.as_bytes()).unwrap_or_else(|e| panic!("undecodable frame {text}: {e}"))
+}
+
 impl Client {
     /// Connects with extra request headers; on refusal returns the HTTP status and body.
     pub fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
-        use tungstenite::client::IntoClientRequest;
-        let mut req = url.into_client_request().unwrap();
-        for (k, v) in headers {
-            req.headers_mut().insert(
-                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        let host = url
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        let stream = TcpStream::connect(host).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        match tungstenite::client(req, stream) {
-            Ok((ws, _)) => Ok(Client { ws }),
-            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
-                let body = resp
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).to_string())
-                    .unwrap_or_default();
-                Err((resp.status().as_u16(), body))
-            }
-            Err(e) => panic!("handshake: {e}"),
-        }
-    }
-
-    pub fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).unwrap();
+        WsClient::try_connect(url, headers)
+            .map(Client)
+            .map_err(|refusal| (refusal.status, refusal.body))
     }
 
     pub fn chat(&mut self, content: &str) {
@@ -302,20 +193,9 @@ impl Client {
 
     /// The next frame or the close, waiting up to the read timeout.
     pub fn next(&mut self) -> Event {
-        loop {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    let frame = ServerFrame::decode(t.as_bytes())
-                        .unwrap_or_else(|e| panic!("undecodable frame {t}: {e}"));
-                    return Event::Frame(frame);
-                }
-                Ok(Message::Close(c)) => return Event::Closed(c.map(|c| u16::from(c.code))),
-                Ok(_) => continue,
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Event::Closed(None)
-                }
-                Err(e) => panic!("read: {e}"),
-            }
+        match self.next_event() {
+            WsEvent::Text(text) => Event::Frame(decode(&text)),
+            WsEvent::Closed(code) => Event::Closed(code),
         }
     }
 
@@ -331,7 +211,7 @@ impl Client {
         loop {
             match self.frame() {
                 ServerFrame::Chat(m) => return m,
-                ServerFrame::Join(_) | ServerFrame::Leave(_) => continue,
+                f if is_presence(&f) => continue,
                 other => panic!("expected chat, got {other:?}"),
             }
         }
@@ -342,60 +222,20 @@ impl Client {
         loop {
             match self.frame() {
                 ServerFrame::Error(e) => return e.code,
-                ServerFrame::Join(_) | ServerFrame::Leave(_) => continue,
+                f if is_presence(&f) => continue,
                 other => panic!("expected error, got {other:?}"),
-            }
-        }
-    }
-
-    /// Reads until the connection closes; returns the close code.
-    pub fn close_code(&mut self) -> Option<u16> {
-        loop {
-            if let Event::Closed(code) = self.next() {
-                return code;
             }
         }
     }
 
     /// Asserts nothing arrives for `ms` milliseconds (presence aside).
     pub fn expect_silence(&mut self, ms: u64) {
-        self.ws
-            .get_mut()
-            .set_read_timeout(Some(Duration::from_millis(ms)))
-            .unwrap();
-        loop {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    let f = ServerFrame::decode(t.as_bytes()).unwrap();
-                    assert!(
-                        matches!(f, ServerFrame::Join(_) | ServerFrame::Leave(_)),
-                        "unexpected {f:?}"
-                    );
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
-                Err(e) => panic!("read: {e}"),
-            }
-        }
-        self.ws
-            .get_mut()
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        self.0
+            .expect_silence(Duration::from_millis(ms), |text| is_presence(&decode(text)));
     }
 
-    pub fn close(mut self) {
-        let _ = self.ws.close(Some(tungstenite::protocol::CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }));
-        let _ = self.ws.flush();
+    pub fn close(self) {
+        self.0.close();
     }
 }
 
@@ -409,14 +249,18 @@ pub fn stuck_client(port: u16, query: &str) -> std::net::TcpStream {
         )
         .as_bytes(),
     )
-    .unwrap();
+    .expect("send the upgrade request");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
+        s.read_exact(&mut byte).expect("read the upgrade answer");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "upgrade refused: {}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
