@@ -3,11 +3,11 @@
 //! medians side by side as Markdown and JSON.
 //!
 //! ```sh
-//! cargo run --release -p hubbub-benches --bin compare -- --scenarios s1,s3,s4 --runs 3
+//! cargo run --release -p hubbub-compare --bin compare -- --scenarios s1,s3,s4 --runs 3
 //! ```
 //!
 //! The pure parts (scenarios, figures, medians, Markdown) are in
-//! [`hubbub_benches::compare`].
+//! [`hubbub_compare`].
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -19,12 +19,12 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::Value;
 
-use hubbub_benches::compare::extract::generator_cpu;
-use hubbub_benches::compare::markdown;
-use hubbub_benches::compare::report::{
+use hubbub_compare::extract::generator_cpu;
+use hubbub_compare::markdown;
+use hubbub_compare::report::{
     lscpu_model, summarize_scenario, utc_date, Comparison, RunRecord, ScenarioResult, ServerSpec,
 };
-use hubbub_benches::compare::scenario::{parse_list, Scenario};
+use hubbub_compare::scenario::{parse_list, Scenario};
 
 const BUILD_ARGS: &[&str] = &[
     "build",
@@ -34,7 +34,7 @@ const BUILD_ARGS: &[&str] = &[
     "-p",
     "hubbub-loadtest",
     "-p",
-    "hubbub-benches",
+    "hubbub-reference-server",
     "--bin",
     "hubbub",
     "--bin",

@@ -148,9 +148,9 @@ pub fn render(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::extract::CONNECT_FIGURES;
-    use crate::compare::report::tests::run;
-    use crate::compare::report::{summarize_scenario, ServerSpec};
+    use crate::extract::CONNECT_FIGURES;
+    use crate::report::tests::run;
+    use crate::report::{summarize_scenario, ServerSpec};
     use serde_json::json;
 
     #[test]

@@ -231,7 +231,7 @@ pub fn lscpu_model(lscpu: &str) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::compare::extract::{CONNECT_FIGURES, IDLE_FIGURES};
+    use crate::extract::{CONNECT_FIGURES, IDLE_FIGURES};
     use serde_json::json;
 
     pub(crate) fn run(server: &str, n: u32, report: Option<Value>) -> RunRecord {

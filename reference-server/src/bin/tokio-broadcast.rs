@@ -1,10 +1,10 @@
 //! `tokio-broadcast`: the reference chat server hubbub is benchmarked against. See
-//! [`hubbub_benches::tokio_broadcast`] for the design and the environment variables.
+//! [`hubbub_reference_server`] for the design and the environment variables.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use hubbub_benches::tokio_broadcast::{bind, serve, Config};
+use hubbub_reference_server::{bind, serve, Config};
 
 // The same allocator as hubbub, so a comparison measures the servers, not the allocators.
 #[global_allocator]

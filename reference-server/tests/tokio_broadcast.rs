@@ -1,43 +1,39 @@
 //! Black-box tests of the `tokio-broadcast` reference server: the built binary on a free
-//! loopback port, driven by a blocking tungstenite client.
+//! loopback port, driven by the shared blocking WebSocket client.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hubbub_test_support::http;
+use hubbub_test_support::process::Process;
+use hubbub_test_support::ws::{Refusal, WsClient, WsEvent};
 use serde_json::Value;
-use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
-use tungstenite::{Message, WebSocket};
-
-type Ws = WebSocket<TcpStream>;
+use tungstenite::Message;
 
 struct Server {
-    child: Child,
+    /// Killed by PID when the test ends.
+    _process: Process,
     addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts the binary on `127.0.0.1:0` and reads the address it printed.
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokio-broadcast"))
-        .env("PORT", "0")
-        .env("BIND", "127.0.0.1")
-        .env("WORKERS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tokio-broadcast");
+    let mut process = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tokio-broadcast"))
+            .env("PORT", "0")
+            .env("BIND", "127.0.0.1")
+            .env("WORKERS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "tokio-broadcast",
+    );
+    let stdout = process.stdout.take().expect("stdout is piped");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(stdout)
         .read_line(&mut line)
         .expect("read the listening line");
     let addr = line
@@ -46,69 +42,32 @@ fn start() -> Server {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .expect("an address");
-    Server { child, addr }
-}
-
-fn connect(addr: SocketAddr, path_and_query: &str) -> Result<Ws, tungstenite::Error> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    match tungstenite::client(format!("ws://{addr}{path_and_query}"), stream) {
-        Ok((ws, _)) => Ok(ws),
-        Err(HandshakeError::Failure(e)) => Err(e),
-        Err(HandshakeError::Interrupted(_)) => unreachable!("blocking stream"),
+    Server {
+        _process: process,
+        addr,
     }
 }
 
-fn join(addr: SocketAddr, query: &str) -> Ws {
-    connect(addr, &format!("/ws?{query}")).expect("upgrade")
+fn connect(addr: SocketAddr, path_and_query: &str) -> Result<WsClient, Refusal> {
+    WsClient::try_connect(&format!("ws://{addr}{path_and_query}"), &[])
 }
 
-fn send(ws: &mut Ws, text: &str) {
-    ws.send(Message::text(text)).unwrap();
+fn join(addr: SocketAddr, query: &str) -> WsClient {
+    WsClient::connect(&format!("ws://{addr}/ws?{query}"))
 }
 
 fn chat(content: &str) -> String {
     serde_json::json!({ "type": "chat", "content": content }).to_string()
 }
 
-/// The next text frame, as JSON.
-fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match ws.read().expect("a frame") {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
 /// Asserts that nothing arrives for a while.
-fn assert_silent(ws: &mut Ws) {
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    match ws.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("expected silence, got {other:?}"),
-    }
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+fn assert_silent(ws: &mut WsClient) {
+    ws.expect_silence(Duration::from_millis(300), |_| false);
 }
 
 /// Reads until the server's close frame and returns its code.
-fn close_code(ws: &mut Ws) -> CloseCode {
-    loop {
-        match ws.read() {
-            Ok(Message::Close(Some(frame))) => return frame.code,
-            Ok(Message::Close(None)) => panic!("close without a code"),
-            Ok(_) => {}
-            Err(e) => panic!("no close frame: {e}"),
-        }
-    }
+fn close_code(ws: &mut WsClient) -> u16 {
+    ws.close_code().expect("a close frame with a code")
 }
 
 fn assert_chat(v: &Value, room: &str, user: &str, name: &str, content: &str, seq: u64) {
@@ -146,28 +105,40 @@ fn room_members_all_get_each_message_in_seq_order() {
     let mut carol = join(server.addr, "userId=carol&username=Carol&room=other");
 
     // Server-authoritative fields sent by the client are ignored.
-    send(
-        &mut alice,
-        r#"{"type":"chat","content":"hello","seq":99,"userId":"mallory","roomId":"x"}"#,
-    );
+    alice
+        .send_text(r#"{"type":"chat","content":"hello","seq":99,"userId":"mallory","roomId":"x"}"#);
     for ws in [&mut alice, &mut bob] {
-        assert_chat(&recv(ws), "team-1", "alice", "Alice", "hello", 1);
+        assert_chat(&ws.next_json(), "team-1", "alice", "Alice", "hello", 1);
     }
-    send(&mut bob, &chat("  hi \"there\" é  "));
+    bob.send_text(&chat("  hi \"there\" é  "));
     for ws in [&mut alice, &mut bob] {
-        assert_chat(&recv(ws), "team-1", "bob", "Bob", "  hi \"there\" é  ", 2);
+        assert_chat(
+            &ws.next_json(),
+            "team-1",
+            "bob",
+            "Bob",
+            "  hi \"there\" é  ",
+            2,
+        );
     }
     assert_silent(&mut carol);
 
     // Rooms count independently.
-    send(&mut carol, &chat("alone"));
-    assert_chat(&recv(&mut carol), "other", "carol", "Carol", "alone", 1);
+    carol.send_text(&chat("alone"));
+    assert_chat(&carol.next_json(), "other", "carol", "Carol", "alone", 1);
     assert_silent(&mut alice);
 
     // Defaults.
     let mut anon = join(server.addr, "");
-    send(&mut anon, &chat("x"));
-    assert_chat(&recv(&mut anon), "global", "anonymous", "Anonymous", "x", 1);
+    anon.send_text(&chat("x"));
+    assert_chat(
+        &anon.next_json(),
+        "global",
+        "anonymous",
+        "Anonymous",
+        "x",
+        1,
+    );
 }
 
 #[test]
@@ -190,33 +161,38 @@ fn invalid_frames_get_error_frames_and_the_connection_stays_open() {
         (chat(&"a".repeat(8192 - 28)), "content_too_long"),
     ];
     for (frame, code) in cases {
-        send(&mut ws, &frame);
-        let v = recv(&mut ws);
+        ws.send_text(&frame);
+        let v = ws.next_json();
         assert_eq!(v["type"], "error", "{frame}: {v}");
         assert_eq!(v["code"], code, "{frame}: {v}");
         assert!(v["message"].is_string(), "{v}");
     }
     // 1000 scalar values is fine even at 2000 bytes.
     let max = "é".repeat(1000);
-    send(&mut ws, &chat(&max));
-    assert_eq!(recv(&mut ws)["seq"], 1);
+    ws.send_text(&chat(&max));
+    assert_eq!(ws.next_json()["seq"], 1);
 }
 
 #[test]
 fn oversized_and_binary_frames_close_the_connection() {
     let server = start();
     let mut big = join(server.addr, "");
-    send(&mut big, &chat(&"a".repeat(8192)));
-    assert_eq!(close_code(&mut big), CloseCode::Size);
+    big.send_text(&chat(&"a".repeat(8192)));
+    assert_eq!(close_code(&mut big), u16::from(CloseCode::Size));
 
     let mut bin = join(server.addr, "");
-    bin.send(Message::binary(vec![1, 2, 3])).unwrap();
-    assert_eq!(close_code(&mut bin), CloseCode::Unsupported);
+    bin.ws
+        .send(Message::binary(vec![1, 2, 3]))
+        .expect("send a binary message");
+    assert_eq!(close_code(&mut bin), u16::from(CloseCode::Unsupported));
 
     let mut latin1 = join(server.addr, "");
     let frame = Frame::message(b"caf\xe9".to_vec(), OpCode::Data(Data::Text), true);
-    latin1.send(Message::Frame(frame)).unwrap();
-    assert_eq!(close_code(&mut latin1), CloseCode::Invalid);
+    latin1
+        .ws
+        .send(Message::Frame(frame))
+        .expect("send a raw frame");
+    assert_eq!(close_code(&mut latin1), u16::from(CloseCode::Invalid));
 }
 
 #[test]
@@ -232,32 +208,26 @@ fn bad_params_are_refused_with_400() {
     ];
     for (path, status, code) in cases {
         match connect(server.addr, path) {
-            Err(tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status().as_u16(), status, "{path}");
+            Err(refusal) => {
+                assert_eq!(refusal.status, status, "{path}");
                 assert_eq!(
-                    response.headers()["content-type"],
-                    "application/json",
+                    refusal.header("content-type"),
+                    Some("application/json"),
                     "{path}"
                 );
-                let body: Value =
-                    serde_json::from_slice(response.body().as_deref().expect("a body")).unwrap();
+                let body = refusal.json();
                 assert_eq!(body["error"], code, "{path}");
                 assert!(body["message"].is_string(), "{path}");
             }
-            other => panic!("{path}: expected a refusal, got {:?}", other.map(|_| ())),
+            Ok(_) => panic!("{path}: expected a refusal, got an upgrade"),
         }
     }
 }
 
 fn get_health(addr: SocketAddr) -> Value {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    let response = http::get(addr.port(), "/health").expect("GET /health");
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.json()
 }
 
 #[test]
@@ -283,19 +253,18 @@ fn a_member_that_does_not_read_is_closed_as_a_slow_consumer() {
     let mut talker = join(server.addr, "room=busy");
     let content = "x".repeat(1000);
     for seq in 1..=SENT {
-        send(&mut talker, &chat(&content));
-        assert_eq!(recv(&mut talker)["seq"], seq);
+        talker.send_text(&chat(&content));
+        assert_eq!(talker.next_json()["seq"], seq);
     }
     // Whatever was already in flight arrives in order, then the close frame.
     let mut received = 0;
     loop {
-        match slow.read().expect("a frame") {
-            Message::Text(_) => received += 1,
-            Message::Close(Some(frame)) => {
-                assert_eq!(frame.code, CloseCode::Policy);
+        match slow.next_event() {
+            WsEvent::Text(_) => received += 1,
+            WsEvent::Closed(code) => {
+                assert_eq!(code, Some(u16::from(CloseCode::Policy)));
                 break;
             }
-            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(received < SENT, "received all {received}");
@@ -306,7 +275,7 @@ fn concurrent_senders_see_one_gap_free_order() {
     const CLIENTS: usize = 4;
     const EACH: usize = 200;
     let server = start();
-    let members: Vec<Ws> = (0..CLIENTS)
+    let members: Vec<WsClient> = (0..CLIENTS)
         .map(|i| join(server.addr, &format!("userId=u{i}&room=busy")))
         .collect();
     let threads: Vec<_> = members
@@ -315,15 +284,19 @@ fn concurrent_senders_see_one_gap_free_order() {
         .map(|(i, mut ws)| {
             std::thread::spawn(move || {
                 for n in 0..EACH {
-                    send(&mut ws, &chat(&format!("{i}:{n}")));
+                    ws.send_text(&chat(&format!("{i}:{n}")));
                 }
                 let mut next_from = [0usize; CLIENTS];
                 let mut seqs = Vec::with_capacity(CLIENTS * EACH);
                 for _ in 0..CLIENTS * EACH {
-                    let v = recv(&mut ws);
-                    seqs.push(v["seq"].as_u64().unwrap());
-                    let (who, n) = v["content"].as_str().unwrap().split_once(':').unwrap();
-                    let (who, n): (usize, usize) = (who.parse().unwrap(), n.parse().unwrap());
+                    let v = ws.next_json();
+                    seqs.push(v["seq"].as_u64().expect("a seq"));
+                    let content = v["content"].as_str().expect("a content");
+                    let (who, n) = content.split_once(':').expect("sender:n");
+                    let (who, n): (usize, usize) = (
+                        who.parse().expect("a sender index"),
+                        n.parse().expect("a message index"),
+                    );
                     // Each sender's messages arrive in the order it sent them.
                     assert_eq!(n, next_from[who]);
                     next_from[who] += 1;
@@ -334,6 +307,6 @@ fn concurrent_senders_see_one_gap_free_order() {
         .collect();
     let expected: Vec<u64> = (1..=(CLIENTS * EACH) as u64).collect();
     for t in threads {
-        assert_eq!(t.join().unwrap(), expected);
+        assert_eq!(t.join().expect("a member thread finished"), expected);
     }
 }
