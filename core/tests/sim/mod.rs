@@ -11,10 +11,17 @@
 //! - [`Output::Close`] is recorded and answered with [`Hub::handle_close`] once the
 //!   outputs before it were flushed, as a driver does;
 //! - time never comes from the OS: [`Sim::advance`] moves the monotonic and the wall clock
-//!   together.
+//!   together;
+//! - [`Output::LoadRoom`] (durable configs) is answered by a simulated store after a
+//!   seeded number of peer deliveries, so joins, leaves, messages and closes interleave
+//!   with the load; a seeded share of loads fail (answered with `None`), as a store that
+//!   does not answer does.
 //!
 //! Every hub gets a [`PersistSink`] that accepts everything, which gives the tests the
-//! ground truth of what each room's owner sequenced, in order.
+//! ground truth of what each room's owner sequenced, in order. That sink is also the
+//! simulated store: a load is answered with what it holds for the room (plus any history
+//! the test stored before the run). The [`Journal`] keeps records and loads in one order,
+//! so a test can tell which load each record followed.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -24,6 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hubbub_core::connect::{Refusal, UpgradeRequest};
+use hubbub_core::protocol::ChatMessage;
 use hubbub_core::*;
 
 /// The wall clock at the start of every simulation (2026-11-21T10:30:00.000Z).
@@ -72,13 +80,69 @@ pub struct Received {
 /// A connection, named as the driver names it.
 pub type Key = (usize, ConnId);
 
-/// Records every message a room's owner hands to persistence: the sequencing ground truth.
-struct Recorder(Arc<Mutex<Vec<PersistRecord>>>);
+/// What happened to rooms' state, in order: the sequencing ground truth.
+#[derive(Debug, Clone)]
+pub enum Journal {
+    /// An owner sequenced this message (its persistence sink took it).
+    Sequenced(PersistRecord),
+    /// `worker` asked for `room`'s state ([`Output::LoadRoom`]).
+    Asked { worker: usize, room: Arc<str> },
+    /// The store answered: `None` if it failed, else the last `seq` and newest messages.
+    Loaded {
+        worker: usize,
+        room: Arc<str>,
+        state: Option<(u64, Vec<ChatMessage>)>,
+    },
+}
+
+/// Records every message a room's owner hands to persistence, in the journal.
+struct Recorder(Arc<Mutex<Vec<Journal>>>);
 
 impl PersistSink for Recorder {
     fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord> {
-        self.0.lock().unwrap().push(record);
+        self.0.lock().unwrap().push(Journal::Sequenced(record));
         Ok(())
+    }
+}
+
+/// A message as the store keeps it (and as a load hands it back).
+pub fn stored(r: &PersistRecord) -> ChatMessage {
+    ChatMessage {
+        message_id: r.message_id.to_string(),
+        room_id: r.room_id.to_string(),
+        user_id: r.user_id.to_string(),
+        username: r.username.to_string(),
+        content: r.content.to_string(),
+        timestamp: r.timestamp.to_rfc3339().to_string(),
+        seq: r.seq,
+    }
+}
+
+/// A `LoadRoom` the store has not answered yet.
+#[derive(Debug)]
+struct PendingLoad {
+    worker: usize,
+    room: Arc<str>,
+    recent: usize,
+    /// Peer deliveries still to happen before the answer may come.
+    wait: usize,
+}
+
+/// How the simulated store answers loads.
+#[derive(Debug, Clone, Copy)]
+pub struct StorePolicy {
+    /// The most peer deliveries a load waits for (uniform in `0..=max_delay`).
+    pub max_delay: usize,
+    /// Percentage of loads that fail.
+    pub fail_percent: u32,
+}
+
+impl Default for StorePolicy {
+    fn default() -> Self {
+        StorePolicy {
+            max_delay: 6,
+            fail_percent: 0,
+        }
     }
 }
 
@@ -110,8 +174,17 @@ pub struct Sim {
     pub pongs: HashMap<Key, u32>,
     /// Connections whose client's close the hub answered.
     pub client_closed: HashSet<Key>,
-    /// Everything the owners sequenced, in the order they sequenced it.
-    records: Arc<Mutex<Vec<PersistRecord>>>,
+    /// Records and loads, in the order they happened.
+    journal: Arc<Mutex<Vec<Journal>>>,
+    /// History the store held before the run, per room, oldest first.
+    preloaded: HashMap<String, Vec<ChatMessage>>,
+    /// How late loads are answered, and how often they fail.
+    pub store: StorePolicy,
+    /// Loads asked for and not answered yet.
+    loads: Vec<PendingLoad>,
+    /// Chat or presence frames a hub wrote for a room it was still loading (must stay
+    /// empty: the gate holds everything of a room until its state is known).
+    pub before_load: Vec<(usize, Bytes)>,
     next_query: u64,
 }
 
@@ -120,7 +193,7 @@ impl Sim {
     /// interleaving of peer events.
     pub fn new(workers: usize, seed: u64, tweak: impl Fn(&mut HubConfig)) -> Sim {
         let gauge = ConnectionGauge::new(100_000);
-        let records = Arc::new(Mutex::new(Vec::new()));
+        let journal = Arc::new(Mutex::new(Vec::new()));
         let now = Now::new(Mono::from_nanos(1_000_000_000), UnixMillis(BASE_WALL_MS));
         let hubs = (0..workers)
             .map(|w| {
@@ -128,7 +201,7 @@ impl Sim {
                 cfg.started_at = now.wall;
                 cfg.seed = seed;
                 tweak(&mut cfg);
-                Hub::with_persist(cfg, gauge.clone(), Box::new(Recorder(records.clone())))
+                Hub::with_persist(cfg, gauge.clone(), Box::new(Recorder(journal.clone())))
             })
             .collect();
         Sim {
@@ -147,7 +220,11 @@ impl Sim {
             pings: HashMap::new(),
             pongs: HashMap::new(),
             client_closed: HashSet::new(),
-            records,
+            journal,
+            preloaded: HashMap::new(),
+            store: StorePolicy::default(),
+            loads: Vec::new(),
+            before_load: Vec::new(),
             next_query: 0,
         }
     }
@@ -222,8 +299,21 @@ impl Sim {
         self.mesh.values().map(VecDeque::len).sum()
     }
 
-    /// Delivers the oldest event of a randomly chosen non-empty `(from, to)` queue.
-    /// Returns false when the mesh is empty.
+    /// Loads the store has not answered yet.
+    pub fn loads_pending(&self) -> usize {
+        self.loads.len()
+    }
+
+    /// Puts `history` (oldest first) in the store for `room`, as if an earlier run had
+    /// written it; a load of the room is answered from it and what this run adds.
+    pub fn preload(&mut self, room: &str, history: Vec<ChatMessage>) {
+        self.preloaded.insert(room.to_owned(), history);
+    }
+
+    /// Does one thing the driver would do next, chosen at random: deliver the oldest event
+    /// of a non-empty `(from, to)` queue, or answer a load whose delay has run out. With
+    /// only loads left, the one due soonest is answered. Returns false when the mesh is
+    /// empty and every load answered.
     pub fn step(&mut self) -> bool {
         let busy: Vec<(usize, usize)> = self
             .mesh
@@ -231,10 +321,28 @@ impl Sim {
             .filter(|(_, q)| !q.is_empty())
             .map(|(k, _)| *k)
             .collect();
-        if busy.is_empty() {
-            return false;
+        let due: Vec<usize> = (0..self.loads.len())
+            .filter(|&i| self.loads[i].wait == 0)
+            .collect();
+        if busy.is_empty() && due.is_empty() {
+            let soonest = (0..self.loads.len()).min_by_key(|&i| self.loads[i].wait);
+            return match soonest {
+                Some(i) => {
+                    self.answer_load(i);
+                    true
+                }
+                None => false,
+            };
         }
-        let pair = busy[self.rng.below(busy.len())];
+        let pick = self.rng.below(busy.len() + due.len());
+        if pick >= busy.len() {
+            self.answer_load(due[pick - busy.len()]);
+            return true;
+        }
+        let pair = busy[pick];
+        for load in &mut self.loads {
+            load.wait = load.wait.saturating_sub(1);
+        }
         let event = self.mesh.get_mut(&pair).and_then(VecDeque::pop_front);
         if let Some(event) = event {
             self.hubs[pair.1].handle_peer(self.now, event);
@@ -243,9 +351,52 @@ impl Sim {
         true
     }
 
-    /// Delivers peer events until the mesh is quiet.
+    /// Delivers peer events and answers loads until nothing is in flight.
     pub fn settle(&mut self) {
         while self.step() {}
+    }
+
+    /// What the store holds for `room`, oldest first: the history it started with, then
+    /// everything sequenced in this run.
+    pub fn stored(&self, room: &str) -> Vec<ChatMessage> {
+        let mut all = self.preloaded.get(room).cloned().unwrap_or_default();
+        let journal = self.journal.lock().unwrap();
+        all.extend(journal.iter().filter_map(|e| match e {
+            Journal::Sequenced(r) if &*r.room_id == room => Some(stored(r)),
+            _ => None,
+        }));
+        all
+    }
+
+    /// The store's answer to a load of `room` for `recent` messages: the newest `seq` it
+    /// holds and the newest messages of the run of consecutive `seq`s that ends there.
+    /// (After a failed load the room starts again at 1, so the store holds an older run
+    /// too; messages from before a restart of `seq` are not the room's recent history.)
+    pub fn answer(&self, room: &str, recent: usize) -> (u64, Vec<ChatMessage>) {
+        let all = self.stored(room);
+        let Some(last) = all.last() else {
+            return (0, Vec::new());
+        };
+        let last_seq = last.seq;
+        let mut run = 1;
+        while run < all.len() && all[all.len() - run - 1].seq + 1 == all[all.len() - run].seq {
+            run += 1;
+        }
+        let newest = all.len() - run.min(recent);
+        (last_seq, all[newest..].to_vec())
+    }
+
+    fn answer_load(&mut self, i: usize) {
+        let load = self.loads.swap_remove(i);
+        let fails = self.rng.below(100) < self.store.fail_percent as usize;
+        let state = (!fails).then(|| self.answer(&load.room, load.recent));
+        self.journal.lock().unwrap().push(Journal::Loaded {
+            worker: load.worker,
+            room: load.room.clone(),
+            state: state.clone(),
+        });
+        self.hubs[load.worker].handle_room_loaded(self.now, &load.room, state);
+        self.drain(load.worker);
     }
 
     /// Runs a query to completion and returns its answer.
@@ -263,12 +414,29 @@ impl Sim {
         }
     }
 
-    /// The frames written to one connection.
     /// What the owners sequenced so far, in order.
     pub fn records(&self) -> Vec<PersistRecord> {
-        self.records.lock().unwrap().clone()
+        let journal = self.journal.lock().unwrap();
+        journal
+            .iter()
+            .filter_map(|e| match e {
+                Journal::Sequenced(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
+    /// Records and loads so far, in order.
+    pub fn journal(&self) -> Vec<Journal> {
+        self.journal.lock().unwrap().clone()
+    }
+
+    /// How long the journal is: a position to compare later entries with.
+    pub fn journal_len(&self) -> usize {
+        self.journal.lock().unwrap().len()
+    }
+
+    /// The frames written to one connection.
     pub fn frames(&self, key: Key) -> &[Received] {
         self.inbox.get(&key).map(Vec::as_slice).unwrap_or_default()
     }
@@ -282,11 +450,15 @@ impl Sim {
             match self.hubs[w].poll_output() {
                 Output::Deliver { frame, to, .. } => {
                     self.deliveries[w] += to.len() as u64;
+                    self.check_loaded(w, &frame);
                     for &conn in to.iter() {
                         self.record((w, conn), Via::Deliver, &frame);
                     }
                 }
-                Output::Send { conn, frame } => self.record((w, conn), Via::Send, &frame),
+                Output::Send { conn, frame } => {
+                    self.check_loaded(w, &frame);
+                    self.record((w, conn), Via::Send, &frame);
+                }
                 Output::Peer { to, event } => {
                     self.mesh
                         .entry((w, to.index()))
@@ -310,8 +482,22 @@ impl Sim {
                     let first = self.client_closed.insert((w, conn));
                     assert!(first, "{conn:?}: its close answered twice");
                 }
-                Output::LoadRoom { room, .. } => {
-                    panic!("no durable config in the simulator yet: LoadRoom {room}")
+                Output::LoadRoom { room, recent } => {
+                    let owner = owner_of(&room, self.hubs.len() as u16).index();
+                    assert_eq!(owner, w, "{room} loaded by a worker that does not own it");
+                    let again = self.loads.iter().any(|l| l.worker == w && l.room == room);
+                    assert!(!again, "{room} asked for while its load is pending");
+                    self.journal.lock().unwrap().push(Journal::Asked {
+                        worker: w,
+                        room: room.clone(),
+                    });
+                    let wait = self.rng.below(self.store.max_delay + 1);
+                    self.loads.push(PendingLoad {
+                        worker: w,
+                        room,
+                        recent,
+                        wait,
+                    });
                 }
                 Output::Reply { id, answer } => {
                     self.replies.insert(id, (w, answer));
@@ -335,6 +521,19 @@ impl Sim {
             self.hubs[w].handle_close(self.now, conn);
             self.gone.insert((w, conn));
             self.drain(w);
+        }
+    }
+
+    /// Notes a chat or presence frame worker `w` writes for a room whose load it awaits.
+    fn check_loaded(&mut self, w: usize, frame: &Bytes) {
+        if !self.loads.iter().any(|l| l.worker == w) {
+            return;
+        }
+        let v: serde_json::Value = serde_json::from_slice(frame).expect("server frames are JSON");
+        if let Some(room) = v["roomId"].as_str() {
+            if self.loads.iter().any(|l| l.worker == w && &*l.room == room) {
+                self.before_load.push((w, frame.clone()));
+            }
         }
     }
 
@@ -363,6 +562,8 @@ pub enum Frame {
         user: String,
         content: String,
         message_id: String,
+        username: String,
+        timestamp: String,
         seq: u64,
     },
     Presence {
@@ -389,6 +590,8 @@ pub fn parse(frame: &[u8]) -> Frame {
             user: s("userId"),
             content: s("content"),
             message_id: s("messageId"),
+            username: s("username"),
+            timestamp: s("timestamp"),
             seq: v["seq"].as_u64().expect("seq"),
         },
         Some(kind @ ("join" | "leave")) => Frame::Presence {
