@@ -19,8 +19,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hubbub_core::connect::UpgradeRequest;
 use hubbub_core::protocol::decode_client_frame;
+use hubbub_core::upgrade::UpgradeRequest;
 use hubbub_core::*;
 use serde::Deserialize;
 

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hubbub_core::connect::UpgradeRequest;
 use hubbub_core::protocol::MAX_FRAME_BYTES;
+use hubbub_core::upgrade::UpgradeRequest;
 use hubbub_core::*;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::header::{HeaderValue, CONTENT_TYPE};

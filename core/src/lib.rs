@@ -9,7 +9,7 @@
 //! ## Layout
 //! - [`protocol`]: client frames in, server frames out (sonic-rs; encode once into
 //!   reusable buffers).
-//! - [`connect`]: the upgrade request's parameters, origin rules and refusals.
+//! - [`upgrade`]: the upgrade request's parameters, origin rules and refusals.
 //! - [`auth`]: the HMAC bearer tokens.
 //! - [`RateLimit`] / [`TokenBucket`]: per-connection rate limits.
 //! - [`Hub`]: one per worker; owns the rooms [`owner_of`] routes to it.
@@ -37,7 +37,7 @@
 //!
 //! ```
 //! use hubbub_core::*;
-//! use hubbub_core::connect::UpgradeRequest;
+//! use hubbub_core::upgrade::UpgradeRequest;
 //! use std::collections::VecDeque;
 //!
 //! let gauge = ConnectionGauge::new(100);
@@ -103,7 +103,6 @@
 
 pub mod analytics;
 pub mod auth;
-pub mod connect;
 mod gauge;
 mod hub;
 pub mod protocol;
@@ -111,6 +110,7 @@ mod rand;
 mod ratelimit;
 mod route;
 mod time;
+pub mod upgrade;
 pub mod ws;
 
 pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};

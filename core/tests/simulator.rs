@@ -15,8 +15,8 @@ mod sim;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hubbub_core::connect::Refusal;
 use hubbub_core::protocol::ChatMessage;
+use hubbub_core::upgrade::Refusal;
 use hubbub_core::*;
 use proptest::prelude::*;
 use sim::{parse, Frame, Journal, Key, Sim, StorePolicy, Via, BASE_WALL_MS};
@@ -320,7 +320,7 @@ fn lives(
                     life.began
                 );
                 life.sequenced += 1;
-                life.held.push((pos, sim::stored(r)));
+                life.held.push((pos, r.to_message()));
             }
         }
     }
@@ -1026,20 +1026,11 @@ fn backlog_then_live_across_workers() {
     sim.settle();
     sim.chat(alice, "m7");
     sim.settle();
-    let chats = |key| -> Vec<(Via, u64)> {
-        sim.frames(key)
-            .iter()
-            .filter_map(|r| match parse(&r.frame) {
-                Frame::Chat { seq, .. } => Some((r.via, seq)),
-                _ => None,
-            })
-            .collect()
-    };
-    let bob_chats = chats(bob);
+    let bob_chats = chats(&sim, bob);
     let seqs: Vec<u64> = bob_chats.iter().map(|c| c.1).collect();
     assert_eq!(seqs, [3, 4, 5, 6, 7], "since=2: the rest, then live");
     assert!(bob_chats.last().is_some_and(|c| c.0 == Via::Deliver));
-    assert_eq!(chats(alice).len(), 7);
+    assert_eq!(chats(&sim, alice).len(), 7);
 }
 
 /// A connection that closes before its backlog arrives leaves no trace and receives

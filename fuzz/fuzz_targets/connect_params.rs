@@ -1,6 +1,6 @@
 //! Any query string: parsing never panics, and accepted parameters obey their rules.
 #![no_main]
-use hubbub_core::connect::{valid_room, ConnectParams};
+use hubbub_core::upgrade::{valid_room, ConnectParams};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 #![no_main]
 use std::collections::{HashMap, VecDeque};
 
-use hubbub_core::connect::UpgradeRequest;
+use hubbub_core::upgrade::UpgradeRequest;
 use hubbub_core::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -98,7 +98,7 @@ impl Bridge {
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
-                .name("hubbub-persist".to_owned())
+                .name("hubbub-persist-bridge".to_owned())
                 .spawn(move || run(rt, cfg, shared, tx, control_rx))?
         };
         let ctx = match rx.recv() {

@@ -15,7 +15,7 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// protocol's defaults (PROTOCOL.md §5); build one with struct-update syntax:
 ///
 /// ```
-/// use hubbub_persist::BridgeConfig;
+/// use hubbub_persist_bridge::BridgeConfig;
 /// let cfg = BridgeConfig {
 ///     endpoint: Some("http://127.0.0.1:8000".into()),
 ///     access_key_id: Some("local".into()),

@@ -1,4 +1,4 @@
-//! # hubbub-persist
+//! # hubbub-persist-bridge
 //!
 //! The persistence bridge of [hubbub](https://example.invalid/hubbub): one OS thread
 //! running a tokio runtime between the chat workers and DynamoDB. Persistence never
@@ -32,7 +32,7 @@
 //!
 //! ## Use
 //! ```no_run
-//! use hubbub_persist::{Bridge, BridgeConfig};
+//! use hubbub_persist_bridge::{Bridge, BridgeConfig};
 //! use hubbub_core::PersistSink;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bridge = Bridge::start(BridgeConfig {

@@ -29,7 +29,7 @@ impl RetryPolicy {
     /// The ceiling of the sleep before retry `retry` (1-based): `min(cap, base · 2^(retry-1))`.
     ///
     /// ```
-    /// use hubbub_persist::RetryPolicy;
+    /// use hubbub_persist_bridge::RetryPolicy;
     /// use std::time::Duration;
     /// let p = RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(100), max_attempts: 5 };
     /// assert_eq!(p.ceiling(1), Duration::from_millis(10));

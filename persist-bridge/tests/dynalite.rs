@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use common::*;
 use hubbub_core::protocol::ChatMessage;
 use hubbub_core::{PersistRecord, PersistSink, StorageStatus};
-use hubbub_persist::{Bridge, BridgeConfig, QueryError, StartError};
+use hubbub_persist_bridge::{Bridge, BridgeConfig, QueryError, StartError};
 use hubbub_test_support::dynalite::{endpoint, Dynalite};
 use hubbub_test_support::free_port;
 use hubbub_test_support::poll::wait_until;
@@ -32,18 +32,6 @@ fn expected_item(r: &PersistRecord) -> HashMap<String, AttributeValue> {
         ("Timestamp".to_owned(), s(r.timestamp.to_rfc3339().as_str())),
         ("Seq".to_owned(), AttributeValue::N(r.seq.to_string())),
     ])
-}
-
-fn as_message(r: &PersistRecord) -> ChatMessage {
-    ChatMessage {
-        message_id: r.message_id.to_string(),
-        room_id: r.room_id.to_string(),
-        user_id: r.user_id.to_string(),
-        username: r.username.to_string(),
-        content: r.content.to_string(),
-        timestamp: r.timestamp.to_rfc3339().as_str().to_owned(),
-        seq: r.seq,
-    }
 }
 
 fn item_ids(items: &[HashMap<String, AttributeValue>]) -> HashSet<String> {
@@ -441,13 +429,16 @@ fn history_queries_return_the_newest_oldest_first() {
     let got = block_on(bridge.room_history("r1", 10))
         .expect("reply")
         .expect("room history");
-    let want: Vec<ChatMessage> = r1[20..].iter().map(as_message).collect();
+    let want: Vec<ChatMessage> = r1[20..].iter().map(PersistRecord::to_message).collect();
     assert_eq!(got, want);
 
     let all = block_on(bridge.room_history("r1", 200))
         .expect("reply")
         .expect("room history");
-    assert_eq!(all, r1.iter().map(as_message).collect::<Vec<_>>());
+    assert_eq!(
+        all,
+        r1.iter().map(PersistRecord::to_message).collect::<Vec<_>>()
+    );
 
     let none = block_on(bridge.room_history("nobody-here", 50))
         .expect("reply")
@@ -466,7 +457,7 @@ fn history_queries_return_the_newest_oldest_first() {
         .iter()
         .chain(&r2)
         .filter(|r| &*r.user_id == "alice")
-        .map(as_message)
+        .map(PersistRecord::to_message)
         .collect();
     assert_eq!(got, alice[alice.len() - 7..].to_vec());
     let bob = block_on(bridge.user_history("bob", 100))
@@ -481,7 +472,10 @@ fn history_queries_return_the_newest_oldest_first() {
     assert_eq!(state.last_seq, 30);
     assert_eq!(
         state.recent,
-        r1[25..].iter().map(as_message).collect::<Vec<_>>()
+        r1[25..]
+            .iter()
+            .map(PersistRecord::to_message)
+            .collect::<Vec<_>>()
     );
     let state = block_on(bridge.load_room("r1", 0))
         .expect("reply")
@@ -601,7 +595,7 @@ fn a_bad_setting_is_a_start_error() {
 }
 
 /// Not a benchmark of DynamoDB (dynalite is a single Node process), but shows the bridge
-/// keeps `in_flight` full batches going: `cargo test -p hubbub-persist --release --test
+/// keeps `in_flight` full batches going: `cargo test -p hubbub-persist-bridge --release --test
 /// dynalite throughput -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use hubbub_core::connect::AllowedOrigins;
+use hubbub_core::upgrade::AllowedOrigins;
 use hubbub_core::OverflowPolicy;
 
 /// The durable store.

@@ -1,12 +1,12 @@
 //! The durable store: with `STORE=dynamodb`, the persistence bridge (one tokio thread,
-//! `hubbub-persist`) and what the workers ask of it. With the memory store none of this
+//! `hubbub-persist-bridge`) and what the workers ask of it. With the memory store none of this
 //! runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hubbub_persist::{Bridge, BridgeConfig};
+use hubbub_persist_bridge::{Bridge, BridgeConfig};
 
 use hubbub_core::protocol::ChatMessage;
 

@@ -23,8 +23,8 @@ impl Hub {
                 .or(req.bearer())
                 .ok_or(crate::auth::TokenError::Missing)?;
             let user = crate::auth::verify(secret, token, now.wall)?;
-            if user.chars().count() > crate::connect::MAX_USER_ID_CHARS {
-                return Err(crate::connect::ParamError::UserId.into());
+            if user.chars().count() > crate::upgrade::MAX_USER_ID_CHARS {
+                return Err(crate::upgrade::ParamError::UserId.into());
             }
             params.user_id = user;
         }

@@ -37,13 +37,13 @@ pub use output::{Answer, ConnId, MessageList, MessagesOf, Output, Query, QueryId
 pub use peer::PeerEvent;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
-use crate::connect::{AllowedOrigins, ConnectParams, Refusal, UpgradeRequest};
 use crate::gauge::{ConnectionGauge, Reservation};
 use crate::protocol::{self, ChatMessageRef, ErrorCode, FrameError, PresenceKind};
 use crate::rand::SplitMix64;
 use crate::ratelimit::{RateLimit, TokenBucket};
 use crate::route::{owner_of, WorkerId};
 use crate::time::{Mono, Now, UnixMillis};
+use crate::upgrade::{AllowedOrigins, ConnectParams, Refusal, UpgradeRequest};
 use peer::{Member, PeerMsg};
 use retention::{Ledger, Retained};
 use rooms::{Entry, LocalRoom, OwnedRoom, UserIndex};
@@ -80,6 +80,38 @@ pub struct PersistRecord {
     pub timestamp: UnixMillis,
     /// Its room sequence number.
     pub seq: u64,
+}
+
+impl PersistRecord {
+    /// The message as a store keeps it and hands it back to
+    /// [`Hub::handle_room_loaded`]: the fields of its `chat` frame.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use hubbub_core::{PersistRecord, UnixMillis};
+    /// let record = PersistRecord {
+    ///     message_id: uuid::Uuid::nil(),
+    ///     room_id: Arc::from("r"),
+    ///     user_id: Arc::from("u"),
+    ///     username: Arc::from("U"),
+    ///     content: "hi".into(),
+    ///     timestamp: UnixMillis(0),
+    ///     seq: 7,
+    /// };
+    /// let m = record.to_message();
+    /// assert_eq!((m.seq, m.timestamp.as_str()), (7, "1970-01-01T00:00:00.000Z"));
+    /// ```
+    pub fn to_message(&self) -> protocol::ChatMessage {
+        protocol::ChatMessage {
+            message_id: self.message_id.to_string(),
+            room_id: self.room_id.to_string(),
+            user_id: self.user_id.to_string(),
+            username: self.username.to_string(),
+            content: self.content.to_string(),
+            timestamp: self.timestamp.to_rfc3339().as_str().to_owned(),
+            seq: self.seq,
+        }
+    }
 }
 
 /// Where the owner hands records to store: a bounded, non-blocking queue of the driver's.
@@ -351,7 +383,7 @@ impl Hub {
             minutes: MinuteCounts::default(),
             latency: LatencyWindow::new(),
             gathers: HashMap::new(),
-            anonymous: Arc::from(crate::connect::DEFAULT_USERNAME),
+            anonymous: Arc::from(crate::upgrade::DEFAULT_USERNAME),
             next_gather: 0,
             out: VecDeque::new(),
             scratch: Vec::with_capacity(2048),

@@ -1,8 +1,8 @@
 //! Unit tests of hub behaviour that the simulator's properties do not pin down.
 
 use super::*;
-use crate::connect::UpgradeRequest;
 use crate::protocol::{ChatMessage, ServerFrame};
+use crate::upgrade::UpgradeRequest;
 
 fn now(ms: u64) -> Now {
     Now::new(

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hubbub_core::connect::{Refusal, UpgradeRequest};
 use hubbub_core::protocol::ChatMessage;
+use hubbub_core::upgrade::{Refusal, UpgradeRequest};
 use hubbub_core::*;
 
 /// The wall clock at the start of every simulation (2026-11-21T10:30:00.000Z).
@@ -102,19 +102,6 @@ impl PersistSink for Recorder {
     fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord> {
         self.0.lock().unwrap().push(Journal::Sequenced(record));
         Ok(())
-    }
-}
-
-/// A message as the store keeps it (and as a load hands it back).
-pub fn stored(r: &PersistRecord) -> ChatMessage {
-    ChatMessage {
-        message_id: r.message_id.to_string(),
-        room_id: r.room_id.to_string(),
-        user_id: r.user_id.to_string(),
-        username: r.username.to_string(),
-        content: r.content.to_string(),
-        timestamp: r.timestamp.to_rfc3339().to_string(),
-        seq: r.seq,
     }
 }
 
@@ -362,7 +349,7 @@ impl Sim {
         let mut all = self.preloaded.get(room).cloned().unwrap_or_default();
         let journal = self.journal.lock().unwrap();
         all.extend(journal.iter().filter_map(|e| match e {
-            Journal::Sequenced(r) if &*r.room_id == room => Some(stored(r)),
+            Journal::Sequenced(r) if &*r.room_id == room => Some(r.to_message()),
             _ => None,
         }));
         all

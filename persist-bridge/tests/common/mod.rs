@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use hubbub_core::{PersistRecord, UnixMillis};
-use hubbub_persist::{BridgeConfig, RetryPolicy};
+use hubbub_persist_bridge::{BridgeConfig, RetryPolicy};
 
 /// Settings for tests: static dummy keys, short probes and backoffs.
 pub fn config(endpoint: String) -> BridgeConfig {
@@ -68,7 +68,7 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 
 /// A client on the same endpoint as the bridge.
 pub async fn raw_client(endpoint: &str) -> Client {
-    hubbub_persist::dynamo::client(&config(endpoint.to_owned())).await
+    hubbub_persist_bridge::dynamo::client(&config(endpoint.to_owned())).await
 }
 
 /// Every item of `table`.

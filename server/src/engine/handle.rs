@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use hubbub_core::connect::{Refusal, UpgradeRequest};
+use hubbub_core::upgrade::{Refusal, UpgradeRequest};
 use hubbub_core::{Admission, Answer, Query, QueryId};
 use monoio::net::TcpStream;
 

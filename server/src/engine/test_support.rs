@@ -4,7 +4,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use hubbub_core::connect::UpgradeRequest;
+use hubbub_core::upgrade::UpgradeRequest;
 use hubbub_core::{ConnId, ConnectionGauge, Hub, HubConfig, Mono, Now, UnixMillis, WorkerId};
 
 /// A connected pair on loopback: (our side, the peer, with a 5 s read timeout).

@@ -14,7 +14,7 @@ pub(crate) mod upgrade;
 
 use std::sync::Arc;
 
-use hubbub_core::connect::AllowedOrigins;
+use hubbub_core::upgrade::AllowedOrigins;
 use hubbub_core::ConnectionGauge;
 
 use crate::engine::Handle;
@@ -32,7 +32,7 @@ pub(crate) struct Site {
     /// The server's own figures (`/metrics`) and the HTTP connection count.
     pub figures: Arc<ServerFigures>,
     /// The DynamoDB bridge, with `STORE=dynamodb`: stored history and its figures.
-    pub store: Option<Arc<hubbub_persist::Bridge>>,
+    pub store: Option<Arc<hubbub_persist_bridge::Bridge>>,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

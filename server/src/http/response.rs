@@ -1,6 +1,6 @@
 //! Writing HTTP/1.1 responses: status line, the headers hubbub always sends, CORS.
 
-use hubbub_core::connect::AllowedOrigins;
+use hubbub_core::upgrade::AllowedOrigins;
 
 /// A complete response, ready to write.
 pub struct Response {

@@ -1,7 +1,7 @@
 //! The WebSocket upgrade: admitted or refused by the hub; once the 101 is out, the
 //! engine takes the connection over.
 
-use hubbub_core::connect::UpgradeRequest;
+use hubbub_core::upgrade::UpgradeRequest;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 

@@ -63,7 +63,7 @@ impl ConnectParams {
     /// ignored; when a parameter repeats, the last one counts.
     ///
     /// ```
-    /// use hubbub_core::connect::{ConnectParams, ParamError};
+    /// use hubbub_core::upgrade::{ConnectParams, ParamError};
     /// let p = ConnectParams::parse("room=lobby&username=%20Alice%20&since=7").unwrap();
     /// assert_eq!((p.room.as_str(), p.username.as_str(), p.since), ("lobby", "Alice", Some(7)));
     /// assert_eq!(p.user_id, "anonymous");
@@ -108,8 +108,8 @@ impl ConnectParams {
 /// Whether `room` is a valid room id: 1..=128 bytes of letters, digits and `-_.:@`.
 ///
 /// ```
-/// assert!(hubbub_core::connect::valid_room("team-1:eu@prod"));
-/// assert!(!hubbub_core::connect::valid_room("a/b"));
+/// assert!(hubbub_core::upgrade::valid_room("team-1:eu@prod"));
+/// assert!(!hubbub_core::upgrade::valid_room("a/b"));
 /// ```
 pub fn valid_room(room: &str) -> bool {
     !room.is_empty()
@@ -133,7 +133,7 @@ impl AllowedOrigins {
     /// with no origin in it.
     ///
     /// ```
-    /// use hubbub_core::connect::AllowedOrigins;
+    /// use hubbub_core::upgrade::AllowedOrigins;
     /// let o = AllowedOrigins::parse("https://a.example, https://b.example/").unwrap();
     /// assert!(o.allows("https://b.example"));
     /// assert!(!o.allows("https://c.example"));
