@@ -10,15 +10,21 @@
 //!   [`Output::Timeout`];
 //! - getters ([`Hub::connections`], [`Hub::worker`]).
 //!
-//! By role, one file each: `connections` (this worker's connections: admission, frames,
-//! closes, timers), `members` (a room's members here: backlog or streamed replay, then
-//! live deliveries), `owner` (the rooms this hub owns: sequencing, history, presence,
-//! fan-out, durable loading), `query` (HTTP questions, scatter/gather), `retention`
-//! (history within its byte budget), `rooms` (the room and index types), `peer` and
-//! `output` (what crosses to other hubs and to the driver). This file holds the types,
-//! the routing of peer events and the output queue.
+//! By role, one file each:
+//! - `connections`: this worker's connections — admission, frames, pings and closes,
+//!   idle timers, shutdown;
+//! - `members`: a room's members on this worker — backlog or streamed replay, then live
+//!   deliveries;
+//! - `owner`: the rooms this hub owns — sequencing, history, presence, fan-out;
+//! - `durable`: a durable room's first use waits for its stored state;
+//! - `query`: HTTP questions, scattered to the hubs and gathered into typed answers;
+//! - `retention`: history within its byte budget; `rooms`: the room and index types;
+//! - `peer` and `output`: what crosses to other hubs and to the driver.
+//!
+//! This file holds the types, the routing of peer events and the output queue.
 
 mod connections;
+mod durable;
 mod members;
 mod output;
 mod owner;

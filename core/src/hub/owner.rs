@@ -1,90 +1,10 @@
 //! The room-owner side of a hub: joins, leaves and messages of the rooms it owns —
-//! sequencing, history within its byte budget, presence, fan-out, durable loading.
+//! sequencing, history within its byte budget, presence, fan-out. (Loading a durable
+//! room's state first is `durable`.)
 
 use super::*;
 
 impl Hub {
-    /// With a durable store, holds back what concerns a room whose state is not loaded
-    /// yet (asking for it on first use); hands everything else through.
-    pub(super) fn gate(&mut self, msg: PeerMsg) -> Option<PeerMsg> {
-        if !self.cfg.durable {
-            return Some(msg);
-        }
-        let (room, first_use) = match &msg {
-            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } => {
-                (member.room.clone(), true)
-            }
-            // A leave must not overtake the join it undoes while that join waits.
-            PeerMsg::Leave { member, .. } => (member.room.clone(), false),
-            _ => return Some(msg),
-        };
-        let workers = self.cfg.workers as usize;
-        match self.owned.get_mut(&*room) {
-            Some(r) => match r.loading.as_mut() {
-                Some(waiting) => {
-                    waiting.push(msg);
-                    None
-                }
-                None => Some(msg),
-            },
-            None if first_use => {
-                let id = self.next_room_id;
-                self.next_room_id += 1;
-                let mut r = OwnedRoom::new(id, workers);
-                r.loading = Some(vec![msg]);
-                self.owned.insert(room.clone(), r);
-                let recent = self.cfg.history_size;
-                self.out.push_back(Output::LoadRoom { room, recent });
-                None
-            }
-            None => Some(msg),
-        }
-    }
-
-    /// The durable store answered an [`Output::LoadRoom`]: `state` is the room's last
-    /// stored `seq` and its newest messages, oldest first, or `None` if the store could not
-    /// answer (the room then starts afresh: availability over continuity, and the log of
-    /// the driver should say so). What waited for the room is handled now.
-    pub fn handle_room_loaded(
-        &mut self,
-        now: Now,
-        room: &str,
-        state: Option<(u64, Vec<protocol::ChatMessage>)>,
-    ) {
-        let Some((name, _)) = self.owned.get_key_value(room) else {
-            return;
-        };
-        let name = name.clone();
-        let Some(r) = self.owned.get_mut(room) else {
-            return;
-        };
-        let Some(waiting) = r.loading.take() else {
-            return;
-        };
-        if let Some((last_seq, recent)) = state {
-            r.last_seq = r.last_seq.max(last_seq);
-            for m in recent {
-                self.scratch.clear();
-                protocol::encode_chat_message(&mut self.scratch, &m);
-                let frame = Bytes::copy_from_slice(&self.scratch);
-                if let Some(r) = self.owned.get_mut(room) {
-                    r.last_seq = r.last_seq.max(m.seq);
-                }
-                self.retain(
-                    &name,
-                    Entry {
-                        seq: m.seq,
-                        at: UnixMillis(0),
-                        frame,
-                    },
-                );
-            }
-        }
-        for msg in waiting {
-            self.on_peer(now, msg);
-        }
-    }
-
     pub(super) fn owned_room(&mut self, room: &Arc<str>) -> &mut OwnedRoom {
         let workers = self.cfg.workers as usize;
         let next_id = &mut self.next_room_id;
