@@ -117,7 +117,8 @@ pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};
 pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
     history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
-    Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, Query, QueryId,
+    Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, PresentUser, Query, QueryId,
+    RoomPresence, MAX_PRESENCE_USERS,
 };
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};

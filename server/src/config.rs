@@ -206,6 +206,13 @@ pub struct Config {
     #[arg(long, env = "PRESENCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub presence: bool,
 
+    /// Join/leave events are sent only while a room has at most this many distinct
+    /// connected users (above it a connect storm would cost every member a frame per
+    /// arrival); `/api/rooms/{id}/presence` answers at any size.
+    #[arg(long, env = "PRESENCE_MAX_MEMBERS", default_value_t = 250,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub presence_max_members: u32,
+
     /// Bytes queued for one connection before it is closed as a slow consumer (1008).
     #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u32).range(4096..))]

@@ -251,6 +251,7 @@ fn hub_config(process: &Process, id: WorkerId) -> HubConfig {
     h.auth_secret = c.auth_secret.as_ref().map(|s| s.as_bytes().to_vec());
     h.allowed_origins = process.site.origins.clone();
     h.presence = c.presence;
+    h.presence_max_members = c.presence_max_members as usize;
     h.max_queued_bytes = c.max_queued_bytes as usize;
     h.idle_timeout = Duration::from_secs(u64::from(c.idle_timeout_secs));
     h.ping_after = h.idle_timeout / 2;

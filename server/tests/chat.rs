@@ -210,3 +210,52 @@ fn client_close_is_answered() {
     let a = server.analytics_until(|a| a["activeConnections"] == 0);
     assert_eq!(a["activeConnections"], 0);
 }
+
+#[test]
+fn presence_goes_quiet_above_presence_max_members_and_the_endpoint_still_answers() {
+    for workers in [1, 2] {
+        let server = Server::start(workers, &[("PRESENCE_MAX_MEMBERS", "2")]);
+        let mut a = server.connect("userId=a&username=A&room=crowd");
+        assert!(matches!(a.frame(), ServerFrame::Join(j) if j.user_id == "a"));
+        let b = server.connect("userId=b&username=B&room=crowd");
+        assert!(matches!(a.frame(), ServerFrame::Join(j) if j.user_id == "b"));
+        // A third user: past the bound, so nobody hears of it, nor of its leave.
+        let c = server.connect("userId=c&username=C&room=crowd");
+        let presence = server.get_json("/api/rooms/crowd/presence");
+        assert_eq!(presence["roomId"], "crowd");
+        assert_eq!(presence["online"], 3);
+        assert_eq!(presence["truncated"], false);
+        let users: Vec<(&str, &str)> = presence["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|u| {
+                (
+                    u["userId"].as_str().unwrap(),
+                    u["username"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(users, [("a", "A"), ("b", "B"), ("c", "C")]);
+        assert!(presence["users"][0]["since"]
+            .as_str()
+            .is_some_and(|s| s.ends_with('Z')));
+        c.close();
+        a.chat("after c left");
+        match a.frame() {
+            ServerFrame::Chat(m) => assert_eq!(m.content, "after c left"),
+            other => panic!("workers={workers}: no join or leave for c, got {other:?}"),
+        }
+        // Back at the bound: b's leave is announced.
+        b.close();
+        assert!(matches!(a.frame(), ServerFrame::Leave(l) if l.user_id == "b"));
+        let empty = server.get_json("/api/rooms/nobody/presence");
+        assert_eq!(
+            (
+                empty["online"].as_u64(),
+                empty["users"].as_array().map(Vec::len)
+            ),
+            (Some(0), Some(0))
+        );
+    }
+}

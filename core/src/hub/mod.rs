@@ -39,7 +39,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use output::{Answer, ConnId, MessageList, MessagesOf, Output, Query, QueryId};
+pub use output::{
+    Answer, ConnId, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence,
+    MAX_PRESENCE_USERS,
+};
 pub use peer::PeerEvent;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
@@ -52,7 +55,7 @@ use crate::time::{Mono, Now, UnixMillis};
 use crate::upgrade::{AllowedOrigins, ConnectParams, Refusal, UpgradeRequest};
 use peer::{Member, PeerMsg};
 use retention::{Ledger, Retained};
-use rooms::{Entry, LocalRoom, OwnedRoom, UserIndex};
+use rooms::{Entry, LocalRoom, OwnedRoom, RoomUser, UserIndex};
 
 /// The most a backlog or `since` replay hands the driver at once: beyond it the rest
 /// follows a slice at a time, each once the driver has written the one before
@@ -159,6 +162,9 @@ pub struct HubConfig {
     pub allowed_origins: AllowedOrigins,
     /// Send join/leave events.
     pub presence: bool,
+    /// Join/leave events go out only while a room has at most this many distinct
+    /// connected users, the joining or leaving one included (`PRESENCE_MAX_MEMBERS`).
+    pub presence_max_members: usize,
     /// Ping a connection silent for this long.
     pub ping_after: Duration,
     /// Close a connection silent for this long (pongs count as activity).
@@ -196,6 +202,7 @@ impl HubConfig {
             auth_secret: None,
             allowed_origins: AllowedOrigins::Any,
             presence: true,
+            presence_max_members: 250,
             ping_after: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             sweep_every: Duration::from_secs(5),

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::peer::PeerEvent;
 use crate::analytics::{RoomActivity, Snapshot};
 use crate::route::WorkerId;
-use crate::time::Mono;
+use crate::time::{Mono, UnixMillis};
 
 /// A connection of this hub. Its [`index`](ConnId::index) is dense and reused, so a driver
 /// can keep its own per-connection state in a `Vec`; the generation tells a reused slot
@@ -47,6 +47,11 @@ pub enum Query {
         /// How many of the newest messages, already clamped by [`history_limit`](crate::history_limit).
         limit: usize,
     },
+    /// `GET /api/rooms/{id}/presence`: answered with [`Answer::Presence`].
+    RoomPresence {
+        /// The room id (an unknown room has nobody in it).
+        room: String,
+    },
     /// `GET /api/users/{id}/messages?limit=N`: answered with [`Answer::Messages`].
     UserMessages {
         /// The user id.
@@ -66,6 +71,35 @@ pub enum Answer {
     Rooms(Vec<RoomActivity>),
     /// A room's or a user's newest messages.
     Messages(MessageList),
+    /// Who is connected to a room.
+    Presence(RoomPresence),
+}
+
+/// Who is connected to a room, by user (not by connection), as its owner knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPresence {
+    /// The room.
+    pub room_id: Arc<str>,
+    /// Distinct users connected.
+    pub online: usize,
+    /// The first [`MAX_PRESENCE_USERS`] of them by user id.
+    pub users: Vec<PresentUser>,
+    /// `online` is more than the users listed.
+    pub truncated: bool,
+}
+
+/// At most this many users are listed in a [`RoomPresence`].
+pub const MAX_PRESENCE_USERS: usize = 1000;
+
+/// One user connected to a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentUser {
+    /// The user id.
+    pub user_id: Arc<str>,
+    /// The display name of their first connection to the room.
+    pub username: Arc<str>,
+    /// When their first connection to the room joined.
+    pub since: UnixMillis,
 }
 
 /// Whose messages a [`MessageList`] holds.

@@ -82,13 +82,24 @@ impl Hub {
         since: Option<u64>,
     ) {
         let backlog = self.cfg.backlog_size;
+        let presence_max = self.cfg.presence_max_members;
         let room = self.owned_room(&member.room);
         let was_idle = std::mem::take(&mut room.idle_mark) != 0;
         if let Some(n) = room.per_worker.get_mut(from.index()) {
             *n += 1;
         }
-        *room.users.entry(member.user.clone()).or_insert(0) += 1;
+        room.users
+            .entry(member.user.clone())
+            .or_insert_with(|| RoomUser {
+                connections: 0,
+                username: member.username.clone(),
+                since: now.wall,
+            })
+            .connections += 1;
         room.connections += 1;
+        // Presence only while the room is small enough for it: every join goes to every
+        // member, so above the bound a connect storm would cost O(members) per connection.
+        let announce = room.users.len() <= presence_max;
         let frames = match since {
             Some(since) => room.after(since).map(|e| e.frame.clone()).collect(),
             None => room.newest(backlog).map(|e| e.frame.clone()).collect(),
@@ -106,7 +117,9 @@ impl Hub {
                 frames,
             },
         );
-        self.presence(now, PresenceKind::Join, &member);
+        if announce {
+            self.presence(now, PresenceKind::Join, &member);
+        }
     }
 
     pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member) {
@@ -116,9 +129,11 @@ impl Hub {
         if let Some(n) = room.per_worker.get_mut(from.index()) {
             *n = n.saturating_sub(1);
         }
-        if let Some(n) = room.users.get_mut(&*member.user) {
-            *n -= 1;
-            if *n == 0 {
+        // Counted with the user who leaves, as their join was.
+        let announce = room.users.len() <= self.cfg.presence_max_members;
+        if let Some(u) = room.users.get_mut(&*member.user) {
+            u.connections -= 1;
+            if u.connections == 0 {
                 room.users.remove(&*member.user);
             }
         }
@@ -131,7 +146,9 @@ impl Hub {
             self.idle_count += 1;
             self.evict_idle_rooms();
         }
-        self.presence(now, PresenceKind::Leave, &member);
+        if announce {
+            self.presence(now, PresenceKind::Leave, &member);
+        }
     }
 
     /// Forgets the longest-idle rooms beyond `max_idle_rooms`.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::output::ConnId;
+use super::output::{ConnId, RoomPresence};
 use crate::analytics::{RoomActivity, StatsPart};
 use crate::protocol::ErrorCode;
 use crate::route::WorkerId;
@@ -73,6 +73,7 @@ pub(crate) enum Ask {
     Rooms,
     RoomMessages { room: Arc<str>, limit: usize },
     UserMessages { user: Arc<str>, limit: usize },
+    RoomPresence { room: Arc<str> },
 }
 
 #[derive(Debug)]
@@ -80,4 +81,5 @@ pub(crate) enum Part {
     Stats(Box<StatsPart>),
     Rooms(Vec<RoomActivity>),
     Messages(Vec<(UnixMillis, Bytes)>),
+    Presence(RoomPresence),
 }

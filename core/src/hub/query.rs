@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::output::{Answer, MessageList, MessagesOf, Output, Query, QueryId};
+use super::output::{
+    Answer, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence,
+    MAX_PRESENCE_USERS,
+};
 use super::peer::{Ask, GatherId, Part, PeerMsg};
 use super::Hub;
 use crate::analytics::{
@@ -36,6 +39,15 @@ impl Hub {
                     Ask::RoomMessages {
                         room: Arc::from(room),
                         limit,
+                    },
+                    vec![owner],
+                )
+            }
+            Query::RoomPresence { room } => {
+                let owner = owner_of(&room, self.cfg.workers);
+                (
+                    Ask::RoomPresence {
+                        room: Arc::from(room),
                     },
                     vec![owner],
                 )
@@ -94,6 +106,37 @@ impl Hub {
             Ask::UserMessages { user, limit } => {
                 Part::Messages(self.user_index.newest(&user, limit))
             }
+            Ask::RoomPresence { room } => Part::Presence(self.room_presence(room)),
+        }
+    }
+
+    /// Who is connected to `room`, which this hub owns.
+    fn room_presence(&self, room: Arc<str>) -> RoomPresence {
+        let Some(r) = self.owned.get(&*room) else {
+            return RoomPresence {
+                room_id: room,
+                online: 0,
+                users: Vec::new(),
+                truncated: false,
+            };
+        };
+        let mut users: Vec<PresentUser> = r
+            .users
+            .iter()
+            .map(|(id, u)| PresentUser {
+                user_id: id.clone(),
+                username: u.username.clone(),
+                since: u.since,
+            })
+            .collect();
+        users.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
+        let online = users.len();
+        users.truncate(MAX_PRESENCE_USERS);
+        RoomPresence {
+            room_id: room,
+            online,
+            truncated: online > users.len(),
+            users,
         }
     }
 
@@ -182,6 +225,18 @@ impl Hub {
                 frames: merge_newest(g.parts, limit),
                 id: room,
             }),
+            Ask::RoomPresence { room } => {
+                let presence = g.parts.into_iter().find_map(|p| match p {
+                    Part::Presence(p) => Some(p),
+                    _ => None,
+                });
+                Answer::Presence(presence.unwrap_or(RoomPresence {
+                    room_id: room,
+                    online: 0,
+                    users: Vec::new(),
+                    truncated: false,
+                }))
+            }
             Ask::UserMessages { user, limit } => Answer::Messages(MessageList {
                 of: MessagesOf::User,
                 frames: merge_newest(g.parts, limit),

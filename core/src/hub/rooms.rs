@@ -76,6 +76,17 @@ impl Entry {
     }
 }
 
+/// A user connected to a room (through one connection or several).
+#[derive(Debug, Clone)]
+pub(crate) struct RoomUser {
+    /// Their connections to the room, on every worker.
+    pub connections: u32,
+    /// The display name of their first connection.
+    pub username: Arc<str>,
+    /// When their first connection joined.
+    pub since: UnixMillis,
+}
+
 /// A room as its owner keeps it.
 #[derive(Debug)]
 pub(crate) struct OwnedRoom {
@@ -87,8 +98,8 @@ pub(crate) struct OwnedRoom {
     pub history: VecDeque<Entry>,
     /// Members per worker, indexed by worker id.
     pub per_worker: Vec<u32>,
-    /// Distinct users with their connection counts.
-    pub users: HashMap<Arc<str>, u32>,
+    /// Distinct users connected to it, by user id.
+    pub users: HashMap<Arc<str>, RoomUser>,
     pub connections: u32,
     pub messages: u64,
     /// Non-zero while the room has no connection: its place in the idle queue.

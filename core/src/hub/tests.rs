@@ -568,3 +568,98 @@ fn the_clients_close_is_answered_once_and_nothing_follows_it() {
         "no second answer, no message taken, no 1001 after the client's close"
     );
 }
+
+/// The presence frames in `outputs`: ("join" | "leave", user id), in order.
+fn presence_frames(outputs: &[Output]) -> Vec<(&'static str, String)> {
+    frames(outputs)
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Join(p) => Some(("join", p.user_id)),
+            ServerFrame::Leave(p) => Some(("leave", p.user_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn presence_goes_quiet_above_presence_max_members_counting_users_not_connections() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.presence_max_members = 2;
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let a = open(&mut hub, "room=big&userId=a");
+    let a2 = open(&mut hub, "room=big&userId=a");
+    let b = open(&mut hub, "room=big&userId=b");
+    // Two users (a with two connections): every join is announced.
+    assert_eq!(
+        presence_frames(&drain(&mut hub)),
+        [
+            ("join", "a".to_owned()),
+            ("join", "a".to_owned()),
+            ("join", "b".to_owned())
+        ]
+    );
+    let c = open(&mut hub, "room=big&userId=c");
+    assert!(
+        presence_frames(&drain(&mut hub)).is_empty(),
+        "a third user is past the bound: no join for anyone"
+    );
+    hub.handle_close(now(1), c);
+    assert!(
+        presence_frames(&drain(&mut hub)).is_empty(),
+        "c's leave is counted with c, as its join was: not announced"
+    );
+    hub.handle_close(now(2), a2);
+    let leaves = presence_frames(&drain(&mut hub));
+    assert_eq!(
+        leaves,
+        [("leave", "a".to_owned())],
+        "two users again, a among them"
+    );
+    let _ = (a, b);
+}
+
+#[test]
+fn room_presence_lists_users_once_with_their_first_name_and_arrival() {
+    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
+    open(&mut hub, "room=p&userId=zoe&username=Zoe");
+    hub.handle_open(
+        now(5),
+        hub.admit(
+            now(5),
+            &UpgradeRequest {
+                query: "room=p&userId=al&username=Al",
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    open(&mut hub, "room=p&userId=zoe&username=Other");
+    let _ = drain(&mut hub);
+    hub.handle_query(
+        now(6),
+        QueryId(1),
+        Query::RoomPresence {
+            room: "p".to_owned(),
+        },
+    );
+    let presence = drain(&mut hub)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Reply {
+                answer: Answer::Presence(p),
+                ..
+            } => Some(p),
+            _ => None,
+        })
+        .expect("a presence answer");
+    let users: Vec<(&str, &str, u64)> = presence
+        .users
+        .iter()
+        .map(|u| (&*u.user_id, &*u.username, u.since.0))
+        .collect();
+    assert_eq!(
+        users,
+        [("al", "Al", now(5).wall.0), ("zoe", "Zoe", now(0).wall.0)]
+    );
+    assert_eq!((presence.online, presence.truncated), (2, false));
+}

@@ -2,7 +2,7 @@
 //! the shapes PROTOCOL.md §4 gives.
 
 use bytes::Bytes;
-use hubbub_core::{Answer, MessageList, RoomActivity, StorageStatus};
+use hubbub_core::{Answer, MessageList, RoomActivity, RoomPresence, StorageStatus};
 use serde::Serialize;
 
 use super::response::Response;
@@ -13,6 +13,7 @@ pub(crate) fn answer(answer: &Answer) -> Response {
         Answer::Stats(snapshot) => Bytes::from(snapshot.to_json()),
         Answer::Rooms(rooms) => rooms_body(rooms),
         Answer::Messages(list) => messages_body(list),
+        Answer::Presence(presence) => presence_body(presence),
     };
     Response::json(200, body)
 }
@@ -57,6 +58,41 @@ pub(crate) fn messages_body(list: &MessageList) -> Bytes {
     Bytes::from(buf)
 }
 
+/// `{"roomId":…,"online":N,"users":[{"userId","username","since"}],"truncated":false}`.
+fn presence_body(p: &RoomPresence) -> Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct User<'a> {
+        user_id: &'a str,
+        username: &'a str,
+        since: String,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        room_id: &'a str,
+        online: usize,
+        users: Vec<User<'a>>,
+        truncated: bool,
+    }
+    let users = p
+        .users
+        .iter()
+        .map(|u| User {
+            user_id: &u.user_id,
+            username: &u.username,
+            since: u.since.to_rfc3339().as_str().to_owned(),
+        })
+        .collect();
+    let body = Body {
+        room_id: &p.room_id,
+        online: p.online,
+        users,
+        truncated: p.truncated,
+    };
+    Bytes::from(sonic_rs::to_vec(&body).unwrap_or_default())
+}
+
 /// `{"rooms":[{"roomId":…,"connections":N,"users":N}]}`.
 fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
     #[derive(Serialize)]
@@ -85,7 +121,7 @@ fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
 mod tests {
     use std::sync::Arc;
 
-    use hubbub_core::MessagesOf;
+    use hubbub_core::{MessagesOf, PresentUser, UnixMillis};
 
     use super::*;
 
@@ -114,6 +150,20 @@ mod tests {
         assert_eq!(
             &answer(&Answer::Messages(list)).body[..],
             br#"{"userId":"u","count":1,"messages":[{"seq":1}]}"#
+        );
+        let presence = RoomPresence {
+            room_id: Arc::from("r"),
+            online: 2,
+            users: vec![PresentUser {
+                user_id: Arc::from("a"),
+                username: Arc::from("A"),
+                since: UnixMillis(0),
+            }],
+            truncated: true,
+        };
+        assert_eq!(
+            &answer(&Answer::Presence(presence)).body[..],
+            &br#"{"roomId":"r","online":2,"users":[{"userId":"a","username":"A","since":"1970-01-01T00:00:00.000Z"}],"truncated":true}"#[..]
         );
     }
 }

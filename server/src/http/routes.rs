@@ -17,6 +17,7 @@ enum Route {
     Metrics,
     Rooms,
     RoomMessages(String),
+    RoomPresence(String),
     UserMessages(String),
     /// Unknown under `/api/`.
     ApiNotFound,
@@ -38,6 +39,7 @@ fn route(path: &str) -> Route {
             let parts: Vec<&str> = rest.split('/').collect();
             match parts.as_slice() {
                 ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
+                ["rooms", id, "presence"] if !id.is_empty() => Route::RoomPresence(decode(id)),
                 ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
                 _ => Route::ApiNotFound,
             }
@@ -124,6 +126,7 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
                 None => asked(ctx, Query::RoomMessages { room, limit }).await,
             }
         }
+        Route::RoomPresence(room) => asked(ctx, Query::RoomPresence { room }).await,
         Route::UserMessages(user) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
             match stored_history(ctx, MessagesOf::User, &user, limit).await {
@@ -171,7 +174,7 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
             Some(snapshot)
         }
         // The hubs answer `Stats` with nothing else (`Query`'s docs pair them).
-        Answer::Rooms(_) | Answer::Messages(_) => None,
+        Answer::Rooms(_) | Answer::Messages(_) | Answer::Presence(_) => None,
     }
 }
 
@@ -226,6 +229,10 @@ mod tests {
             Route::UserMessages("x+y".into())
         );
         assert_eq!(route("/api/users//messages"), Route::ApiNotFound);
+        assert_eq!(
+            route("/api/rooms/a%20b/presence"),
+            Route::RoomPresence("a b".into())
+        );
         assert_eq!(route("/api/nope"), Route::ApiNotFound);
         assert_eq!(route("/index.html"), Route::Static);
         assert_eq!(query_param("a=1&limit=7", "limit").as_deref(), Some("7"));
