@@ -88,6 +88,7 @@ impl Hub {
                     frame,
                     to: to.clone(),
                     received: None,
+                    batched: false,
                 }));
         }
         self.replays.remove(&conn);
@@ -112,7 +113,13 @@ impl Hub {
         }
     }
 
-    pub(super) fn deliver_local(&mut self, room: &str, frame: Bytes, received: Option<Mono>) {
+    pub(super) fn deliver_local(
+        &mut self,
+        room: &str,
+        frame: Bytes,
+        received: Option<Mono>,
+        batched: bool,
+    ) {
         let Some(local) = self.local.get_mut(room) else {
             return;
         };
@@ -151,6 +158,7 @@ impl Hub {
             frame,
             to,
             received,
+            batched,
         });
     }
 }

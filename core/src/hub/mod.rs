@@ -497,7 +497,8 @@ impl Hub {
                 room,
                 frame,
                 received,
-            } => self.deliver_local(&room, frame, received),
+                batched,
+            } => self.deliver_local(&room, frame, received, batched),
             PeerMsg::Refused { conn, code } => {
                 if self.conn_mut(conn).is_some() {
                     self.send_error(conn, code);
