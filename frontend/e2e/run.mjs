@@ -4,19 +4,25 @@
 //   HUBBUB_URL=http://127.0.0.1:18080 npm run e2e
 //   HUBBUB_RESTART_CMD='./restart-server.sh'  (optional: restarts the server on the same port, returns when healthy)
 //   CHROMIUM=/usr/bin/chromium                (optional)
+//   HUBBUB_E2E_BIN=target/debug/hubbub         (optional: the presence scenario starts its own
+//                                               server from it, with PRESENCE_MAX_MEMBERS=1)
 //
 // The dashboard is loaded from the server itself (it serves frontend/dist at "/").
 // Set HUBBUB_PAGE_URL to load it from somewhere else (e.g. `vite preview`); the page
 // is then pointed at HUBBUB_URL with ?server=.
 import { chromium } from 'playwright-core';
-import { exec } from 'node:child_process';
+import { exec, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BASE = (process.env.HUBBUB_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const PAGE = (process.env.HUBBUB_PAGE_URL || BASE).replace(/\/+$/, '');
 const RESTART = process.env.HUBBUB_RESTART_CMD || '';
+const SERVER_BIN = process.env.HUBBUB_E2E_BIN || '';
+/** The dashboard's presence refresh (PRESENCE_REFRESH_MS in src/hooks/useChat.ts). */
+const PRESENCE_REFRESH_MS = 5_000;
 const ART = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 mkdirSync(ART, { recursive: true });
 
@@ -39,9 +45,11 @@ const results = [];
 let passed = 0;
 let failed = 0;
 
-function pageUrl(hash) {
-  const q = PAGE === BASE ? '' : `?server=${encodeURIComponent(BASE)}`;
-  return `${PAGE}/${q}#/${hash}`;
+function pageUrl(hash, base = BASE) {
+  // the page comes from the server under test, unless HUBBUB_PAGE_URL serves it
+  const page = PAGE === BASE ? base : PAGE;
+  const q = page === base ? '' : `?server=${encodeURIComponent(base)}`;
+  return `${page}/${q}#/${hash}`;
 }
 
 async function until(what, fn, timeoutMs = 10_000, everyMs = 100) {
@@ -77,8 +85,8 @@ const status = (page) => page.textContent('[data-testid="conn-status"]');
 const texts = (page) => page.$$eval('[data-testid="message"] .msg-content', (els) => els.map((e) => e.textContent));
 const countOf = (list, text) => list.filter((t) => t === text).length;
 
-async function joinRoom(page, username, room) {
-  await page.goto(pageUrl('chat'));
+async function joinRoom(page, username, room, base = BASE) {
+  await page.goto(pageUrl('chat', base));
   await page.fill('[data-testid="username"]', username);
   await page.fill('[data-testid="room"]', room);
   await page.click('[data-testid="join"]');
@@ -97,6 +105,47 @@ async function totalMessages(page) {
   const n = Number(String(raw).replace(/[^0-9]/g, ''));
   if (!Number.isFinite(n)) throw new Error(`total-messages is "${raw}"`);
   return n;
+}
+
+const memberNames = (page) => page.$$eval('[data-testid="member"] .member-name', (els) => els.map((e) => e.textContent));
+const presenceCount = async (page) => Number(String(await page.textContent('[data-testid="presence-count"]')).replace(/[^0-9]/g, ''));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A second hubbub from HUBBUB_E2E_BIN on a free port, with extra env; resolves once /health answers. */
+async function startServer(env) {
+  const port = await freePort();
+  const child = spawn(SERVER_BIN, [], {
+    env: { ...process.env, PORT: String(port), BIND: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'warn', RATE_LIMIT_PER_SEC: '50', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  };
+  try {
+    await until('second server healthy', async () => {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${log}`);
+      return (await fetch(`${url}/health`)).ok;
+    }, 10_000, 50);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url, stop };
 }
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS, headless: true });
@@ -198,6 +247,83 @@ try {
     });
   } else {
     console.log('SKIP server restart scenario (HUBBUB_RESTART_CMD not set)');
+  }
+
+  if (SERVER_BIN) {
+    await scenario('"Here now" follows a room above the presence bound (no join/leave frames)', async () => {
+      // PRESENCE_MAX_MEMBERS=1: Alice alone gets her own join; Bob's join and leave make
+      // the room 2 users, so they are sent to no one, and only the dashboard's refresh
+      // from /api/rooms/{room}/presence can show them.
+      const srv = await startServer({ PRESENCE_MAX_MEMBERS: '1' });
+      const contexts = [];
+      try {
+        const room = `bound-${run}`;
+        const cA = await browser.newContext({ viewport: DESKTOP });
+        const cB = await browser.newContext({ viewport: DESKTOP });
+        contexts.push(cA, cB);
+        const a = await cA.newPage();
+        const b = await cB.newPage();
+        for (const p of [a, b]) p.on('pageerror', (e) => consoleErrors.push(String(e)));
+        const framesToA = [];
+        a.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => framesToA.push(String(payload))));
+        const parsed = () =>
+          framesToA.map((f) => {
+            try {
+              return JSON.parse(f);
+            } catch {
+              return null;
+            }
+          });
+        const presenceFrames = (name) => parsed().filter((f) => f && (f.type === 'join' || f.type === 'leave') && f.username === name);
+        // A barrier: Alice's own chat comes back after every frame queued for her before it.
+        const flushFramesToA = async (text) => {
+          await send(a, text);
+          await until('the echo captured', () => parsed().some((f) => f && f.type === 'chat' && f.content === text), 5_000);
+        };
+        const noFramesFor = async (name, barrier) => {
+          await flushFramesToA(barrier);
+          if (presenceFrames('Alice').length === 0) throw new Error('Alice got no join frame of her own: were frames captured, is the bound 1?');
+          const got = presenceFrames(name);
+          if (got.length) throw new Error(`Alice got presence frames for ${name}, so the bound is not in effect: ${JSON.stringify(got)}`);
+        };
+
+        await joinRoom(a, 'Alice', room, srv.url);
+        await until('Alice lists herself, count 1', async () => {
+          const names = await memberNames(a);
+          return names.length === 1 && names[0] === 'Alice' && (await presenceCount(a)) === 1;
+        });
+
+        const t0 = Date.now();
+        await joinRoom(b, 'Bob', room, srv.url);
+        await until(
+          'Alice lists Bob, count 2',
+          async () => (await memberNames(a)).includes('Bob') && (await presenceCount(a)) === 2,
+          PRESENCE_REFRESH_MS + 2_500,
+        );
+        console.log(`  Bob shown to Alice after ${Date.now() - t0} ms`);
+        await noFramesFor('Bob', `Bob is here ${run}`);
+        // Bob sees both as well (his list is seeded from the endpoint when he connects)
+        await until('Bob lists both', async () => {
+          const names = await memberNames(b);
+          return names.includes('Alice') && names.includes('Bob') && (await presenceCount(b)) === 2;
+        }, 5_000);
+
+        const t1 = Date.now();
+        await b.click('[data-testid="leave"]');
+        await until(
+          'Alice drops Bob, count 1',
+          async () => !(await memberNames(a)).includes('Bob') && (await presenceCount(a)) === 1,
+          PRESENCE_REFRESH_MS + 2_500,
+        );
+        console.log(`  Bob dropped from Alice's list after ${Date.now() - t1} ms`);
+        await noFramesFor('Bob', `Bob has left ${run}`);
+      } finally {
+        for (const c of contexts) await c.close().catch(() => {});
+        await srv.stop();
+      }
+    });
+  } else {
+    console.log('SKIP presence bound scenario (HUBBUB_E2E_BIN not set)');
   }
 
   await scenario('no uncaught page errors', async () => {

@@ -5,6 +5,7 @@ import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
 import { PresenceList } from './PresenceList';
+import { presenceCount } from '../lib/presence';
 
 export function ChatView({ session, chat, onLeave }: { session: Session; chat: ChatState; onLeave: () => void }) {
   const open = chat.status.status === 'open';
@@ -15,12 +16,12 @@ export function ChatView({ session, chat, onLeave }: { session: Session; chat: C
           <div className="chat-title">
             <h1>#{session.room}</h1>
             <span className="muted small">
-              as <strong>{session.username}</strong> · {chat.presence.size} here
+              as <strong>{session.username}</strong> · {presenceCount(chat.presence).toLocaleString()} here
             </span>
           </div>
           <div className="chat-actions">
             <ConnIndicator info={chat.status} onRetry={chat.retryNow} />
-            <button type="button" className="btn btn-ghost btn-sm" onClick={onLeave}>
+            <button type="button" className="btn btn-ghost btn-sm" onClick={onLeave} data-testid="leave">
               Leave
             </button>
           </div>

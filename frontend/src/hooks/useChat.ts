@@ -6,10 +6,11 @@ import {
   applyPresence,
   emptyPresence,
   ensureMember,
-  presenceFromDetails,
+  mergeSnapshot,
+  parsePresenceSnapshot,
   type Presence,
 } from '../lib/presence';
-import type { AnalyticsSnapshot, ChatMessage, PresenceFrame, ServerFrame } from '../lib/types';
+import type { ChatMessage, PresenceFrame, ServerFrame } from '../lib/types';
 
 export interface Session {
   userId: string;
@@ -36,7 +37,21 @@ export interface ChatState {
 
 const FLUSH_MS = 40;
 const ERROR_TTL_MS = 8_000;
-const PRESENCE_RESYNC_MS = 30_000;
+/**
+ * How often "Here now" is fetched again from /api/rooms/{room}/presence. Above
+ * PRESENCE_MAX_MEMBERS users the server sends no join/leave frames, so this is what
+ * keeps a big room's list live; in a small room frames update it at once and this only
+ * repairs what a missed frame got wrong. 5 s reads as live for a who-is-here list
+ * (nobody watches arrivals to the second) and bounds the cost: one GET per open,
+ * visible, connected tab every 5 s (never two at once, none while hidden or
+ * reconnecting), answered from the room owner's memory with at most 1000 users. A room
+ * of a thousand watching tabs thus costs the server 200 requests a second; 1 s would
+ * be 1000, 30 s (the old analytics re-sync) would leave a big room's list half a
+ * minute behind.
+ */
+export const PRESENCE_REFRESH_MS = 5_000;
+/** A presence fetch slower than this is abandoned (the next tick tries again). */
+const PRESENCE_TIMEOUT_MS = 4_000;
 
 const initialStatus: StatusInfo = { status: 'closed', attempt: 0, retryInMs: null, lastClose: null };
 
@@ -62,7 +77,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
     if (!room || !userId || !username) return;
     const self = { userId, username };
     let logState = emptyLog();
-    let presenceState: Presence = emptyPresence;
+    let presenceState: Presence = ensureMember(emptyPresence, self);
     let pendingChat: ChatMessage[] = [];
     let pendingPresence: PresenceFrame[] = [];
     let flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -85,7 +100,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
         }
       }
       if (pendingPresence.length) {
-        presenceState = applyPresence(presenceState, pendingPresence);
+        presenceState = ensureMember(applyPresence(presenceState, pendingPresence), self);
         pendingPresence = [];
         setPresence(presenceState);
       }
@@ -94,15 +109,35 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
       if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
     };
 
-    const seedPresence = async () => {
+    // The users with a join/leave frame received since the presence fetch in flight
+    // started (null when none is): for them the frames win over its answer.
+    let touched: Set<string> | null = null;
+    let presenceFetch: AbortController | null = null;
+    const refreshPresence = async () => {
+      if (presenceFetch || disposed) return; // one at a time
+      const ctl = new AbortController();
+      const seen = new Set<string>();
+      presenceFetch = ctl;
+      touched = seen;
+      const timeout = setTimeout(() => ctl.abort(), PRESENCE_TIMEOUT_MS);
       try {
-        const snap = await getJson<AnalyticsSnapshot>(`${endpoints.http}/api/analytics`, aborter.signal);
-        if (disposed || !Array.isArray(snap.activeUserDetails)) return;
-        flush();
-        presenceState = ensureMember(presenceFromDetails(snap.activeUserDetails, room), self);
+        const body = await getJson<unknown>(
+          `${endpoints.http}/api/rooms/${encodeURIComponent(room)}/presence`,
+          ctl.signal,
+        );
+        const snap = parsePresenceSnapshot(body);
+        if (disposed || !snap) return;
+        flush(); // every frame received so far is applied (and in `seen` if it came after the start)
+        presenceState = mergeSnapshot(presenceState, snap, seen, self);
         setPresence(presenceState);
       } catch {
-        /* presence then comes from join/leave events only */
+        /* the list keeps what the frames made of it; the next tick tries again */
+      } finally {
+        clearTimeout(timeout);
+        if (presenceFetch === ctl) {
+          presenceFetch = null;
+          touched = null;
+        }
       }
     };
 
@@ -136,6 +171,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
         schedule();
       } else if (f.type === 'join' || f.type === 'leave') {
         if (f.roomId && f.roomId !== room) return;
+        touched?.add(f.userId);
         pendingPresence.push(f);
         schedule();
       } else if (f.type === 'error') {
@@ -159,23 +195,31 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
       onStatus: (info) => {
         if (disposed) return;
         setStatus(info);
-        if (info.status === 'open') void seedPresence();
+        if (info.status === 'open') void refreshPresence();
       },
       onReconnected: () => void backfill(),
     });
     clientRef.current = client;
     client.start();
 
-    const resync = setInterval(() => {
-      if (client.status === 'open' && document.visibilityState !== 'hidden') void seedPresence();
-    }, PRESENCE_RESYNC_MS);
+    const canRefresh = () => client.status === 'open' && document.visibilityState !== 'hidden';
+    const refresh = setInterval(() => {
+      if (canRefresh()) void refreshPresence();
+    }, PRESENCE_REFRESH_MS);
+    // a tab coming back to the front shows who is here now, not who was
+    const visible = () => {
+      if (canRefresh()) void refreshPresence();
+    };
+    document.addEventListener('visibilitychange', visible);
     const online = () => client.retryNow();
     window.addEventListener('online', online);
 
     return () => {
       disposed = true;
       aborter.abort();
-      clearInterval(resync);
+      presenceFetch?.abort();
+      clearInterval(refresh);
+      document.removeEventListener('visibilitychange', visible);
       window.removeEventListener('online', online);
       if (flushTimer) clearTimeout(flushTimer);
       client.stop();
