@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use hubbub_core::{ConnId, Now, Output};
 
-use super::outbox::Outbox;
+use super::outbox::{Batched, Outbox};
 use super::sessions::{lookup, Session, Sessions};
 use super::{wire, Engine};
 
@@ -97,11 +97,13 @@ impl Engine {
     ) {
         if let Some(io) = lookup(sessions, conn).map(Session::io) {
             let queued = if batched {
-                let pushed = io.push_batched(wire.clone());
-                if pushed.needs_flush {
-                    self.batched.borrow_mut().push(io.clone());
+                let (queued, then) = io.push_batched(wire.clone());
+                match then {
+                    Batched::Wait => self.batched.borrow_mut().push(io.clone()),
+                    Batched::Flush => self.dirty.borrow_mut().push(io.clone()),
+                    Batched::Queued => {}
                 }
-                pushed.queued
+                queued
             } else {
                 self.queue(io, wire.clone())
             };
