@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use hubbub_core::{ConnId, Now, Output};
 
-use super::outbox::{Batched, Outbox};
+use super::outbox::Outbox;
 use super::sessions::{lookup, Session, Sessions};
 use super::{wire, Engine};
 
@@ -97,13 +97,11 @@ impl Engine {
     ) {
         if let Some(io) = lookup(sessions, conn).map(Session::io) {
             let queued = if batched {
-                let (queued, then) = io.push_batched(wire.clone());
-                match then {
-                    Batched::Wait => self.batched.borrow_mut().push(io.clone()),
-                    Batched::Flush => self.dirty.borrow_mut().push(io.clone()),
-                    Batched::Queued => {}
+                let pushed = io.push_batched(wire.clone());
+                if pushed.needs_flush {
+                    self.batched.borrow_mut().push(io.clone());
                 }
-                queued
+                pushed.queued
             } else {
                 self.queue(io, wire.clone())
             };

@@ -21,11 +21,6 @@ use hubbub_core::ConnId;
 /// nothing, whose close frame can never be written.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
-/// Bytes of batched frames a connection holds before they go out without waiting for
-/// the batched write: the batch saves sends, but holding a whole tick of a connect
-/// storm's joins for every member would be a burst of memory (PERFORMANCE.md, S3).
-pub const MAX_BATCHED_BYTES: usize = 16 * 1024;
-
 /// Most bytes one send offers (the kernel's answer is an `i32`).
 const MAX_SEND: usize = i32::MAX as usize;
 
@@ -77,17 +72,6 @@ pub struct Pushed {
     pub queued: usize,
     /// The queue was idle: the connection needs a flush.
     pub needs_flush: bool,
-}
-
-/// What [`Outbox::push_batched`] asks of the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batched {
-    /// Give the connection to the next batched write.
-    Wait,
-    /// Flush the connection with the others owed frames now.
-    Flush,
-    /// Nothing: the frame went behind others that already wait for a send.
-    Queued,
 }
 
 /// The outbound queue of one connection.
@@ -172,20 +156,14 @@ impl Outbox {
         pushed
     }
 
-    /// Queues `frame`, which may wait for the worker's next batched write. `Wait`: the
-    /// connection must be given to that write (its queue was idle); `Flush`: what waits
-    /// reached [`MAX_BATCHED_BYTES`] and goes out at the next flush instead.
-    pub fn push_batched(&self, frame: Bytes) -> (usize, Batched) {
+    /// Queues `frame`, which may wait for the worker's next batched write; `needs_flush`
+    /// then says the connection must be given to that write (its queue was idle).
+    pub fn push_batched(&self, frame: Bytes) -> Pushed {
         let pushed = self.enqueue(frame);
-        let then = if pushed.needs_flush {
+        if pushed.needs_flush {
             self.deferred.set(true);
-            Batched::Wait
-        } else if pushed.queued >= MAX_BATCHED_BYTES && self.deferred.replace(false) {
-            Batched::Flush
-        } else {
-            Batched::Queued
-        };
-        (pushed.queued, then)
+        }
+        pushed
     }
 
     /// True once after [`push_batched`](Self::push_batched) asked for the batched write,
