@@ -88,7 +88,6 @@ impl Hub {
                     frame,
                     to: to.clone(),
                     received: None,
-                    batched: false,
                 }));
         }
         self.replays.remove(&conn);
@@ -113,13 +112,7 @@ impl Hub {
         }
     }
 
-    pub(super) fn deliver_local(
-        &mut self,
-        room: &str,
-        frame: Bytes,
-        received: Option<Mono>,
-        batched: bool,
-    ) {
+    pub(super) fn deliver_local(&mut self, room: &str, frame: Bytes, received: Option<Mono>) {
         let Some(local) = self.local.get_mut(room) else {
             return;
         };
@@ -158,7 +151,6 @@ impl Hub {
             frame,
             to,
             received,
-            batched,
         });
     }
 }

@@ -497,8 +497,7 @@ impl Hub {
                 room,
                 frame,
                 received,
-                batched,
-            } => self.deliver_local(&room, frame, received, batched),
+            } => self.deliver_local(&room, frame, received),
             PeerMsg::Refused { conn, code } => {
                 if self.conn_mut(conn).is_some() {
                     self.send_error(conn, code);

@@ -151,12 +151,6 @@ pub enum Output {
         /// frame is handed to the sockets, report it with
         /// [`Hub::handle_delivered`](crate::Hub::handle_delivered) (the fan-out latency).
         received: Option<Mono>,
-        /// The frame may wait for the driver's next batched write (within its tick, a
-        /// quarter of a second in `hubbub`) instead of going out at once: join and leave
-        /// frames, so that a connect storm costs each member one write per tick rather
-        /// than one per arrival. It keeps its place among the connection's frames: a
-        /// frame queued after it (which goes out at once) takes it along.
-        batched: bool,
     },
     /// Write `frame` to one connection (backlog, error frames).
     Send {

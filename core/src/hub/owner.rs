@@ -198,7 +198,7 @@ impl Hub {
             ts.as_str(),
         );
         let frame = Bytes::copy_from_slice(&self.scratch);
-        self.fan_out(&member.room, frame, None, true);
+        self.fan_out(&member.room, frame, None);
     }
 
     pub(super) fn on_submit(
@@ -264,17 +264,11 @@ impl Hub {
         self.user_index.push(&member.user, now.wall, frame.clone());
         self.counters.messages += 1;
         self.minutes.add(now.wall, 1);
-        self.fan_out(&member.room, frame, Some(received), false);
+        self.fan_out(&member.room, frame, Some(received));
     }
 
     /// One push per worker with members in `room`; our own members get it directly.
-    pub(super) fn fan_out(
-        &mut self,
-        room: &Arc<str>,
-        frame: Bytes,
-        received: Option<Mono>,
-        batched: bool,
-    ) {
+    pub(super) fn fan_out(&mut self, room: &Arc<str>, frame: Bytes, received: Option<Mono>) {
         let mut targets = std::mem::take(&mut self.fanout_scratch);
         targets.clear();
         if let Some(r) = self.owned.get(&**room) {
@@ -283,13 +277,12 @@ impl Hub {
         }
         for &w in &targets {
             if w == self.cfg.worker {
-                self.deliver_local(room, frame.clone(), received, batched);
+                self.deliver_local(room, frame.clone(), received);
             } else {
                 let msg = PeerMsg::Broadcast {
                     room: room.clone(),
                     frame: frame.clone(),
                     received,
-                    batched,
                 };
                 self.out.push_back(Output::Peer {
                     to: w,

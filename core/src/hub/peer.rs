@@ -46,7 +46,6 @@ pub(crate) enum PeerMsg {
         room: Arc<str>,
         frame: Bytes,
         received: Option<Mono>,
-        batched: bool,
     },
     /// To the connection's worker: the owner refused its message.
     Refused { conn: ConnId, code: ErrorCode },

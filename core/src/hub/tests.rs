@@ -663,32 +663,3 @@ fn room_presence_lists_users_once_with_their_first_name_and_arrival() {
     );
     assert_eq!((presence.online, presence.truncated), (2, false));
 }
-
-#[test]
-fn join_and_leave_frames_may_wait_for_a_batched_write_chat_may_not() {
-    let mut hub = Hub::new(HubConfig::new(WorkerId(0), 1), ConnectionGauge::new(10));
-    let a = open(&mut hub, "room=b&userId=a");
-    let kinds = |outputs: Vec<Output>| -> Vec<(String, bool)> {
-        outputs
-            .into_iter()
-            .filter_map(|o| match o {
-                Output::Deliver { frame, batched, .. } => {
-                    let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
-                    Some((v["type"].as_str().unwrap().to_owned(), batched))
-                }
-                _ => None,
-            })
-            .collect()
-    };
-    assert_eq!(kinds(drain(&mut hub)), [("join".to_owned(), true)]);
-    hub.handle_frame(
-        now(1),
-        a,
-        Inbound::Text(br#"{"type":"chat","content":"x"}"#),
-    );
-    assert_eq!(kinds(drain(&mut hub)), [("chat".to_owned(), false)]);
-    let b = open(&mut hub, "room=b&userId=b");
-    let _ = drain(&mut hub);
-    hub.handle_close(now(2), b);
-    assert_eq!(kinds(drain(&mut hub)), [("leave".to_owned(), true)]);
-}

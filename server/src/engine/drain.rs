@@ -22,12 +22,11 @@ impl Engine {
                     frame,
                     to,
                     received,
-                    batched,
                 } => {
                     let wire = wire::text(&frame);
                     let sessions = self.sessions.borrow();
                     for &conn in to.iter() {
-                        self.push(&sessions, conn, &wire, batched, &mut slow);
+                        self.push(&sessions, conn, &wire, &mut slow);
                     }
                     if let Some(received) = received {
                         self.delivered.borrow_mut().push(received);
@@ -35,14 +34,14 @@ impl Engine {
                 }
                 Output::Send { conn, frame } => {
                     let wire = wire::text(&frame);
-                    self.push(&self.sessions.borrow(), conn, &wire, false, &mut slow);
+                    self.push(&self.sessions.borrow(), conn, &wire, &mut slow);
                 }
                 Output::Ping { conn } => {
-                    self.push(&self.sessions.borrow(), conn, &self.ping, false, &mut slow)
+                    self.push(&self.sessions.borrow(), conn, &self.ping, &mut slow)
                 }
                 Output::Pong { conn, payload } => {
                     let wire = wire::pong(&payload);
-                    self.push(&self.sessions.borrow(), conn, &wire, false, &mut slow);
+                    self.push(&self.sessions.borrow(), conn, &wire, &mut slow);
                 }
                 Output::NotifyWritten { conn } => {
                     if let Some(session) = lookup(&self.sessions.borrow(), conn) {
@@ -85,26 +84,17 @@ impl Engine {
         });
     }
 
-    /// Queues `wire` for `conn` (if `batched`, for the next batched write); a backlog
-    /// past the bound is noted in `slow` (the hub decides and counts).
+    /// Queues `wire` for `conn`; a backlog past the bound is noted in `slow` (the hub
+    /// decides and counts).
     fn push(
         &self,
         sessions: &Sessions,
         conn: ConnId,
         wire: &Bytes,
-        batched: bool,
         slow: &mut Vec<(ConnId, usize)>,
     ) {
         if let Some(io) = lookup(sessions, conn).map(Session::io) {
-            let queued = if batched {
-                let pushed = io.push_batched(wire.clone());
-                if pushed.needs_flush {
-                    self.batched.borrow_mut().push(io.clone());
-                }
-                pushed.queued
-            } else {
-                self.queue(io, wire.clone())
-            };
+            let queued = self.queue(io, wire.clone());
             // Only a backlog past the bound goes to the hub; below it there is nothing
             // to decide, so the hot path makes no call per recipient.
             if queued > self.max_queued {
@@ -135,18 +125,6 @@ impl Engine {
                 self.dirty.borrow_mut().push(io.clone());
             }
         }
-    }
-
-    /// The batched write: sends what waited for it (join and leave frames), one send per
-    /// connection, all at once. Called by the engine's tick.
-    pub(super) fn flush_batched(self: &Rc<Self>) {
-        let waiting = std::mem::take(&mut *self.batched.borrow_mut());
-        let mut dirty = self.dirty.borrow_mut();
-        // Those whose frames went out with a later one meanwhile are not waiting any more.
-        dirty.extend(waiting.into_iter().filter(|io| io.take_deferred()));
-        drop(dirty);
-        self.flush();
-        self.deliver_written_notices();
     }
 
     /// Holds flushes back until [`uncork`](Self::uncork): while the reactor serves a

@@ -86,8 +86,6 @@ pub(crate) struct Engine {
     max_queued: usize,
     /// Connections owed a flush once the hub's outputs are carried out.
     dirty: RefCell<Vec<Rc<Outbox>>>,
-    /// Connections whose queued frames wait for the next batched write (the tick).
-    batched: RefCell<Vec<Rc<Outbox>>>,
     /// When the chat messages delivered since the last flush were read: latency samples
     /// for the hub once the sends are out.
     delivered: RefCell<Vec<Mono>>,
@@ -144,7 +142,6 @@ impl Engine {
             ping: wire::ping(),
             max_queued,
             dirty: RefCell::new(Vec::new()),
-            batched: RefCell::new(Vec::new()),
             delivered: RefCell::new(Vec::new()),
             written: RefCell::new(Vec::new()),
             notifying: Cell::new(false),

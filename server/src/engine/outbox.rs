@@ -94,9 +94,6 @@ pub struct Outbox {
     done: Cell<bool>,
     /// The hub asked to hear when everything queued so far is written.
     notify_written: Cell<bool>,
-    /// What is queued waits for the worker's next batched write (it was idle, and only
-    /// frames that may wait came since); a frame that may not wait ends the wait.
-    deferred: Cell<bool>,
 }
 
 impl Outbox {
@@ -113,7 +110,6 @@ impl Outbox {
             closing: Cell::default(),
             done: Cell::default(),
             notify_written: Cell::default(),
-            deferred: Cell::default(),
         }
     }
 
@@ -147,32 +143,8 @@ impl Outbox {
         }
     }
 
-    /// Queues `frame`, to go out at the next flush (with whatever waits before it).
-    /// Ignored once closing.
+    /// Queues `frame`. Ignored once closing.
     pub fn push(&self, frame: Bytes) -> Pushed {
-        let mut pushed = self.enqueue(frame);
-        // Frames that waited for the batched write go out now, ahead of this one.
-        pushed.needs_flush |= self.deferred.replace(false);
-        pushed
-    }
-
-    /// Queues `frame`, which may wait for the worker's next batched write; `needs_flush`
-    /// then says the connection must be given to that write (its queue was idle).
-    pub fn push_batched(&self, frame: Bytes) -> Pushed {
-        let pushed = self.enqueue(frame);
-        if pushed.needs_flush {
-            self.deferred.set(true);
-        }
-        pushed
-    }
-
-    /// True once after [`push_batched`](Self::push_batched) asked for the batched write,
-    /// unless a [`push`](Self::push) has sent its frames on already.
-    pub fn take_deferred(&self) -> bool {
-        self.deferred.replace(false)
-    }
-
-    fn enqueue(&self, frame: Bytes) -> Pushed {
         if self.closing.get() || self.done.get() {
             return Pushed {
                 queued: 0,

@@ -102,7 +102,6 @@ impl Engine {
                 unsafe { libmimalloc_sys::mi_collect(false) };
             }
             self.closing.expire(Instant::now());
-            self.flush_batched();
             self.sample_figures();
             self.with_hub(|hub, now| hub.handle_timeout(now));
         }

@@ -143,32 +143,3 @@ fn an_idle_queue_is_small() {
         std::mem::size_of::<Outbox>()
     );
 }
-
-#[test]
-fn batched_frames_wait_until_a_frame_that_cannot_wait_takes_them_along() {
-    let (ours, mut peer) = pair();
-    let io = Outbox::new(ours.as_raw_fd(), conn());
-    let first = io.push_batched(Bytes::from_static(b"join "));
-    assert!(
-        first.needs_flush,
-        "idle: it must be given to the batched write"
-    );
-    assert!(
-        !io.push_batched(Bytes::from_static(b"join2 ")).needs_flush,
-        "already waiting"
-    );
-    // A chat frame cannot wait: it asks for a flush now, and the joins go first.
-    assert!(io.push(Bytes::from_static(b"chat")).needs_flush);
-    assert!(
-        !io.take_deferred(),
-        "nothing waits for the batched write any more"
-    );
-    io.send_now();
-    let mut got = [0u8; 15];
-    peer.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"join join2 chat", "in the order they were queued");
-    // Alone, a batched frame waits for the batched write and is then taken once.
-    assert!(io.push_batched(Bytes::from_static(b"leave")).needs_flush);
-    assert!(io.take_deferred());
-    assert!(!io.take_deferred());
-}
