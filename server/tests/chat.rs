@@ -259,3 +259,38 @@ fn presence_goes_quiet_above_presence_max_members_and_the_endpoint_still_answers
         );
     }
 }
+
+#[test]
+fn a_newcomers_join_reaches_members_before_its_first_message_and_soon() {
+    for workers in [1, 2] {
+        let server = Server::start(workers, &[]);
+        let mut a = server.connect("userId=a&room=order");
+        assert!(matches!(a.frame(), ServerFrame::Join(j) if j.user_id == "a"));
+        let started = std::time::Instant::now();
+        let mut b = server.connect("userId=b&room=order");
+        // The chat right behind the join must not overtake it.
+        b.chat("first words");
+        match a.frame() {
+            ServerFrame::Join(j) => assert_eq!(j.user_id, "b"),
+            other => panic!("workers={workers}: the join comes first, got {other:?}"),
+        }
+        match a.frame() {
+            ServerFrame::Chat(m) => assert_eq!(m.content, "first words"),
+            other => panic!("workers={workers}: then the chat, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Alone, a join arrives promptly.
+        let started = std::time::Instant::now();
+        let _c = server.connect("userId=c&room=order");
+        assert!(matches!(a.frame(), ServerFrame::Join(j) if j.user_id == "c"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
