@@ -48,8 +48,8 @@ describe('presence', () => {
 });
 
 describe('parsePresenceSnapshot', () => {
-  it('reads the endpoint answer', () => {
-    const s = parsePresenceSnapshot({
+  it('reads the endpoint answer as it is', () => {
+    const answer = {
       roomId: 'r',
       online: 2,
       users: [
@@ -57,16 +57,8 @@ describe('parsePresenceSnapshot', () => {
         { userId: 'b', username: 'Bob', since },
       ],
       truncated: false,
-    });
-    expect(s).toEqual({
-      roomId: 'r',
-      online: 2,
-      users: [
-        { userId: 'a', username: 'Alice', since },
-        { userId: 'b', username: 'Bob', since },
-      ],
-      truncated: false,
-    });
+    };
+    expect(parsePresenceSnapshot(JSON.parse(JSON.stringify(answer)))).toEqual(answer);
   });
 
   it('rejects what is not a presence answer', () => {
