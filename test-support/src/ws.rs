@@ -13,8 +13,10 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{HandshakeError, Message, WebSocket};
 
 /// How long a read waits before the test fails (and what [`WsClient::expect_silence`]
-/// restores afterwards).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// restores afterwards). Generous on purpose: only a failing test waits it out, and on a
+/// loaded 2-core CI machine (tests in parallel, dynalite, a server loading a room from
+/// it) 5 s was seen to run out once.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An open WebSocket connection.
 pub struct WsClient {
