@@ -109,6 +109,7 @@ pub(crate) struct Counters {
     pub overloaded: u64,
     pub persist_dropped: u64,
     pub slow_consumer_closes: u64,
+    pub presence_withheld: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -253,6 +254,9 @@ pub struct Snapshot {
     pub server_start_time: String,
     /// Connections closed because they did not read their frames.
     pub slow_consumer_disconnects: u64,
+    /// Joins and leaves not announced because their room was over
+    /// `PRESENCE_MAX_MEMBERS`.
+    pub presence_withheld: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -300,6 +304,7 @@ impl Snapshot {
             total.overloaded += c.overloaded;
             total.persist_dropped += c.persist_dropped;
             total.slow_consumer_closes += c.slow_consumer_closes;
+            total.presence_withheld += c.presence_withheld;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -350,6 +355,7 @@ impl Snapshot {
             uptime_seconds: g.now.as_secs().saturating_sub(g.start.as_secs()),
             server_start_time: g.start.to_rfc3339().to_string(),
             slow_consumer_disconnects: total.slow_consumer_closes,
+            presence_withheld: total.presence_withheld,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

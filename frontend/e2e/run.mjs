@@ -302,6 +302,17 @@ try {
         );
         console.log(`  Bob shown to Alice after ${Date.now() - t0} ms`);
         await noFramesFor('Bob', `Bob is here ${run}`);
+        // The analytics page counts what was withheld: Bob's join, at least.
+        const stats = await cA.newPage();
+        stats.on('pageerror', (e) => consoleErrors.push(String(e)));
+        await stats.goto(pageUrl('analytics', srv.url));
+        const withheld = await until('presence-withheld counts Bob\'s join', async () => {
+          const t = await stats.textContent('[data-testid="presence-withheld"]').catch(() => null);
+          const n = Number(String(t).replace(/[^0-9]/g, ''));
+          return t && n >= 1 ? n : null;
+        });
+        console.log(`  presence withheld: ${withheld}`);
+        await stats.close();
         // Bob sees both as well (his list is seeded from the endpoint when he connects)
         await until('Bob lists both', async () => {
           const names = await memberNames(b);

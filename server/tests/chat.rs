@@ -246,6 +246,14 @@ fn presence_goes_quiet_above_presence_max_members_and_the_endpoint_still_answers
             ServerFrame::Chat(m) => assert_eq!(m.content, "after c left"),
             other => panic!("workers={workers}: no join or leave for c, got {other:?}"),
         }
+        // What was withheld is counted: c's join and its leave.
+        let a_json = server.analytics_until(|a| a["presenceWithheld"] == 2);
+        assert_eq!(a_json["presenceWithheld"], 2);
+        let metrics = server.get("/metrics");
+        assert!(
+            metrics.body.contains("hubbub_presence_withheld_total 2\n"),
+            "workers={workers}"
+        );
         // Back at the bound: b's leave is announced.
         b.close();
         assert!(matches!(a.frame(), ServerFrame::Leave(l) if l.user_id == "b"));

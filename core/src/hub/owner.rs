@@ -117,9 +117,7 @@ impl Hub {
                 frames,
             },
         );
-        if announce {
-            self.presence(now, PresenceKind::Join, &member);
-        }
+        self.announce(now, PresenceKind::Join, &member, announce);
     }
 
     pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member) {
@@ -146,9 +144,7 @@ impl Hub {
             self.idle_count += 1;
             self.evict_idle_rooms();
         }
-        if announce {
-            self.presence(now, PresenceKind::Leave, &member);
-        }
+        self.announce(now, PresenceKind::Leave, &member, announce);
     }
 
     /// Forgets the longest-idle rooms beyond `max_idle_rooms`.
@@ -180,6 +176,18 @@ impl Hub {
             let owned = &self.owned;
             self.idle
                 .retain(|(name, mark)| owned.get(&**name).is_some_and(|r| r.idle_mark == *mark));
+        }
+    }
+
+    /// Broadcasts a join or leave if its room is within the bound, else counts it.
+    fn announce(&mut self, now: Now, kind: PresenceKind, member: &Member, within_bound: bool) {
+        if !self.cfg.presence {
+            return;
+        }
+        if within_bound {
+            self.presence(now, kind, member);
+        } else {
+            self.counters.presence_withheld += 1;
         }
     }
 

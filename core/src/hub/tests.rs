@@ -608,6 +608,7 @@ fn presence_goes_quiet_above_presence_max_members_counting_users_not_connections
         presence_frames(&drain(&mut hub)).is_empty(),
         "c's leave is counted with c, as its join was: not announced"
     );
+    assert_eq!(hub.counters.presence_withheld, 2, "c's join and leave");
     hub.handle_close(now(2), a2);
     let leaves = presence_frames(&drain(&mut hub));
     assert_eq!(

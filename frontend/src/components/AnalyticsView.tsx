@@ -182,6 +182,14 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
             sub={snap.overloaded != null ? `${formatInt(snap.overloaded)} overloaded` : 'dropped / refused frames'}
           />
         )}
+        {snap.presenceWithheld != null && (
+          <Card
+            label="Presence withheld"
+            value={formatInt(snap.presenceWithheld)}
+            testId="presence-withheld"
+            sub="joins/leaves in rooms over PRESENCE_MAX_MEMBERS"
+          />
+        )}
         {workers.some((w) => w.historyBytes != null) && (
           <Card
             label="History in memory"

@@ -90,6 +90,8 @@ export interface AnalyticsSnapshot {
   uptimeSeconds: number;
   serverStartTime: string;
   slowConsumerDisconnects?: number;
+  /** Joins and leaves not announced: their room was over PRESENCE_MAX_MEMBERS. */
+  presenceWithheld?: number;
   // hubbub extras, all optional
   workers?: WorkerLoad[];
   roomActivity?: RoomActivity[];

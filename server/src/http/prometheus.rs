@@ -60,6 +60,12 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         &[("", s.slow_consumer_disconnects as f64)],
     );
     metric(
+        "presence_withheld_total",
+        "counter",
+        "Joins and leaves not announced because their room had more than PRESENCE_MAX_MEMBERS users.",
+        &[("", s.presence_withheld as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",
