@@ -1,25 +1,26 @@
 //! Property tests of the hub's guarantees, run on the deterministic simulator in `sim/`.
 //!
 //! proptest generates a configuration (1–4 workers, history and backlog sizes, a rate
-//! limit, and in some cases a durable store — with history stored before the run, loads
-//! answered late or failing, and few idle rooms kept so rooms are evicted and loaded
-//! again), a seed for the interleaving of peer events and a sequence of client
-//! *operations* — open with a room and an optional `since`, send a frame (valid or not),
-//! close, report queued bytes, let time pass, ask for stats, deliver peer events — and
-//! after the run checks what every connection received against what the owners
-//! sequenced and loaded (the simulator's journal) and against a model of each
-//! connection's rate limit.
+//! limit, a presence bound, and in some cases a durable store — with history stored
+//! before the run, loads answered late or failing, and few idle rooms kept so rooms are
+//! evicted and loaded again), a seed for the interleaving of peer events and a sequence
+//! of client *operations* — open with a room, an optional `since` and sometimes the user
+//! id of an earlier connection, send a frame (valid or not), close, report queued bytes,
+//! let time pass, ask for stats, deliver peer events — and after the run checks what
+//! every connection received against what the owners sequenced and loaded (the
+//! simulator's journal), against a model of each connection's rate limit, and against a
+//! model of presence replayed in each room's owner's order of joins and leaves.
 
 mod sim;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use hubbub_core::protocol::ChatMessage;
 use hubbub_core::upgrade::Refusal;
 use hubbub_core::*;
 use proptest::prelude::*;
-use sim::{parse, Frame, Journal, Key, Sim, StorePolicy, Via, BASE_WALL_MS};
+use sim::{parse, Frame, Journal, Key, Move, Sim, StorePolicy, Via, BASE_WALL_MS};
 
 const ROOMS: [&str; 3] = ["lobby", "r1", "team:eu"];
 const MAX_QUEUED: usize = 4096;
@@ -42,6 +43,9 @@ enum Op {
         worker: usize,
         room: usize,
         since: Option<u64>,
+        /// Connect as the user of an earlier connection (this index modulo their number),
+        /// so a user may hold several connections, in one room or several.
+        as_user: Option<usize>,
     },
     Send {
         client: usize,
@@ -96,11 +100,13 @@ fn open() -> impl Strategy<Value = Op> {
             1 => (490u64..505).prop_map(Some),
             1 => Just(Some(u64::MAX)),
         ],
+        prop_oneof![2 => Just(None), 1 => any::<usize>().prop_map(Some)],
     )
-        .prop_map(|(worker, room, since)| Op::Open {
+        .prop_map(|(worker, room, since, as_user)| Op::Open {
             worker,
             room,
             since,
+            as_user,
         })
 }
 
@@ -140,6 +146,42 @@ struct Config {
     limit: RateLimit,
     max_idle_rooms: usize,
     durable: Option<Durable>,
+    presence: Presence,
+}
+
+/// Join/leave frames: on or off, and the most distinct users a room may have for them.
+#[derive(Debug, Clone, Copy)]
+struct Presence {
+    on: bool,
+    max_members: usize,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        let cfg = HubConfig::new(WorkerId(0), 1);
+        Presence {
+            on: cfg.presence,
+            max_members: cfg.presence_max_members,
+        }
+    }
+}
+
+/// Mostly small bounds, which a run's rooms cross and recross as users come and go; the
+/// default too, which no run reaches (every join and leave announced, as before the
+/// bound); now and then presence off.
+fn presence() -> impl Strategy<Value = Presence> {
+    let default = Presence::default().max_members;
+    (
+        prop::bool::weighted(0.9),
+        prop_oneof![
+            2 => Just(1usize),
+            2 => Just(2),
+            2 => Just(3),
+            1 => Just(5),
+            3 => Just(default),
+        ],
+    )
+        .prop_map(|(on, max_members)| Presence { on, max_members })
 }
 
 /// A durable store behind the hubs.
@@ -196,15 +238,19 @@ fn config() -> impl Strategy<Value = Config> {
             1 => (durable(), prop_oneof![Just(0usize), Just(1), Just(10_000)])
                 .prop_map(Some),
         ],
+        presence(),
     )
-        .prop_map(|(workers, history, backlog, limit, durable)| Config {
-            workers,
-            history,
-            backlog,
-            limit,
-            max_idle_rooms: durable.as_ref().map_or(10_000, |d| d.1),
-            durable: durable.map(|d| d.0),
-        })
+        .prop_map(
+            |(workers, history, backlog, limit, durable, presence)| Config {
+                workers,
+                history,
+                backlog,
+                limit,
+                max_idle_rooms: durable.as_ref().map_or(10_000, |d| d.1),
+                durable: durable.map(|d| d.0),
+                presence,
+            },
+        )
 }
 
 /// A message the store held before the run.
@@ -342,6 +388,8 @@ macro_rules! ensure {
 struct Client {
     key: Key,
     serial: usize,
+    /// Its user id: `u{serial}`, or an earlier connection's.
+    user: String,
     room: &'static str,
     since: Option<u64>,
     opened: Mono,
@@ -360,6 +408,27 @@ struct Client {
     rejected: u64,
     last_frame: Mono,
     next_msg: usize,
+}
+
+/// A join or leave as the room's owner handled it, and what the bound made of it.
+#[derive(Debug)]
+struct Handled {
+    kind: Move,
+    key: Key,
+    /// The room's distinct users counting this one: after a join, before a leave.
+    counted: usize,
+    /// Presence is on and `counted` is within the bound.
+    announced: bool,
+}
+
+/// A user in a room, as the owner counts them.
+#[derive(Debug)]
+struct Present {
+    connections: usize,
+    /// The username of the connection that brought them in.
+    username: String,
+    /// When that connection's join reached the owner.
+    arrived: UnixMillis,
 }
 
 /// The chats one connection received, split as they came.
@@ -387,6 +456,8 @@ impl Run {
             h.max_queued_bytes = MAX_QUEUED;
             h.max_idle_rooms = c.max_idle_rooms;
             h.durable = c.durable.is_some();
+            h.presence = c.presence.on;
+            h.presence_max_members = c.presence.max_members;
         });
         if let Some(d) = &cfg.durable {
             sim.store = d.store;
@@ -422,11 +493,18 @@ impl Run {
                 worker,
                 room,
                 since,
+                as_user,
             } => {
                 let w = worker % self.cfg.workers;
                 let room = ROOMS[room];
                 let serial = self.clients.len();
-                let mut query = format!("userId=u{serial}&username=User%20{serial}&room={room}");
+                let user = match as_user {
+                    Some(k) if serial > 0 => self.clients[k % serial].user.clone(),
+                    _ => format!("u{serial}"),
+                };
+                // The username is the connection's own, so records and presence can be
+                // told apart by connection when a user has several.
+                let mut query = format!("userId={user}&username=User%20{serial}&room={room}");
                 if let Some(s) = since {
                     query.push_str(&format!("&since={s}"));
                 }
@@ -436,6 +514,7 @@ impl Run {
                 self.clients.push(Client {
                     key: (w, conn),
                     serial,
+                    user,
                     room,
                     since,
                     opened: now.mono,
@@ -631,12 +710,17 @@ impl Run {
             } else {
                 prop_assert_eq!(c.dropped, 0);
             }
-            let user = format!("u{}", c.serial);
-            let accepted: Vec<&str> = records
+            let username = format!("User {}", c.serial);
+            let sent: Vec<&PersistRecord> = records
                 .iter()
-                .filter(|r| *r.user_id == *user)
-                .map(|r| &*r.content)
+                .filter(|r| *r.username == *username)
                 .collect();
+            prop_assert!(
+                sent.iter().all(|r| *r.user_id == *c.user),
+                "{} as another user",
+                username
+            );
+            let accepted: Vec<&str> = sent.iter().map(|r| &*r.content).collect();
             prop_assert_eq!(
                 accepted,
                 c.accepted.iter().map(String::as_str).collect::<Vec<_>>()
@@ -650,7 +734,7 @@ impl Run {
             panic!("rooms are answered with a room list")
         };
         listed.sort_by(|a, b| a.room_id.cmp(&b.room_id));
-        let mut want: Vec<(String, u64, u64)> = Vec::new();
+        let mut want: Vec<(String, u64, u64, u64)> = Vec::new();
         let mut rooms_in_use: Vec<&str> = open.iter().map(|&i| self.clients[i].room).collect();
         rooms_in_use.sort_unstable();
         rooms_in_use.dedup();
@@ -659,28 +743,38 @@ impl Run {
                 .iter()
                 .filter(|&&i| self.clients[i].room == room)
                 .count() as u64;
+            let users = self.users_in(room).len() as u64;
             let sequenced = rooms
                 .get(room)
                 .and_then(|l| l.last())
                 .map_or(0, |l| l.sequenced);
-            want.push((room.to_owned(), n, sequenced));
+            want.push((room.to_owned(), n, users, sequenced));
         }
-        let got: Vec<(String, u64, u64)> = listed
+        let got: Vec<(String, u64, u64, u64)> = listed
             .iter()
-            .map(|r| {
-                prop_assert_eq!(r.users, r.connections, "one user per connection");
-                Ok((r.room_id.clone(), r.connections, r.messages))
-            })
-            .collect::<Result<_, TestCaseError>>()?;
-        prop_assert_eq!(got, want, "rooms and their members");
+            .map(|r| (r.room_id.clone(), r.connections, r.users, r.messages))
+            .collect();
+        prop_assert_eq!(got, want, "rooms: connections, users, messages");
 
-        // Analytics, gathered from every worker in turn.
+        // Presence: the frames each connection received, and who each room's owner
+        // lists, against joins and leaves replayed in the owner's order.
+        let (handled, present) = self.handled();
+        let on = self.cfg.presence.on;
+        let withheld = handled.iter().filter(|h| on && !h.announced).count() as u64;
+        self.check_presence_frames(&handled)?;
+        self.check_room_presence(&present)?;
+
+        // Analytics, gathered from every worker in turn. Active users are distinct user
+        // ids: a user may hold several connections.
+        let mut active_users: Vec<&str> = open.iter().map(|&i| &*self.clients[i].user).collect();
+        active_users.sort_unstable();
+        active_users.dedup();
         for w in 0..self.cfg.workers {
             let snap = self.sim.stats(w);
             let sim = &self.sim;
             prop_assert_eq!(snap.total_messages, records.len() as u64);
             prop_assert_eq!(snap.active_connections, open.len() as u64);
-            prop_assert_eq!(snap.active_users, open.len() as u64);
+            prop_assert_eq!(snap.active_users, active_users.len() as u64);
             prop_assert_eq!(snap.active_user_details.len(), open.len());
             prop_assert_eq!(
                 snap.rate_limited,
@@ -691,6 +785,11 @@ impl Run {
                 self.clients.iter().map(|c| c.rejected).sum::<u64>()
             );
             prop_assert_eq!(snap.slow_consumer_disconnects, self.slow_closes);
+            prop_assert_eq!(
+                snap.presence_withheld,
+                withheld,
+                "joins and leaves withheld"
+            );
             prop_assert_eq!(snap.total_deliveries, sim.deliveries.iter().sum::<u64>());
             prop_assert_eq!(snap.workers.len(), self.cfg.workers);
             let mut sum = 0;
@@ -742,6 +841,219 @@ impl Run {
             let in_use = open.iter().any(|&i| self.clients[i].room == room);
             let evicted = got.is_empty() && !in_use && self.evicts();
             prop_assert!(got == want || evicted, "history of {}: {:?}", room, got);
+        }
+        Ok(())
+    }
+
+    /// The distinct users of the connections open in `room`, sorted.
+    fn users_in(&self, room: &str) -> Vec<&str> {
+        let mut users: Vec<&str> = self
+            .open_clients()
+            .into_iter()
+            .filter(|&i| self.clients[i].room == room)
+            .map(|i| &*self.clients[i].user)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// Replays every join and leave in the order it reached its room's owner (the order
+    /// the owner handles them in, whatever the interleaving), counting each room's
+    /// distinct users as the owner does, and decides each by the bound: a join counted
+    /// with the users after it, a leave with those before it (the leaver included).
+    /// Returns them in that order, and who each room holds at the end.
+    fn handled(&self) -> (Vec<Handled>, HashMap<String, BTreeMap<String, Present>>) {
+        let bound = self.cfg.presence.max_members;
+        let mut rooms: HashMap<String, BTreeMap<String, Present>> = HashMap::new();
+        let mut handled = Vec::with_capacity(self.sim.arrivals.len());
+        for a in &self.sim.arrivals {
+            let m = &self.sim.members[&a.key];
+            let users = rooms.entry(m.room.clone()).or_default();
+            let counted = match a.kind {
+                Move::Join => {
+                    let u = users.entry(m.user.clone()).or_insert_with(|| Present {
+                        connections: 0,
+                        username: m.username.clone(),
+                        arrived: a.wall,
+                    });
+                    u.connections += 1;
+                    users.len()
+                }
+                Move::Leave => {
+                    let counted = users.len();
+                    if let Some(u) = users.get_mut(&m.user) {
+                        u.connections -= 1;
+                        if u.connections == 0 {
+                            users.remove(&m.user);
+                        }
+                    }
+                    counted
+                }
+            };
+            handled.push(Handled {
+                kind: a.kind,
+                key: a.key,
+                counted,
+                announced: self.cfg.presence.on && counted <= bound,
+            });
+        }
+        (handled, rooms)
+    }
+
+    /// Every connection receives exactly the joins and leaves its owner announced from
+    /// its own join on (each live member gets the room's presence frames in the owner's
+    /// order): all of them while still open, a prefix of those before its leave once
+    /// closed. So (a) no join that took the room over the bound and (b) no leave from a
+    /// room over it (the leaver counted) reaches anyone, and (c) in a room that never
+    /// holds more users than the bound every join and leave does, as before the bound.
+    fn check_presence_frames(&self, handled: &[Handled]) -> Result<(), TestCaseError> {
+        let bound = self.cfg.presence.max_members;
+        let member = |h: &Handled| &self.sim.members[&h.key];
+        for c in &self.clients {
+            let open_at_end = !self.sim.gone.contains(&c.key);
+            let joined = handled
+                .iter()
+                .position(|h| h.key == c.key && h.kind == Move::Join);
+            let left = handled
+                .iter()
+                .position(|h| h.key == c.key && h.kind == Move::Leave);
+            let Some(joined) = joined else {
+                return Err(TestCaseError::fail(format!(
+                    "client {}: its join never reached the owner",
+                    c.serial
+                )));
+            };
+            prop_assert_eq!(left.is_some(), !open_at_end, "client {}'s leave", c.serial);
+            let since_join: Vec<&Handled> = handled[joined..left.unwrap_or(handled.len())]
+                .iter()
+                .filter(|h| member(h).room == c.room)
+                .collect();
+
+            // Each frame names its connection (usernames are per connection): it must be
+            // one the bound allowed.
+            let mut got = Vec::new();
+            for r in self.sim.frames(c.key) {
+                let Frame::Presence {
+                    kind,
+                    user,
+                    username,
+                    ..
+                } = parse(&r.frame)
+                else {
+                    continue;
+                };
+                let kind = if kind == "join" {
+                    Move::Join
+                } else {
+                    Move::Leave
+                };
+                let event = handled.iter().find(|h| {
+                    h.kind == kind && member(h).username == username && member(h).room == c.room
+                });
+                let Some(event) = event else {
+                    return Err(TestCaseError::fail(format!(
+                        "client {}: a {kind:?} of {username} that never reached the owner",
+                        c.serial
+                    )));
+                };
+                prop_assert_eq!(&member(event).user, &user);
+                prop_assert!(
+                    event.announced,
+                    "client {}: {:?} of {} ({}) announced, with {} users counting it (bound {}, presence {})",
+                    c.serial,
+                    kind,
+                    username,
+                    user,
+                    event.counted,
+                    bound,
+                    self.cfg.presence.on
+                );
+                got.push((kind, &*member(event).username));
+            }
+
+            // In the owner's order, and none missing.
+            let owed: Vec<(Move, &str)> = since_join
+                .iter()
+                .filter(|h| h.announced)
+                .map(|h| (h.kind, &*member(h).username))
+                .collect();
+            let fits = |want: &[(Move, &str)]| {
+                if open_at_end {
+                    got == want
+                } else {
+                    want.starts_with(&got)
+                }
+            };
+            prop_assert!(
+                fits(&owed),
+                "client {} ({}): presence from {:?}, owed {:?} (open at the end: {})",
+                c.serial,
+                c.room,
+                got,
+                owed,
+                open_at_end
+            );
+            let ever = self.clients.iter().filter(|o| o.room == c.room);
+            let mut users: Vec<&str> = ever.map(|o| &*o.user).collect();
+            users.sort_unstable();
+            users.dedup();
+            if self.cfg.presence.on && users.len() <= bound {
+                let every: Vec<(Move, &str)> = since_join
+                    .iter()
+                    .map(|h| (h.kind, &*member(h).username))
+                    .collect();
+                prop_assert!(
+                    fits(&every),
+                    "client {}: {} never over {} users, presence {:?}, not every join and leave {:?}",
+                    c.serial,
+                    c.room,
+                    bound,
+                    got,
+                    every
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Each room's owner lists exactly the distinct users with an open connection there,
+    /// sorted by id, each once, with the username and arrival of their first connection in
+    /// the owner's order; the replay agrees on who is there.
+    fn check_room_presence(
+        &mut self,
+        present: &HashMap<String, BTreeMap<String, Present>>,
+    ) -> Result<(), TestCaseError> {
+        let none = BTreeMap::new();
+        for (i, room) in ROOMS.iter().enumerate() {
+            let want: Vec<String> = self.users_in(room).into_iter().map(str::to_owned).collect();
+            let replayed = present.get(*room).unwrap_or(&none);
+            let replayed_ids: Vec<&String> = replayed.keys().collect();
+            prop_assert_eq!(
+                replayed_ids,
+                want.iter().collect::<Vec<_>>(),
+                "joins and leaves replayed in {}",
+                room
+            );
+            // Asked of each worker in turn: the owner answers wherever it is asked.
+            let p = self.sim.presence(i % self.cfg.workers, room);
+            prop_assert_eq!(&*p.room_id, *room);
+            prop_assert_eq!(p.online, want.len(), "online in {}", room);
+            prop_assert!(!p.truncated);
+            let ids: Vec<&str> = p.users.iter().map(|u| &*u.user_id).collect();
+            prop_assert_eq!(&ids, &want, "users in {}", room);
+            let now = self.sim.now().wall;
+            for u in &p.users {
+                let first = &replayed[&*u.user_id];
+                prop_assert_eq!(&*u.username, &first.username, "{}'s username", &u.user_id);
+                prop_assert!(
+                    first.arrived <= u.since && u.since <= now,
+                    "{} since {:?}, arrived {:?}",
+                    &u.user_id,
+                    u.since,
+                    first.arrived
+                );
+            }
         }
         Ok(())
     }
@@ -860,6 +1172,7 @@ fn run(cfg: Config, seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
             worker: i,
             room: i,
             since: None,
+            as_user: None,
         });
     }
     for op in ops {
@@ -886,9 +1199,9 @@ proptest! {
                       3 => (1usize..4).prop_map(|n| Op::Deliver { n }),
                       1 => (0u64..300).prop_map(|millis| Op::Advance { millis }),
                       1 => (0usize..4, 0usize..3, (0u64..40).prop_map(Some))
-                          .prop_map(|(worker, room, since)| Op::Open { worker, room, since }),
+                          .prop_map(|(worker, room, since)| Op::Open { worker, room, since, as_user: None }),
                   ], 0..250)) {
-        let cfg = Config { workers, history: 8, backlog: 3, limit: RateLimit { per_sec: 0.0, burst: 0.0 }, max_idle_rooms: 10_000, durable: None };
+        let cfg = Config { workers, history: 8, backlog: 3, limit: RateLimit { per_sec: 0.0, burst: 0.0 }, max_idle_rooms: 10_000, durable: None, presence: Presence::default() };
         run(cfg, seed, &ops)?;
     }
 
@@ -903,11 +1216,12 @@ proptest! {
         backlog in prop_oneof![Just(2usize), Just(50)],
         max_idle_rooms in 0usize..2,
         durable in durable(),
+        presence in presence(),
         seed in any::<u64>(),
         ops in prop::collection::vec(churn_op(), 0..120),
     ) {
         let limit = RateLimit { per_sec: 0.0, burst: 0.0 };
-        let cfg = Config { workers, history, backlog, limit, max_idle_rooms, durable: Some(durable) };
+        let cfg = Config { workers, history, backlog, limit, max_idle_rooms, durable: Some(durable), presence };
         run(cfg, seed, &ops)?;
     }
 
@@ -1005,6 +1319,34 @@ proptest! {
         let snap = sim.stats(0);
         prop_assert_eq!(snap.rate_limited as usize, gaps.len() - accepted);
         prop_assert_eq!(snap.total_messages as usize, accepted);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Users with one connection or several come and go in two rooms, crossing a small
+    /// presence bound both ways, on 1–4 workers under random interleavings: each
+    /// connection receives exactly the joins and leaves the bound allows, in the owner's
+    /// order, and each room's presence lists who is connected (with every guarantee of
+    /// `hub_guarantees`).
+    #[test]
+    fn presence_follows_the_bound_as_users_come_and_go(
+        workers in 1usize..=4,
+        max_members in 1usize..=4,
+        seed in any::<u64>(),
+        ops in prop::collection::vec(prop_oneof![
+            4 => (0usize..4, 0usize..2, prop_oneof![1 => Just(None), 2 => any::<usize>().prop_map(Some)])
+                .prop_map(|(worker, room, as_user)| Op::Open { worker, room, since: None, as_user }),
+            3 => any::<usize>().prop_map(|client| Op::Close { client }),
+            1 => (any::<usize>(), Just(Kind::Valid)).prop_map(|(client, kind)| Op::Send { client, kind }),
+            4 => (1usize..6).prop_map(|n| Op::Deliver { n }),
+        ], 0..100),
+    ) {
+        let limit = RateLimit { per_sec: 0.0, burst: 0.0 };
+        let presence = Presence { on: true, max_members };
+        let cfg = Config { workers, history: 4, backlog: 2, limit, max_idle_rooms: 10_000, durable: None, presence };
+        run(cfg, seed, &ops)?;
     }
 }
 

@@ -15,7 +15,11 @@
 //! - [`Output::LoadRoom`] (durable configs) is answered by a simulated store after a
 //!   seeded number of peer deliveries, so joins, leaves, messages and closes interleave
 //!   with the load; a seeded share of loads fail (answered with `None`), as a store that
-//!   does not answer does.
+//!   does not answer does;
+//! - every join and leave is noted when it reaches its room's owner ([`Sim::arrivals`]):
+//!   at once when the connection's own worker owns the room, else when the scheduler
+//!   delivers the peer event that carries it, so a test can replay each room's joins
+//!   and leaves in its owner's order.
 //!
 //! Every hub gets a [`PersistSink`] that accepts everything, which gives the tests the
 //! ground truth of what each room's owner sequenced, in order. That sink is also the
@@ -80,6 +84,31 @@ pub struct Received {
 /// A connection, named as the driver names it.
 pub type Key = (usize, ConnId);
 
+/// Who a connection is, as its admission named it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub room: String,
+    pub user: String,
+    pub username: String,
+}
+
+/// A connection entering or leaving its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    Join,
+    Leave,
+}
+
+/// A join or leave, as it reached its room's owner.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub kind: Move,
+    pub key: Key,
+    /// The wall clock when it arrived (a durable owner may handle it later, once the
+    /// room is loaded, but never earlier).
+    pub wall: UnixMillis,
+}
+
 /// What happened to rooms' state, in order: the sequencing ground truth.
 #[derive(Debug, Clone)]
 pub enum Journal {
@@ -104,6 +133,9 @@ impl PersistSink for Recorder {
         Ok(())
     }
 }
+
+/// A peer event in the mesh, with the join or leave it carries to its room's owner.
+type InFlight = (PeerEvent, Option<Arrival>);
 
 /// A `LoadRoom` the store has not answered yet.
 #[derive(Debug)]
@@ -138,8 +170,9 @@ pub struct Sim {
     pub hubs: Vec<Hub>,
     pub gauge: ConnectionGauge,
     now: Now,
-    /// One FIFO per `(from, to)` worker pair.
-    mesh: BTreeMap<(usize, usize), VecDeque<PeerEvent>>,
+    /// One FIFO per `(from, to)` worker pair; an event that carries a join or leave to
+    /// the room's owner is tagged with it.
+    mesh: BTreeMap<(usize, usize), VecDeque<InFlight>>,
     rng: Rng,
     /// Every frame written to each connection, in order.
     pub inbox: HashMap<Key, Vec<Received>>,
@@ -172,6 +205,14 @@ pub struct Sim {
     /// Chat or presence frames a hub wrote for a room it was still loading (must stay
     /// empty: the gate holds everything of a room until its state is known).
     pub before_load: Vec<(usize, Bytes)>,
+    /// Every connection opened, by key.
+    pub members: HashMap<Key, Member>,
+    /// Joins and leaves in the order they reached their rooms' owners: per room, the
+    /// order its owner handles them in (the durable gate holds them in that order).
+    pub arrivals: Vec<Arrival>,
+    /// The join or leave the next peer event of the hub being drained carries (set when
+    /// a connection of another worker than its room's owner opens or closes).
+    carrying: Option<Arrival>,
     next_query: u64,
 }
 
@@ -212,6 +253,9 @@ impl Sim {
             store: StorePolicy::default(),
             loads: Vec::new(),
             before_load: Vec::new(),
+            members: HashMap::new(),
+            arrivals: Vec::new(),
+            carrying: None,
             next_query: 0,
         }
     }
@@ -233,8 +277,15 @@ impl Sim {
             ..Default::default()
         };
         let admission = self.hubs[w].admit(self.now, &req)?;
+        let member = Member {
+            room: admission.room().to_owned(),
+            user: admission.user_id().to_owned(),
+            username: admission.username().to_owned(),
+        };
         let conn = self.hubs[w].handle_open(self.now, admission);
         self.inbox.entry((w, conn)).or_default();
+        self.members.insert((w, conn), member);
+        self.moved(Move::Join, (w, conn));
         self.drain(w);
         Ok(conn)
     }
@@ -252,10 +303,51 @@ impl Sim {
     }
 
     /// The client went away.
-    pub fn close(&mut self, (w, conn): Key) {
+    pub fn close(&mut self, key: Key) {
+        self.release(key);
+    }
+
+    /// Reports a closed connection to its hub, as a driver does when either side closed it.
+    fn release(&mut self, (w, conn): Key) {
+        // Only a connection the hub still holds sends its room a leave.
+        let held = self.gone.insert((w, conn));
         self.hubs[w].handle_close(self.now, conn);
-        self.gone.insert((w, conn));
+        if held {
+            self.moved(Move::Leave, (w, conn));
+        }
         self.drain(w);
+    }
+
+    /// Notes that `key` joined or left, just after the hub took the open or close: the
+    /// owner has it now if it is this worker, else it goes out as the next peer event.
+    fn moved(&mut self, kind: Move, key: Key) {
+        let Some(m) = self.members.get(&key) else {
+            return;
+        };
+        let owner = owner_of(&m.room, self.hubs.len() as u16).index();
+        let arrival = Arrival {
+            kind,
+            key,
+            wall: self.now.wall,
+        };
+        if owner == key.0 {
+            self.arrivals.push(arrival);
+        } else {
+            self.carrying = Some(arrival);
+        }
+    }
+
+    /// Who is connected to `room`, asked of worker `w`.
+    pub fn presence(&mut self, w: usize, room: &str) -> RoomPresence {
+        match self.ask(
+            w,
+            Query::RoomPresence {
+                room: room.to_owned(),
+            },
+        ) {
+            Answer::Presence(p) => p,
+            other => panic!("RoomPresence answered with {other:?}"),
+        }
     }
 
     /// The driver could not write `bytes` to the connection yet.
@@ -331,7 +423,8 @@ impl Sim {
             load.wait = load.wait.saturating_sub(1);
         }
         let event = self.mesh.get_mut(&pair).and_then(VecDeque::pop_front);
-        if let Some(event) = event {
+        if let Some((event, carried)) = event {
+            self.arrivals.extend(carried);
             self.hubs[pair.1].handle_peer(self.now, event);
             self.drain(pair.1);
         }
@@ -447,10 +540,22 @@ impl Sim {
                     self.record((w, conn), Via::Send, &frame);
                 }
                 Output::Peer { to, event } => {
+                    // An open or close sends its join or leave before anything else. The
+                    // event's Debug form is read only to check that the tag is right: were
+                    // it wrong, the order of arrivals would be.
+                    let carried = self.carrying.take();
+                    if let Some(a) = carried {
+                        let room = &self.members[&a.key].room;
+                        let owner = owner_of(room, self.hubs.len() as u16);
+                        assert_eq!(to, owner, "{:?} sent to a non-owner of {room}", a.kind);
+                        let shown = format!("{event:?}");
+                        let want = format!("PeerEvent({:?} {{", a.kind);
+                        assert!(shown.starts_with(&want), "{:?} carried by {shown}", a.kind);
+                    }
                     self.mesh
                         .entry((w, to.index()))
                         .or_default()
-                        .push_back(event);
+                        .push_back((event, carried));
                 }
                 Output::Close { conn, code, .. } => {
                     let first = self
@@ -493,6 +598,10 @@ impl Sim {
                 Output::Timeout(_) => break,
             }
         }
+        assert!(
+            self.carrying.is_none(),
+            "an open or close of a room owned elsewhere sent no peer event"
+        );
         // The simulated sockets take everything at once: a replay's next slice is due
         // right after the drain that queued the last one.
         for conn in written {
@@ -505,9 +614,7 @@ impl Sim {
         // one input at a time, each followed by a full drain, because outputs queued
         // before a close may still name the closed connection.
         for conn in closing {
-            self.hubs[w].handle_close(self.now, conn);
-            self.gone.insert((w, conn));
-            self.drain(w);
+            self.release((w, conn));
         }
     }
 
@@ -557,6 +664,7 @@ pub enum Frame {
         kind: String,
         room: String,
         user: String,
+        username: String,
     },
     Error {
         code: String,
@@ -585,6 +693,7 @@ pub fn parse(frame: &[u8]) -> Frame {
             kind: kind.to_owned(),
             room: s("roomId"),
             user: s("userId"),
+            username: s("username"),
         },
         Some("error") => Frame::Error { code: s("code") },
         _ => panic!("unknown frame {v}"),
