@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _};
 use hubbub_core::{ConnectionGauge, HubConfig, PeerEvent, RateLimit, UnixMillis, WorkerId};
 use monoio::net::{ListenerOpts, TcpListener};
 
-use crate::config::{Config, Store};
+use crate::config::Config;
 use crate::engine::mesh::Mesh;
 use crate::engine::{Engine, Host, NoStore, Parts};
 use crate::figures::ServerFigures;
@@ -259,7 +259,7 @@ fn hub_config(process: &Process, id: WorkerId) -> HubConfig {
     h.overflow = c.overflow();
     h.started_at = process.started_at;
     h.seed = random_seed();
-    h.durable = c.store == Store::Dynamodb;
+    h.durable = process.site.store.is_some();
     h
 }
 

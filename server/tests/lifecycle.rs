@@ -38,6 +38,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("LOG_LEVEL", "loud"),
         ("IO_URING", "maybe"),
         ("MAX_HISTORY_BYTES", "1000"),
+        ("PRESENCE_MAX_MEMBERS", "0"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -69,6 +70,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "PERSIST_WORKERS",
         "HISTORY_SIZE",
         "MAX_HISTORY_BYTES",
+        "PRESENCE_MAX_MEMBERS",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "--help lacks {var}");
     }

@@ -88,6 +88,18 @@ pub struct RoomPresence {
     pub truncated: bool,
 }
 
+impl RoomPresence {
+    /// A room nobody is connected to (or that does not exist).
+    pub fn nobody(room_id: Arc<str>) -> RoomPresence {
+        RoomPresence {
+            room_id,
+            online: 0,
+            users: Vec::new(),
+            truncated: false,
+        }
+    }
+}
+
 /// At most this many users are listed in a [`RoomPresence`].
 pub const MAX_PRESENCE_USERS: usize = 1000;
 

@@ -191,10 +191,8 @@ impl Hub {
         }
     }
 
-    pub(super) fn presence(&mut self, now: Now, kind: PresenceKind, member: &Member) {
-        if !self.cfg.presence {
-            return;
-        }
+    /// Encodes and fans out a join or leave frame.
+    fn presence(&mut self, now: Now, kind: PresenceKind, member: &Member) {
         self.scratch.clear();
         let ts = now.wall.to_rfc3339();
         protocol::encode_presence(

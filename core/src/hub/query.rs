@@ -113,12 +113,7 @@ impl Hub {
     /// Who is connected to `room`, which this hub owns.
     fn room_presence(&self, room: Arc<str>) -> RoomPresence {
         let Some(r) = self.owned.get(&*room) else {
-            return RoomPresence {
-                room_id: room,
-                online: 0,
-                users: Vec::new(),
-                truncated: false,
-            };
+            return RoomPresence::nobody(room);
         };
         let mut users: Vec<PresentUser> = r
             .users
@@ -230,12 +225,7 @@ impl Hub {
                     Part::Presence(p) => Some(p),
                     _ => None,
                 });
-                Answer::Presence(presence.unwrap_or(RoomPresence {
-                    room_id: room,
-                    online: 0,
-                    users: Vec::new(),
-                    truncated: false,
-                }))
+                Answer::Presence(presence.unwrap_or_else(|| RoomPresence::nobody(room)))
             }
             Ask::UserMessages { user, limit } => Answer::Messages(MessageList {
                 of: MessagesOf::User,

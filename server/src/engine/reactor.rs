@@ -11,7 +11,7 @@ use hubbub_core::ws::{Event, Violation};
 use hubbub_core::{ConnId, Inbound};
 
 use super::poller::{Ready, BATCH};
-use super::sessions::{by_key, RING_KEY};
+use super::sessions::{by_key, lookup_mut, RING_KEY};
 use super::tasks::{until, End};
 use super::Engine;
 
@@ -88,7 +88,7 @@ impl Engine {
             return 0;
         }
         // `None`: it ended earlier in this batch.
-        let Some((conn, io, fd)) = by_key(&mut self.sessions.borrow_mut(), ready.key)
+        let Some((conn, io, fd)) = by_key(&self.sessions.borrow(), ready.key)
             .map(|s| (s.id, s.io().clone(), s.fd.as_raw_fd()))
         else {
             return 0;
@@ -150,11 +150,7 @@ impl Engine {
         let now = self.now();
         {
             let mut sessions = self.sessions.borrow_mut();
-            let Some(session) = sessions
-                .get_mut(conn.index())
-                .and_then(Option::as_mut)
-                .filter(|s| s.id == conn)
-            else {
+            let Some(session) = lookup_mut(&mut sessions, conn) else {
                 return;
             };
             // The hub only decides here; its outputs (which look sessions up) are carried

@@ -44,9 +44,17 @@ pub(super) fn lookup(sessions: &Sessions, conn: ConnId) -> Option<&Session> {
     }
 }
 
+/// The session of `conn` to change (its decoder), if it is still open.
+pub(super) fn lookup_mut(sessions: &mut Sessions, conn: ConnId) -> Option<&mut Session> {
+    match sessions.get_mut(conn.index()) {
+        Some(Some(s)) if s.id == conn => Some(s),
+        _ => None,
+    }
+}
+
 /// The session with epoll key `key`, if it is still open.
-pub(super) fn by_key(sessions: &mut Sessions, key: u64) -> Option<&mut Session> {
-    match sessions.get_mut(key as u32 as usize) {
+pub(super) fn by_key(sessions: &Sessions, key: u64) -> Option<&Session> {
+    match sessions.get(key as u32 as usize) {
         Some(Some(s)) if self::key(s.id) == key => Some(s),
         _ => None,
     }

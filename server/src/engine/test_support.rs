@@ -35,30 +35,25 @@ pub fn reset_on_close(socket: &TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live local.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
+    set_option(socket, libc::SO_LINGER, &linger);
 }
 
 /// Shrinks `socket`'s send buffer (the kernel doubles and rounds it).
 pub fn small_send_buffer(socket: &TcpStream, bytes: libc::c_int) {
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local.
+    set_option(socket, libc::SO_SNDBUF, &bytes);
+}
+
+/// Sets the `SOL_SOCKET` option `name` of `socket` to `value`.
+fn set_option<T>(socket: &TcpStream, name: libc::c_int, value: &T) {
+    // SAFETY: setsockopt reads `size_of::<T>()` bytes from `value`, a live reference.
     let r = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
-    assert_eq!(r, 0);
+    assert_eq!(r, 0, "setsockopt {name}");
 }
