@@ -28,7 +28,8 @@ impl Engine {
 impl Handle {
     /// Decides an upgrade request (shutdown, origin, parameters, token, capacity).
     pub(crate) fn admit(&self, request: &UpgradeRequest<'_>) -> Result<Admission, Refusal> {
-        self.0.with_hub(|hub, now| hub.admit(now, request))
+        // A decision with no outputs: nothing to drain after it.
+        self.0.hub.borrow().admit(self.0.now(), request)
     }
 
     /// Takes over a connection whose 101 has been written: the hub opens it, the session
