@@ -3,7 +3,7 @@ import { ChatClient, type StatusInfo } from './chatClient';
 import { emptyLog, mergeMessages, type LogState } from './messageLog';
 import type { ChatMessage, ServerFrame } from './types';
 
-function setup(random: () => number = () => 0.5, extra: Partial<ConstructorParameters<typeof ChatClient>[0]> = {}) {
+function setup(random: () => number = () => 0.5, extra: Partial<ConstructorParameters<typeof ChatClient<ServerFrame>>[0]> = {}) {
   let log: LogState = emptyLog();
   const frames: ServerFrame[] = [];
   const statuses: StatusInfo[] = [];

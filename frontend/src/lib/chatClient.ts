@@ -23,13 +23,17 @@ export interface StatusInfo {
   lastClose: { code: number; reason: string } | null;
 }
 
-export interface ChatClientOptions {
+export interface ChatClientOptions<F = ServerFrame> {
   /** Build the connect URL; `since` is null on the first connection. */
   url: (since: number | null) => string;
   /** Highest seq seen so far (null if none). */
   resumeSeq: () => number | null;
-  onFrame: (frame: ServerFrame) => void;
+  onFrame: (frame: F) => void;
+  /** Turn one text frame into a frame (null: ignored). Default: the v1 `parseFrame`. */
+  parse?: (data: string) => F | null;
   onStatus?: (info: StatusInfo) => void;
+  /** Called on every successful open, right after the status turns `open`; `resumed` after the first. */
+  onOpen?: (resumed: boolean) => void;
   /** Called on every successful open after the first (a resume). */
   onReconnected?: () => void;
   createSocket?: (url: string) => SocketLike;
@@ -60,7 +64,7 @@ export const CLOSE_REASONS: Record<number, string> = {
  * for, reconnects with exponential backoff and full jitter, resuming with
  * `since=<last seq seen>` so nothing is missed or repeated.
  */
-export class ChatClient {
+export class ChatClient<F = ServerFrame> {
   private ws: SocketLike | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -72,7 +76,7 @@ export class ChatClient {
   /** URLs used, in order (diagnostics and tests). */
   readonly history: string[] = [];
 
-  constructor(private readonly o: ChatClientOptions) {}
+  constructor(private readonly o: ChatClientOptions<F>) {}
 
   get status(): ConnStatus {
     return this.info.status;
@@ -110,9 +114,14 @@ export class ChatClient {
   }
 
   send(content: string): boolean {
+    return this.sendFrame({ type: 'chat', content });
+  }
+
+  /** Send one JSON frame on the open socket; false (nothing sent) when it is not open. */
+  sendFrame(frame: unknown): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN || this.info.status !== 'open') return false;
-    ws.send(JSON.stringify({ type: 'chat', content }));
+    ws.send(JSON.stringify(frame));
     return true;
   }
 
@@ -167,11 +176,12 @@ export class ChatClient {
       this.everOpened = true;
       this.openedAt = this.now();
       this.setStatus({ status: 'open', retryInMs: null });
+      this.o.onOpen?.(resumed);
       if (resumed) this.o.onReconnected?.();
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws || typeof ev.data !== 'string') return;
-      const f = parseFrame(ev.data);
+      const f = this.o.parse ? this.o.parse(ev.data) : (parseFrame(ev.data) as F | null);
       if (f) this.o.onFrame(f);
     };
     ws.onerror = () => {
