@@ -3,15 +3,18 @@ import { AnalyticsView } from './components/AnalyticsView';
 import { ChatView } from './components/ChatView';
 import { ConnIndicator } from './components/ConnIndicator';
 import { JoinForm } from './components/JoinForm';
+import { RoomsJoinForm, RoomsView } from './components/RoomsView';
 import { useAnalytics } from './hooks/useAnalytics';
 import { useChat, type Session } from './hooks/useChat';
+import { useV2Chat, type V2Session } from './hooks/useV2Chat';
 import { safeStorage, server, stableUserId } from './lib/config';
 import { validateRoom, validateUsername } from './lib/text';
 
-type Route = 'chat' | 'analytics';
+type Route = 'chat' | 'rooms' | 'analytics';
 
 function routeFromHash(hash: string): Route {
-  return hash.replace(/^#\/?/, '').split(/[?/]/)[0] === 'analytics' ? 'analytics' : 'chat';
+  const r = hash.replace(/^#\/?/, '').split(/[?/]/)[0];
+  return r === 'analytics' ? 'analytics' : r === 'rooms' ? 'rooms' : 'chat';
 }
 
 function useRoute(): Route {
@@ -37,6 +40,30 @@ function loadSession(userId: string): Session | null {
   }
 }
 
+const V2_SESSION_KEY = 'hubbub.v2session';
+
+function loadV2Session(userId: string): V2Session | null {
+  try {
+    const raw = window.sessionStorage.getItem(V2_SESSION_KEY);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as { username?: string; rooms?: unknown };
+    if (typeof s.username !== 'string' || validateUsername(s.username) || !Array.isArray(s.rooms)) return null;
+    const rooms = s.rooms.filter((r): r is string => typeof r === 'string' && !validateRoom(r));
+    return { userId, username: s.username, rooms };
+  } catch {
+    return null;
+  }
+}
+
+function saveV2Session(s: V2Session | null): void {
+  try {
+    if (s) window.sessionStorage.setItem(V2_SESSION_KEY, JSON.stringify({ username: s.username, rooms: s.rooms }));
+    else window.sessionStorage.removeItem(V2_SESSION_KEY);
+  } catch {
+    /* ignore */
+  }
+}
+
 export function App() {
   const route = useRoute();
   const userId = useMemo(() => stableUserId(), []);
@@ -44,10 +71,45 @@ export function App() {
   const chat = useChat(session);
   const analytics = useAnalytics(route === 'analytics');
   const store = safeStorage();
+  const [v2session, setV2Session] = useState<V2Session | null>(() => loadV2Session(userId));
+  // the room list as it changes (rooms added or left) survives a reload, without a new connection
+  const onRoomsChange = useCallback((rooms: string[]) => {
+    const s = loadV2Session(userId);
+    if (s) saveV2Session({ ...s, rooms });
+  }, [userId]);
+  const v2 = useV2Chat(v2session, onRoomsChange);
 
   useEffect(() => {
-    document.title = route === 'analytics' ? 'Analytics · hubbub' : session ? `#${session.room} · hubbub` : 'hubbub';
-  }, [route, session]);
+    document.title =
+      route === 'analytics'
+        ? 'Analytics · hubbub'
+        : route === 'rooms'
+          ? v2.active
+            ? `#${v2.active} · hubbub`
+            : 'Rooms · hubbub'
+          : session
+            ? `#${session.room} · hubbub`
+            : 'hubbub';
+  }, [route, session, v2.active]);
+
+  const joinV2 = useCallback(
+    (username: string, rooms: string[]) => {
+      try {
+        store?.setItem('hubbub.username', username);
+        store?.setItem('hubbub.v2rooms', rooms.join(', '));
+      } catch {
+        /* ignore */
+      }
+      const s = { userId, username, rooms };
+      saveV2Session(s);
+      setV2Session(s);
+    },
+    [store, userId],
+  );
+  const leaveV2 = useCallback(() => {
+    saveV2Session(null);
+    setV2Session(null);
+  }, []);
 
   const join = useCallback(
     (username: string, room: string) => {
@@ -88,6 +150,9 @@ export function App() {
           <a href="#/chat" className={route === 'chat' ? 'tab active' : 'tab'} aria-current={route === 'chat' ? 'page' : undefined}>
             Chat
           </a>
+          <a href="#/rooms" className={route === 'rooms' ? 'tab active' : 'tab'} aria-current={route === 'rooms' ? 'page' : undefined} data-testid="tab-rooms">
+            Rooms
+          </a>
           <a href="#/analytics" className={route === 'analytics' ? 'tab active' : 'tab'} aria-current={route === 'analytics' ? 'page' : undefined}>
             Analytics
           </a>
@@ -96,6 +161,12 @@ export function App() {
       </header>
       {route === 'analytics' ? (
         <AnalyticsView state={analytics} />
+      ) : route === 'rooms' ? (
+        v2session ? (
+          <RoomsView chat={v2} username={v2session.username} onLeave={leaveV2} />
+        ) : (
+          <RoomsJoinForm initialUsername={store?.getItem('hubbub.username') ?? ''} initialRooms={store?.getItem('hubbub.v2rooms') ?? 'global, random'} onJoin={joinV2} />
+        )
       ) : session ? (
         <ChatView session={session} chat={chat} onLeave={leave} />
       ) : (

@@ -5,9 +5,12 @@ export interface ComposerProps {
   canSend: boolean;
   onSend: (content: string) => boolean;
   max?: number;
+  /** The text changed (v2: typing indicators). */
+  onTextChange?: (text: string) => void;
+  onBlur?: () => void;
 }
 
-export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS }: ComposerProps) {
+export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS, onTextChange, onBlur }: ComposerProps) {
   const [text, setText] = useState('');
   const id = useId();
   const ref = useRef<HTMLTextAreaElement>(null);
@@ -45,7 +48,11 @@ export function Composer({ canSend, onSend, max = MAX_CONTENT_CODE_POINTS }: Com
         title="Enter sends, Shift+Enter adds a new line"
         aria-describedby={`${id}-counter`}
         aria-invalid={check.reason === 'too_long' ? true : undefined}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          onTextChange?.(e.target.value);
+        }}
+        onBlur={onBlur}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
             e.preventDefault();

@@ -13,7 +13,7 @@ function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   return Date.parse(cur.msg.timestamp) - Date.parse(prev.msg.timestamp) < GROUP_MS;
 }
 
-const Row = memo(function Row({ item, cont, own }: { item: LogItem; cont: boolean; own: boolean }) {
+const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: boolean; own: boolean; seen?: string }) {
   if (item.kind === 'divider') {
     return (
       <div className="divider" role="separator">
@@ -46,12 +46,24 @@ const Row = memo(function Row({ item, cont, own }: { item: LogItem; cont: boolea
           </div>
         )}
         <div className="msg-content">{m.content}</div>
+        {seen && (
+          <div className="msg-seen" data-testid="seen-by">
+            seen by {seen}
+          </div>
+        )}
       </div>
     </div>
   );
 });
 
-export function MessageList({ items, selfId }: { items: LogItem[]; selfId: string }) {
+export interface MessageListProps {
+  items: LogItem[];
+  selfId: string;
+  /** Read markers: item key → "Alice, Bob" shown under that message (v2). */
+  seenBy?: ReadonlyMap<string, string>;
+}
+
+export function MessageList({ items, selfId, seenBy }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [atBottom, setAtBottom] = useState(true);
@@ -114,7 +126,12 @@ export function MessageList({ items, selfId }: { items: LogItem[]; selfId: strin
                 const item = items[vi.index];
                 return (
                   <div key={vi.key} data-index={vi.index} ref={v.measureElement}>
-                    <Row item={item} cont={isContinuation(items[vi.index - 1], item)} own={item.kind === 'message' && item.msg.userId === selfId} />
+                    <Row
+                      item={item}
+                      cont={isContinuation(items[vi.index - 1], item)}
+                      own={item.kind === 'message' && item.msg.userId === selfId}
+                      seen={seenBy?.get(item.key)}
+                    />
                   </div>
                 );
               })}

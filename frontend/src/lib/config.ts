@@ -76,6 +76,16 @@ export function wsUrl(
   return `${ep.ws}/ws?${q.toString()}`;
 }
 
+/** A protocol v2 connection (`proto=2`) with no room: rooms are subscribed over it. */
+export function wsUrlV2(ep: ServerEndpoints, params: { userId: string; username: string; token?: string | null }): string {
+  const q = new URLSearchParams();
+  q.set('proto', '2');
+  q.set('userId', params.userId);
+  q.set('username', params.username);
+  if (params.token) q.set('token', params.token);
+  return `${ep.ws}/ws?${q.toString()}`;
+}
+
 /** Stable random user id kept in localStorage (crypto.randomUUID needs a secure context; this does not). */
 export function stableUserId(storage: Pick<Storage, 'getItem' | 'setItem'> | null = safeStorage()): string {
   const key = 'hubbub.userId';

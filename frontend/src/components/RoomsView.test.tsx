@@ -1,0 +1,141 @@
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import type { ServerEndpoints } from '../lib/config';
+import { FakeSocket, msg } from '../test/fakeSocket';
+import { useV2Chat, type V2Session } from '../hooks/useV2Chat';
+import { parseRoomList, RoomsView } from './RoomsView';
+
+const ep: ServerEndpoints = { http: 'http://h', ws: 'ws://h', label: 'h' };
+const session: V2Session = { userId: 'me', username: 'Me', rooms: ['a', 'b'] };
+
+function Harness({ onRooms }: { onRooms?: (r: string[]) => void }) {
+  const chat = useV2Chat(session, onRooms, ep);
+  return <RoomsView chat={chat} username="Me" onLeave={() => {}} />;
+}
+
+function json(body: unknown) {
+  return Promise.resolve(new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } }));
+}
+const fetchMock = vi.fn((url: string) => {
+  if (url === 'http://h/api/rooms/a/presence')
+    return json({ roomId: 'a', online: 2, truncated: false, users: [{ userId: 'bob', username: 'Bob', since: '2026-11-21T09:00:00.000Z' }, { userId: 'me', username: 'Me', since: '' }] });
+  if (url === 'http://h/api/rooms/b/presence') return json({ roomId: 'b', online: 1, truncated: false, users: [{ userId: 'me', username: 'Me', since: '' }] });
+  if (url.startsWith('http://h/api/presence?users=')) return json({ users: { ann: { online: false, lastSeen: '2026-11-21T08:00:00.000Z' } } });
+  return Promise.resolve(new Response('{}', { status: 404 }));
+});
+const urls = () => fetchMock.mock.calls.map(([u]) => u);
+
+const sent = (ws: FakeSocket) => ws.sent.map((s) => JSON.parse(s) as Record<string, unknown>);
+const subId = (ws: FakeSocket, room: string) => sent(ws).find((f) => f.type === 'subscribe' && f.roomId === room)!.id;
+const item = (room: string) => screen.getAllByTestId('room-item').find((b) => b.dataset.room === room)!;
+
+beforeEach(() => {
+  // the message list is virtualized: give its scroll box a size, or jsdom renders no row
+  vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(600);
+  vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(800);
+  FakeSocket.reset();
+  fetchMock.mockClear();
+  vi.stubGlobal('WebSocket', FakeSocket);
+  vi.stubGlobal('fetch', fetchMock);
+});
+afterEach(() => vi.unstubAllGlobals());
+
+describe('RoomsView with useV2Chat', () => {
+  it('shows rooms with unread counts, typing, seen-by markers, and who is online or was last seen', async () => {
+    render(<Harness />);
+    expect(FakeSocket.instances).toHaveLength(1);
+    const ws = FakeSocket.last();
+    expect(ws.url).toBe('ws://h/ws?proto=2&userId=me&username=Me');
+    act(() => {
+      ws.open();
+      ws.frame({ type: 'hello', proto: 2, userId: 'me', username: 'Me', connectionId: 'k', node: 'n', limits: { subscriptions: 64 } });
+      ws.frame({ type: 'subscribed', id: subId(ws, 'a'), roomId: 'a', epoch: 'e', seq: 0, recovered: false, lastRead: 0, online: 2 });
+      ws.frame({ type: 'subscribed', id: subId(ws, 'b'), roomId: 'b', epoch: 'e', seq: 2, recovered: false, lastRead: 0, online: 1 });
+      ws.frame(msg(1, { roomId: 'b', messageId: 'b1', userId: 'ann', username: 'Ann', content: 'b one' }));
+      ws.frame(msg(2, { roomId: 'b', messageId: 'b2', userId: 'ann', username: 'Ann', content: 'b two' }));
+    });
+    // a is open; b has 2 unread
+    await waitFor(() => expect(item('b').dataset.unread).toBe('2'));
+    expect(within(item('b')).getByTestId('unread').textContent).toBe('2');
+    expect(item('a').getAttribute('aria-current')).toBe('true');
+    expect(screen.getByTestId('v2-room-title').textContent).toBe('#a');
+    // who is online in a, from the presence endpoint
+    await waitFor(() => expect(screen.getAllByTestId('v2-member').map((li) => li.dataset.user)).toEqual(['me', 'bob']));
+    expect(urls()).toEqual(expect.arrayContaining(['http://h/api/rooms/a/presence', 'http://h/api/rooms/b/presence']));
+
+    // a message in a, on screen: our read marker follows
+    act(() => ws.frame(msg(1, { roomId: 'a', messageId: 'a1', userId: 'bob', username: 'Bob', content: 'hi' })));
+    await waitFor(() => expect(sent(ws).filter((f) => f.type === 'read')).toEqual([{ type: 'read', roomId: 'a', seq: 1, id: expect.any(Number) }]));
+    await waitFor(() => expect(item('a').dataset.unread).toBe('0'));
+
+    // typing
+    act(() => ws.frame({ type: 'typing', roomId: 'a', users: [{ userId: 'bob', username: 'Bob' }] }));
+    await waitFor(() => expect(screen.getByTestId('typing').textContent).toBe('Bob is typing…'));
+    act(() => ws.frame({ type: 'typing', roomId: 'a', users: [] }));
+    await waitFor(() => expect(screen.getByTestId('typing').textContent).toBe(''));
+
+    // our typing goes out, and stops on blur
+    const composer = screen.getByTestId('composer');
+    fireEvent.change(composer, { target: { value: 'h' } });
+    fireEvent.change(composer, { target: { value: 'he' } });
+    expect(sent(ws).filter((f) => f.type === 'typing')).toEqual([{ type: 'typing', roomId: 'a' }]);
+    fireEvent.blur(composer);
+    expect(sent(ws).filter((f) => f.type === 'typing').at(-1)).toEqual({ type: 'typing', roomId: 'a', stop: true });
+
+    // Bob read our room up to 1
+    act(() => ws.frame({ type: 'read', roomId: 'a', userId: 'bob', seq: 1 }));
+    await waitFor(() => expect(screen.getByTestId('seen-by').textContent).toBe('seen by Bob'));
+    expect(screen.getByTestId('seen-by').closest('[data-testid="message"]')?.getAttribute('data-seq')).toBe('1');
+
+    // Bob leaves: offline, with his last seen
+    act(() => ws.frame({ type: 'presence', roomId: 'a', online: 1, joined: [], left: [{ userId: 'bob', lastSeen: '2026-11-21T10:00:00.000Z' }] }));
+    await waitFor(() => expect(within(screen.getByTestId('offline-list')).getByTestId('v2-member').dataset.user).toBe('bob'));
+    expect(within(screen.getByTestId('offline-list')).getByTestId('last-seen').textContent).toMatch(/^last seen /);
+
+    // open b: its messages, its unread count gone once read, Ann's last seen asked for
+    fireEvent.click(item('b'));
+    expect(screen.getByTestId('v2-room-title').textContent).toBe('#b');
+    expect(screen.getAllByTestId('message').map((m) => m.querySelector('.msg-content')?.textContent)).toEqual(['b one', 'b two']);
+    await waitFor(() => expect(sent(ws).filter((f) => f.type === 'read' && f.roomId === 'b')).toMatchObject([{ seq: 2 }]));
+    await waitFor(() => expect(item('b').dataset.unread).toBe('0'));
+    expect(within(item('b')).queryByTestId('unread')).toBeNull();
+    await waitFor(() => expect(urls()).toContain('http://h/api/presence?users=ann'));
+    await waitFor(() => expect(within(screen.getByTestId('offline-list')).getByTestId('last-seen').getAttribute('title')).toBe('2026-11-21T08:00:00.000Z'));
+
+    // a message sent shows as pending until acknowledged
+    fireEvent.change(screen.getByTestId('composer'), { target: { value: 'yo' } });
+    fireEvent.click(screen.getByTestId('send'));
+    const chat = sent(ws).find((f) => f.type === 'chat')!;
+    expect(chat).toMatchObject({ roomId: 'b', content: 'yo', clientMsgId: expect.any(String) });
+    await waitFor(() => expect(screen.getByTestId('pending').textContent).toContain('yo'));
+    act(() => {
+      ws.frame(msg(3, { roomId: 'b', messageId: 'b3', userId: 'me', username: 'Me', content: 'yo' }));
+      ws.frame({ type: 'ack', id: chat.id, roomId: 'b', seq: 3, messageId: 'b3', clientMsgId: chat.clientMsgId, duplicate: false });
+    });
+    await waitFor(() => expect(screen.queryByTestId('pending')).toBeNull());
+  });
+
+  it('adds and leaves rooms over the same connection', async () => {
+    const onRooms = vi.fn();
+    render(<Harness onRooms={onRooms} />);
+    const ws = FakeSocket.last();
+    act(() => ws.open());
+    fireEvent.change(screen.getByTestId('add-room-input'), { target: { value: 'c' } });
+    fireEvent.click(screen.getByTestId('add-room'));
+    expect(sent(ws).filter((f) => f.type === 'subscribe').map((f) => f.roomId)).toEqual(['a', 'b', 'c']);
+    expect(onRooms).toHaveBeenLastCalledWith(['a', 'b', 'c']);
+    await waitFor(() => expect(screen.getByTestId('v2-room-title').textContent).toBe('#c'));
+    act(() => ws.frame({ type: 'subscribed', id: subId(ws, 'a'), roomId: 'a', epoch: 'e', seq: 0, recovered: false, lastRead: 0, online: 1 }));
+    fireEvent.click(within(item('a').parentElement!).getByTestId('room-close'));
+    expect(sent(ws).filter((f) => f.type === 'unsubscribe')).toMatchObject([{ roomId: 'a' }]);
+    expect(onRooms).toHaveBeenLastCalledWith(['b', 'c']);
+    expect(screen.getAllByTestId('room-item').map((b) => b.dataset.room)).toEqual(['b', 'c']);
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+});
+
+describe('parseRoomList', () => {
+  it('splits on commas and spaces, once each', () => {
+    expect(parseRoomList(' a, b  c,,a ')).toEqual(['a', 'b', 'c']);
+    expect(parseRoomList('')).toEqual([]);
+  });
+});
