@@ -110,6 +110,8 @@ pub(crate) struct Counters {
     pub persist_dropped: u64,
     pub slow_consumer_closes: u64,
     pub presence_withheld: u64,
+    pub typing_dropped: u64,
+    pub duplicates: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -257,6 +259,10 @@ pub struct Snapshot {
     /// Joins and leaves not announced because their room was over
     /// `PRESENCE_MAX_MEMBERS`.
     pub presence_withheld: u64,
+    /// v2 typing frames dropped by their rate bucket.
+    pub typing_dropped: u64,
+    /// v2 sends acknowledged as duplicates of an earlier `clientMsgId` (not broadcast).
+    pub duplicates_acked: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -305,6 +311,8 @@ impl Snapshot {
             total.persist_dropped += c.persist_dropped;
             total.slow_consumer_closes += c.slow_consumer_closes;
             total.presence_withheld += c.presence_withheld;
+            total.typing_dropped += c.typing_dropped;
+            total.duplicates += c.duplicates;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -356,6 +364,8 @@ impl Snapshot {
             server_start_time: g.start.to_rfc3339().to_string(),
             slow_consumer_disconnects: total.slow_consumer_closes,
             presence_withheld: total.presence_withheld,
+            typing_dropped: total.typing_dropped,
+            duplicates_acked: total.duplicates,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

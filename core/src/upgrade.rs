@@ -26,6 +26,12 @@ pub struct ConnectParams {
     pub since: Option<u64>,
     /// `token`, if given in the query.
     pub token: Option<String>,
+    /// `proto`: 1 (the default) or 2 (docs/PROTOCOL.md §7).
+    pub proto: u8,
+    /// `room` was in the query (a v2 connection subscribes to it only then).
+    pub room_given: bool,
+    /// `epoch`: v2, the epoch `since` belongs to.
+    pub epoch: Option<String>,
 }
 
 /// A query parameter that breaks its rule (HTTP 400).
@@ -44,6 +50,12 @@ pub enum ParamError {
     /// `since` is not an unsigned 64-bit integer.
     #[error("since must be a non-negative integer sequence number")]
     Since,
+    /// `proto` other than 1 or 2.
+    #[error("proto must be 1 or 2")]
+    Proto,
+    /// `epoch` over 32 bytes.
+    #[error("epoch must be at most 32 bytes")]
+    Epoch,
 }
 
 impl ParamError {
@@ -54,6 +66,8 @@ impl ParamError {
             ParamError::Username => "invalid_username",
             ParamError::Room => "invalid_room",
             ParamError::Since => "invalid_since",
+            ParamError::Proto => "invalid_proto",
+            ParamError::Epoch => "invalid_epoch",
         }
     }
 }
@@ -76,12 +90,26 @@ impl ConnectParams {
             room: "global".to_owned(),
             since: None,
             token: None,
+            proto: 1,
+            room_given: false,
+            epoch: None,
         };
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "userId" => params.user_id = value.into_owned(),
                 "username" => params.username = value.trim().to_owned(),
-                "room" => params.room = value.into_owned(),
+                "room" => {
+                    params.room = value.into_owned();
+                    params.room_given = true;
+                }
+                "proto" => {
+                    params.proto = match &*value {
+                        "1" => 1,
+                        "2" => 2,
+                        _ => return Err(ParamError::Proto),
+                    }
+                }
+                "epoch" => params.epoch = Some(value.into_owned()),
                 "since" => params.since = Some(value.parse().map_err(|_| ParamError::Since)?),
                 "token" => params.token = Some(value.into_owned()),
                 _ => {}
@@ -100,6 +128,13 @@ impl ConnectParams {
         }
         if !valid_room(&params.room) {
             return Err(ParamError::Room);
+        }
+        if params
+            .epoch
+            .as_ref()
+            .is_some_and(|e| e.len() > crate::protocol::MAX_EPOCH_BYTES)
+        {
+            return Err(ParamError::Epoch);
         }
         Ok(params)
     }
@@ -275,6 +310,23 @@ mod tests {
         assert_eq!(ok("room=".into()), Err(ParamError::Room));
         assert_eq!(ok("room=%C3%A9".into()), Err(ParamError::Room));
         assert_eq!(ok("since=-1".into()), Err(ParamError::Since));
+        assert_eq!(ok("proto=3".into()), Err(ParamError::Proto));
+        assert_eq!(ok("proto=".into()), Err(ParamError::Proto));
+        assert_eq!(ok("proto=2".into()).unwrap().proto, 2);
+        assert_eq!(ok("".into()).unwrap().proto, 1);
+        assert!(!ok("".into()).unwrap().room_given);
+        assert!(ok("room=a".into()).unwrap().room_given);
+        assert_eq!(
+            ok(format!("epoch={}", "e".repeat(33))),
+            Err(ParamError::Epoch)
+        );
+        assert_eq!(
+            ok(format!("epoch={}", "e".repeat(32)))
+                .unwrap()
+                .epoch
+                .map(|e| e.len()),
+            Some(32)
+        );
         assert_eq!(ok("since=1.5".into()), Err(ParamError::Since));
         assert_eq!(
             ok("since=18446744073709551616".into()),

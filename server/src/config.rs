@@ -213,6 +213,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub presence_max_members: u32,
 
+    /// v2: rooms one connection may subscribe to at once.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_subscriptions: u32,
+
+    /// v2: a room's presence changes are sent at most once per this many milliseconds,
+    /// coalesced into one frame.
+    #[arg(long, env = "PRESENCE_INTERVAL_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub presence_interval_ms: u32,
+
+    /// This server's name, sent in v2 `hello` frames (1 to 64 characters).
+    #[arg(long, env = "NODE_ID", default_value = "hubbub", value_parser = node_id)]
+    pub node_id: String,
+
     /// Bytes queued for one connection before it is closed as a slow consumer (1008).
     #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u32).range(4096..))]
@@ -288,6 +303,15 @@ impl Config {
     }
 }
 
+/// `NODE_ID`: 1 to 64 characters, none of them control characters.
+fn node_id(raw: &str) -> Result<String, String> {
+    let n = raw.chars().count();
+    if n == 0 || n > 64 || raw.chars().any(char::is_control) {
+        return Err("must be 1 to 64 characters with no control characters".into());
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +342,12 @@ mod tests {
         assert!(parse(&["--port", "http"]).is_err());
         assert!(parse(&["--store", "redis"]).is_err());
         assert!(parse(&["--workers", "0"]).is_err());
+        assert!(parse(&["--max-subscriptions", "0"]).is_err());
+        assert!(parse(&["--max-subscriptions", "1025"]).is_err());
+        assert!(parse(&["--presence-interval-ms", "9"]).is_err());
+        assert!(parse(&["--node-id", ""]).is_err());
+        assert!(parse(&["--node-id", &"n".repeat(65)]).is_err());
+        assert_eq!(parse(&["--node-id", "eu-1"]).unwrap().node_id, "eu-1");
         let c = parse(&["--allowed-origins", " , "]).unwrap();
         assert!(c
             .validate()

@@ -252,6 +252,9 @@ fn hub_config(process: &Process, id: WorkerId) -> HubConfig {
     h.allowed_origins = process.site.origins.clone();
     h.presence = c.presence;
     h.presence_max_members = c.presence_max_members as usize;
+    h.max_subscriptions = c.max_subscriptions as usize;
+    h.presence_interval = Duration::from_millis(u64::from(c.presence_interval_ms));
+    h.node = Arc::from(c.node_id.as_str());
     h.max_queued_bytes = c.max_queued_bytes as usize;
     h.idle_timeout = Duration::from_secs(u64::from(c.idle_timeout_secs));
     h.ping_after = h.idle_timeout / 2;

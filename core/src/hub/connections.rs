@@ -36,20 +36,18 @@ impl Hub {
         })
     }
 
-    /// A connection finished its upgrade. It joins its room: the room's owner sends the
-    /// backlog (or the `since` replay), then live messages follow.
+    /// A connection finished its upgrade. A v1 connection joins its room: the room's
+    /// owner sends the backlog (or the `since` replay), then live messages follow. A v2
+    /// connection gets its `hello`, then subscribes to the room its URL named, if any.
     pub fn handle_open(&mut self, now: Now, admission: Admission) -> ConnId {
         self.arm_sweep(now);
         let Admission {
             params,
             reservation,
         } = admission;
+        let v2 = params.proto == 2;
         // Names are shared with the maps that already hold them (and the username with
         // the user id when they are equal): no string per connection while idle.
-        let room = match self.local.get_key_value(params.room.as_str()) {
-            Some((name, _)) => name.clone(),
-            None => Arc::from(params.room),
-        };
         let user = match self.users.get_key_value(params.user_id.as_str()) {
             Some((name, _)) => name.clone(),
             None => Arc::from(params.user_id),
@@ -60,11 +58,6 @@ impl Hub {
             self.anonymous.clone()
         } else {
             Arc::from(params.username)
-        };
-        let member = Member {
-            room,
-            user,
-            username,
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -78,35 +71,122 @@ impl Hub {
             index,
             generation: slot.generation,
         };
-        *self.users.entry(member.user.clone()).or_insert(0) += 1;
-        self.local.entry(member.room.clone()).or_default().pending += 1;
+        *self.users.entry(user.clone()).or_insert(0) += 1;
+        let client_id = self.rng.uuid_v7(now.wall.0);
         slot.conn = Some(Conn {
-            member: member.clone(),
-            client_id: self.rng.uuid_v7(now.wall.0),
+            user: user.clone(),
+            username: username.clone(),
+            first: None,
+            v2: v2.then(|| {
+                Box::new(V2Conn {
+                    more: Vec::new(),
+                    control: TokenBucket::new(subscriptions::CONTROL_LIMIT, now.mono),
+                    typing: TokenBucket::new(subscriptions::TYPING_LIMIT, now.mono),
+                    next_token: 1,
+                })
+            }),
+            client_id,
             joined_at: now.wall,
             bucket: TokenBucket::new(self.cfg.rate_limit, now.mono),
             last_seen: now.mono,
             pinged: false,
             last_rate_error: None,
-            live: false,
-            pos: 0,
             closing: false,
             _reservation: reservation,
         });
         self.open += 1;
-        let owner = owner_of(&member.room, self.cfg.workers);
+        if v2 {
+            self.scratch.clear();
+            let client_id = client_id.hyphenated().to_string();
+            protocol::encode_hello(
+                &mut self.scratch,
+                &user,
+                &username,
+                &client_id,
+                &self.cfg.node,
+                self.cfg.max_subscriptions,
+            );
+            let frame = Bytes::copy_from_slice(&self.scratch);
+            self.out.push_back(Output::Send { conn: id, frame });
+            if params.room_given {
+                let epoch = params.epoch.map(String::into_boxed_str);
+                self.subscribe(now, id, None, &params.room, params.since, epoch);
+            }
+        } else {
+            self.enter(now, id, &params.room, params.since, None);
+        }
+        id
+    }
+
+    /// Adds `conn`'s subscription to `room` and asks the room's owner for its backlog.
+    pub(super) fn enter(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        room: &str,
+        since: Option<u64>,
+        v2: Option<peer::JoinV2>,
+    ) {
+        let room = match self.local.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(room),
+        };
+        let token = v2.as_ref().map_or(0, |j| j.token);
+        let Some(c) = self.conn_mut(conn) else { return };
+        c.add_sub(Sub {
+            room: room.clone(),
+            live: false,
+            pos: 0,
+            token,
+        });
+        let member = c.member(&room);
+        self.local.entry(room.clone()).or_default().pending += 1;
+        let owner = owner_of(&room, self.cfg.workers);
         let from = self.cfg.worker;
         self.dispatch(
             now,
             owner,
             PeerMsg::Join {
                 from,
-                conn: id,
+                conn,
                 member,
-                since: params.since,
+                since,
+                v2,
             },
         );
-        id
+    }
+
+    /// Takes `conn`'s subscription to `room` out of the room's members on this worker
+    /// and tells the owner.
+    pub(super) fn leave(&mut self, now: Now, conn: ConnId, member: Member, sub: Sub, v2: bool) {
+        if let Some(room) = self.local.get_mut(&*sub.room) {
+            if sub.live {
+                if let Some(moved) = room.swap_remove(sub.pos, v2) {
+                    let slot = &mut self.slots[moved.index()];
+                    if let Some(s) = slot.conn.as_mut().and_then(|m| m.sub_mut(&sub.room)) {
+                        s.pos = sub.pos;
+                    }
+                }
+            } else {
+                room.pending = room.pending.saturating_sub(1);
+                if self.replays.remove(&(conn, sub.room.clone())).is_some() {
+                    room.replaying.retain(|&r| r != conn);
+                }
+            }
+            if room.is_empty() {
+                self.local.remove(&*sub.room);
+            }
+        }
+        let owner = owner_of(&sub.room, self.cfg.workers);
+        self.dispatch(
+            now,
+            owner,
+            PeerMsg::Leave {
+                from: self.cfg.worker,
+                member,
+                v2,
+            },
+        );
     }
 
     pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
@@ -145,6 +225,9 @@ impl Hub {
             Inbound::TooLarge => return self.close(conn, 1009, "frame larger than 8192 bytes"),
             Inbound::ProtocolError => return self.close(conn, 1002, "WebSocket protocol error"),
         };
+        if c.is_v2() {
+            return self.handle_v2_text(now, conn, text);
+        }
         if !c.bucket.try_take(limit, now.mono) {
             let report = c
                 .last_rate_error
@@ -160,15 +243,19 @@ impl Hub {
         }
         match protocol::decode_client_frame(text) {
             Ok(frame) => {
-                let member = c.member.clone();
-                let owner = owner_of(&member.room, self.cfg.workers);
-                let msg = PeerMsg::Submit {
+                let Some(room) = c.first.as_ref().map(|s| s.room.clone()) else {
+                    return;
+                };
+                let member = c.member(&room);
+                let owner = owner_of(&room, self.cfg.workers);
+                let msg = PeerMsg::Submit(peer::Submit {
                     from: self.cfg.worker,
                     conn,
                     member,
                     content: frame.content.into(),
                     received: now.mono,
-                };
+                    v2: None,
+                });
                 self.dispatch(now, owner, msg);
             }
             Err(e) => {
@@ -199,46 +286,31 @@ impl Hub {
         if slot.generation != conn.generation {
             return;
         }
-        let Some(c) = slot.conn.take() else { return };
+        let Some(mut c) = slot.conn.take() else {
+            return;
+        };
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(conn.index);
         self.open -= 1;
-        if let Some(n) = self.users.get_mut(&*c.member.user) {
+        if let Some(n) = self.users.get_mut(&*c.user) {
             *n -= 1;
             if *n == 0 {
-                self.users.remove(&*c.member.user);
+                self.users.remove(&*c.user);
+                self.last_seen.insert(c.user.clone(), now.wall);
             }
         }
-        if let Some(room) = self.local.get_mut(&*c.member.room) {
-            if c.live {
-                if let Some(moved) = room.swap_remove(c.pos) {
-                    if let Some(m) = self.slots[moved.index()].conn.as_mut() {
-                        m.pos = c.pos;
-                    }
-                }
-            } else {
-                room.pending = room.pending.saturating_sub(1);
-                if self.replays.remove(&conn).is_some() {
-                    room.replaying.retain(|&r| r != conn);
-                }
-            }
-            if room.is_empty() {
-                self.local.remove(&*c.member.room);
-            }
+        let v2 = c.is_v2();
+        while let Some(room) = c.first.as_ref().map(|s| s.room.clone()) {
+            let Some(sub) = c.take_sub(&room) else { break };
+            let member = c.member(&room);
+            self.leave(now, conn, member, sub, v2);
         }
-        let owner = owner_of(&c.member.room, self.cfg.workers);
-        self.dispatch(
-            now,
-            owner,
-            PeerMsg::Leave {
-                from: self.cfg.worker,
-                member: c.member,
-            },
-        );
     }
 
-    /// Timers: pings idle connections and closes silent ones.
+    /// Timers: pings idle connections and closes silent ones; sends the v2 presence,
+    /// typing and read-marker frames whose coalescing interval ended, and expires typing.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.run_signal_timers(now);
         self.arm_sweep(now);
         if self.next_sweep.is_some_and(|t| now.mono < t) {
             return;
@@ -296,10 +368,33 @@ impl Hub {
     }
 
     pub(super) fn send_error(&mut self, conn: ConnId, code: ErrorCode) {
-        let i = ERROR_CODES.iter().position(|&c| c == code).unwrap_or(0);
-        self.out.push_back(Output::Send {
-            conn,
-            frame: self.errors[i].clone(),
-        });
+        let frame = self.error_frame(code);
+        self.out.push_back(Output::Send { conn, frame });
+    }
+
+    /// A v1 error frame: the common ones encoded once, at start.
+    pub(super) fn error_frame(&self, code: ErrorCode) -> Bytes {
+        match ERROR_CODES.iter().position(|&c| c == code) {
+            Some(i) => self.errors[i].clone(),
+            None => {
+                let mut buf = Vec::new();
+                protocol::encode_error(&mut buf, code);
+                Bytes::from(buf)
+            }
+        }
+    }
+
+    /// A frame for `conn` alone from a room's owner: in order behind the room's frames
+    /// (behind its replay while one streams).
+    pub(super) fn send_direct(&mut self, conn: ConnId, room: Option<Arc<str>>, frame: Bytes) {
+        if self.conn_mut(conn).is_none_or(|c| c.closing) {
+            return;
+        }
+        if let Some(replay) = room.and_then(|r| self.replays.get_mut(&(conn, r))) {
+            replay.live_bytes += frame.len();
+            replay.live.push(frame);
+            return;
+        }
+        self.out.push_back(Output::Send { conn, frame });
     }
 }

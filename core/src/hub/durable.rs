@@ -12,11 +12,13 @@ impl Hub {
             return Some(msg);
         }
         let (room, first_use) = match &msg {
-            PeerMsg::Join { member, .. } | PeerMsg::Submit { member, .. } => {
-                (member.room.clone(), true)
-            }
-            // A leave must not overtake the join it undoes while that join waits.
-            PeerMsg::Leave { member, .. } => (member.room.clone(), false),
+            PeerMsg::Join { member, .. } => (member.room.clone(), true),
+            PeerMsg::Submit(s) => (s.member.room.clone(), true),
+            // A leave must not overtake the join it undoes while that join waits, nor
+            // typing or a read marker the join they follow.
+            PeerMsg::Leave { member, .. }
+            | PeerMsg::Typing { member, .. }
+            | PeerMsg::Read { member, .. } => (member.room.clone(), false),
             _ => return Some(msg),
         };
         let workers = self.cfg.workers as usize;
@@ -31,7 +33,7 @@ impl Hub {
             None if first_use => {
                 let id = self.next_room_id;
                 self.next_room_id += 1;
-                let mut r = OwnedRoom::new(id, workers);
+                let mut r = OwnedRoom::new(id, workers, rooms::random_epoch(&mut self.rng));
                 r.loading = Some(vec![msg]);
                 self.owned.insert(room.clone(), r);
                 let recent = self.cfg.history_size;
@@ -62,6 +64,10 @@ impl Hub {
         let Some(waiting) = r.loading.take() else {
             return;
         };
+        // Only a room whose seq carries on from the store keeps the store's epoch.
+        if state.is_some() {
+            r.epoch = super::rooms::durable_epoch();
+        }
         if let Some((last_seq, recent)) = state {
             r.last_seq = r.last_seq.max(last_seq);
             for m in recent {

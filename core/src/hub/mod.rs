@@ -18,6 +18,11 @@
 //! - `owner`: the rooms this hub owns — sequencing, history, presence, fan-out;
 //! - `durable`: a durable room's first use waits for its stored state;
 //! - `query`: HTTP questions, scattered to the hubs and gathered into typed answers;
+//! - `subscriptions`: a v2 connection's requests — subscribe, unsubscribe, chat with
+//!   acks, typing, read markers;
+//! - `signals`: what the owner coalesces per room on a timer — v2 presence, typing, read
+//!   markers;
+//! - `recall`: bounded memories — sends already accepted (`clientMsgId`), users' last seen;
 //! - `retention`: history within its byte budget; `rooms`: the room and index types;
 //! - `peer` and `output`: what crosses to other hubs and to the driver.
 //!
@@ -30,10 +35,14 @@ mod output;
 mod owner;
 mod peer;
 mod query;
+mod recall;
 mod retention;
 mod rooms;
+mod signals;
+mod subscriptions;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +50,7 @@ use bytes::Bytes;
 
 pub use output::{
     Answer, ConnId, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence,
-    MAX_PRESENCE_USERS,
+    UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
 };
 pub use peer::PeerEvent;
 
@@ -54,8 +63,9 @@ use crate::route::{owner_of, WorkerId};
 use crate::time::{Mono, Now, UnixMillis};
 use crate::upgrade::{AllowedOrigins, ConnectParams, Refusal, UpgradeRequest};
 use peer::{Member, PeerMsg};
+use recall::{Accepted, LastSeen, SendLog};
 use retention::{Ledger, Retained};
-use rooms::{Entry, LocalRoom, OwnedRoom, RoomUser, UserIndex};
+use rooms::{Audience, Entry, LocalRoom, OwnedRoom, RoomUser, UserIndex};
 
 /// The most a backlog or `since` replay hands the driver at once: beyond it the rest
 /// follows a slice at a time, each once the driver has written the one before
@@ -186,6 +196,13 @@ pub struct HubConfig {
     /// A durable store holds earlier messages: a room's first use asks for its state
     /// ([`Output::LoadRoom`]) so `seq` and the backlog carry on across restarts.
     pub durable: bool,
+    /// Rooms one v2 connection may subscribe to at once (`MAX_SUBSCRIPTIONS`).
+    pub max_subscriptions: usize,
+    /// v2 presence changes of a room go out at most once per this interval
+    /// (`PRESENCE_INTERVAL_MS`).
+    pub presence_interval: Duration,
+    /// This server's name in v2 `hello` frames (`NODE_ID`).
+    pub node: Arc<str>,
 }
 
 impl HubConfig {
@@ -213,6 +230,9 @@ impl HubConfig {
             started_at: UnixMillis(0),
             seed: 0x6875_6262_7562,
             durable: false,
+            max_subscriptions: 64,
+            presence_interval: Duration::from_millis(200),
+            node: Arc::from("hubbub"),
         }
     }
 }
@@ -255,9 +275,15 @@ impl Admission {
         &self.params.user_id
     }
 
-    /// The room the connection joins.
-    pub fn room(&self) -> &str {
-        &self.params.room
+    /// The room the connection joins: a v1 connection's room, or the room a v2
+    /// connection subscribes to first (`None` if its URL named none).
+    pub fn room(&self) -> Option<&str> {
+        (self.params.proto == 1 || self.params.room_given).then_some(self.params.room.as_str())
+    }
+
+    /// The protocol version: 1 or 2.
+    pub fn proto(&self) -> u8 {
+        self.params.proto
     }
 
     /// The display name.
@@ -268,18 +294,88 @@ impl Admission {
 
 #[derive(Debug)]
 struct Conn {
-    member: Member,
+    user: Arc<str>,
+    username: Arc<str>,
+    /// A v1 connection's room; a v2 connection's first subscription.
+    first: Option<Sub>,
+    /// What only a v2 connection has (`None` for v1: nothing more per idle connection).
+    v2: Option<Box<V2Conn>>,
     client_id: uuid::Uuid,
     joined_at: UnixMillis,
     bucket: TokenBucket,
     last_seen: Mono,
     pinged: bool,
     last_rate_error: Option<Mono>,
-    /// Receiving live messages (its backlog arrived); `pos` is its place in the room.
-    live: bool,
-    pos: u32,
     closing: bool,
     _reservation: Reservation,
+}
+
+/// A connection's place in one room.
+#[derive(Debug)]
+struct Sub {
+    room: Arc<str>,
+    /// Receiving live messages (its backlog arrived); `pos` is its place in the room's
+    /// members of its protocol on this worker.
+    live: bool,
+    pos: u32,
+    /// Tells this subscription's backlog from an earlier one's to the same room.
+    token: u32,
+}
+
+/// A v2 connection's own state.
+#[derive(Debug)]
+struct V2Conn {
+    /// Subscriptions after the first.
+    more: Vec<Sub>,
+    /// For subscribe, unsubscribe and read.
+    control: TokenBucket,
+    /// For typing.
+    typing: TokenBucket,
+    next_token: u32,
+}
+
+impl Conn {
+    fn is_v2(&self) -> bool {
+        self.v2.is_some()
+    }
+
+    fn sub_count(&self) -> usize {
+        usize::from(self.first.is_some()) + self.v2.as_ref().map_or(0, |v| v.more.len())
+    }
+
+    fn sub_mut(&mut self, room: &str) -> Option<&mut Sub> {
+        if self.first.as_ref().is_some_and(|s| *s.room == *room) {
+            return self.first.as_mut();
+        }
+        self.v2.as_mut()?.more.iter_mut().find(|s| *s.room == *room)
+    }
+
+    fn add_sub(&mut self, sub: Sub) {
+        match (&mut self.first, &mut self.v2) {
+            (None, _) => self.first = Some(sub),
+            (Some(_), Some(v2)) => v2.more.push(sub),
+            // A v1 connection has one room, set when it opens.
+            (Some(_), None) => {}
+        }
+    }
+
+    fn take_sub(&mut self, room: &str) -> Option<Sub> {
+        if self.first.as_ref().is_some_and(|s| *s.room == *room) {
+            let more = self.v2.as_mut().and_then(|v| v.more.pop());
+            return std::mem::replace(&mut self.first, more);
+        }
+        let more = &mut self.v2.as_mut()?.more;
+        let i = more.iter().position(|s| *s.room == *room)?;
+        Some(more.swap_remove(i))
+    }
+
+    fn member(&self, room: &Arc<str>) -> Member {
+        Member {
+            room: room.clone(),
+            user: self.user.clone(),
+            username: self.username.clone(),
+        }
+    }
 }
 
 /// A backlog or `since` replay too big to hand over at once, streamed a slice at a time;
@@ -293,6 +389,8 @@ struct Replay {
     /// Their bytes: past `max_queued_bytes` the connection is a slow consumer (the
     /// replay itself never counts).
     live_bytes: usize,
+    /// The connection speaks v2 (which of the room's frames it gets).
+    v2: bool,
 }
 
 #[derive(Debug, Default)]
@@ -316,8 +414,16 @@ pub struct Hub {
     idle: VecDeque<(Arc<str>, u64)>,
     idle_count: usize,
     next_idle_mark: u64,
-    /// Replays being streamed, by connection (few at a time: nothing per idle connection).
-    replays: HashMap<ConnId, Replay>,
+    /// Replays being streamed, by connection and room (few at a time: nothing per idle
+    /// connection).
+    replays: HashMap<(ConnId, Arc<str>), Replay>,
+    /// When owned rooms want their coalesced signals looked at (`signals`); an entry
+    /// that no longer matches its room's timer is stale and skipped.
+    timers: BinaryHeap<Reverse<(Mono, Arc<str>)>>,
+    /// v2 sends accepted with a `clientMsgId`, for exactly-once resends.
+    sends: SendLog,
+    /// When users' last connection to this worker closed.
+    last_seen: LastSeen,
     /// Incarnation numbers for new owned rooms.
     next_room_id: u64,
     /// Every retained message of the owned rooms, oldest first, against the byte budget.
@@ -390,6 +496,9 @@ impl Hub {
             idle_count: 0,
             next_idle_mark: 1,
             replays: HashMap::new(),
+            timers: BinaryHeap::new(),
+            sends: SendLog::new(recall::SEND_LOG_CAPACITY),
+            last_seen: LastSeen::new(recall::LAST_SEEN_CAPACITY),
             next_room_id: 1,
             retention: Ledger::new(cfg.max_history_bytes),
             counters: Counters::default(),
@@ -458,9 +567,11 @@ impl Hub {
     /// [`Output::Timeout`].
     #[must_use = "outputs are the hub's decisions; drop one and a frame, close or reply is lost"]
     pub fn poll_output(&mut self) -> Output {
-        self.out.pop_front().unwrap_or(Output::Timeout(
-            self.next_sweep.unwrap_or(Mono::from_nanos(u64::MAX)),
-        ))
+        self.out.pop_front().unwrap_or_else(|| {
+            let sweep = self.next_sweep.unwrap_or(Mono::from_nanos(u64::MAX));
+            let signals = self.timers.peek().map_or(sweep, |Reverse((at, _))| *at);
+            Output::Timeout(sweep.min(signals))
+        })
     }
 
     /// Sends `msg` to worker `to`; to ourselves it is a plain call.
@@ -483,26 +594,25 @@ impl Hub {
                 conn,
                 member,
                 since,
-            } => self.on_join(now, from, conn, member, since),
-            PeerMsg::Backlog { conn, room, frames } => self.on_backlog(conn, &room, frames),
-            PeerMsg::Leave { from, member } => self.on_leave(now, from, member),
-            PeerMsg::Submit {
-                from,
+                v2,
+            } => self.on_join(now, from, conn, member, since, v2),
+            PeerMsg::Backlog {
                 conn,
-                member,
-                content,
-                received,
-            } => self.on_submit(now, from, conn, member, content, received),
+                room,
+                frames,
+                token,
+            } => self.on_backlog(conn, &room, frames, token),
+            PeerMsg::Leave { from, member, v2 } => self.on_leave(now, from, member, v2),
+            PeerMsg::Submit(submit) => self.on_submit(now, submit),
             PeerMsg::Broadcast {
                 room,
                 frame,
                 received,
-            } => self.deliver_local(&room, frame, received),
-            PeerMsg::Refused { conn, code } => {
-                if self.conn_mut(conn).is_some() {
-                    self.send_error(conn, code);
-                }
-            }
+                audience,
+            } => self.deliver_local(&room, frame, received, audience),
+            PeerMsg::Direct { conn, room, frame } => self.send_direct(conn, room, frame),
+            PeerMsg::Typing { member, stop } => self.on_typing(now, member, stop),
+            PeerMsg::Read { member, seq } => self.on_read(now, member, seq),
             PeerMsg::Ask { from, gather, ask } => {
                 let part = self.answer(now, ask);
                 self.dispatch(now, from, PeerMsg::Part { gather, part });
@@ -532,3 +642,5 @@ pub fn history_limit(raw: Option<&str>) -> usize {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;

@@ -52,6 +52,11 @@ pub enum Query {
         /// The room id (an unknown room has nobody in it).
         room: String,
     },
+    /// `GET /api/presence?users=a,b`: answered with [`Answer::UsersPresence`].
+    UsersPresence {
+        /// Distinct user ids, at most [`MAX_PRESENCE_QUERY_USERS`].
+        users: Vec<String>,
+    },
     /// `GET /api/users/{id}/messages?limit=N`: answered with [`Answer::Messages`].
     UserMessages {
         /// The user id.
@@ -73,6 +78,23 @@ pub enum Answer {
     Messages(MessageList),
     /// Who is connected to a room.
     Presence(RoomPresence),
+    /// Whether each asked user is connected, and when they last were; in the order asked.
+    UsersPresence(Vec<UserStatus>),
+}
+
+/// Most users one `GET /api/presence?users=` may ask about.
+pub const MAX_PRESENCE_QUERY_USERS: usize = 100;
+
+/// One user's presence over the whole server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStatus {
+    /// The user id.
+    pub user_id: Arc<str>,
+    /// They have a connection now.
+    pub online: bool,
+    /// When their last connection closed (`None` while online, or if none closed since
+    /// the server started and was remembered).
+    pub last_seen: Option<UnixMillis>,
 }
 
 /// Who is connected to a room, by user (not by connection), as its owner knows it.

@@ -8,9 +8,10 @@ impl Hub {
     pub(super) fn owned_room(&mut self, room: &Arc<str>) -> &mut OwnedRoom {
         let workers = self.cfg.workers as usize;
         let next_id = &mut self.next_room_id;
+        let rng = &mut self.rng;
         self.owned.entry(room.clone()).or_insert_with(|| {
             *next_id += 1;
-            OwnedRoom::new(*next_id - 1, workers)
+            OwnedRoom::new(*next_id - 1, workers, rooms::random_epoch(rng))
         })
     }
 
@@ -80,29 +81,71 @@ impl Hub {
         conn: ConnId,
         member: Member,
         since: Option<u64>,
+        v2: Option<peer::JoinV2>,
     ) {
         let backlog = self.cfg.backlog_size;
         let presence_max = self.cfg.presence_max_members;
-        let room = self.owned_room(&member.room);
+        self.owned_room(&member.room);
+        let Some(room) = self.owned.get_mut(&*member.room) else {
+            return;
+        };
         let was_idle = std::mem::take(&mut room.idle_mark) != 0;
         if let Some(n) = room.per_worker.get_mut(from.index()) {
-            *n += 1;
+            n[usize::from(v2.is_some())] += 1;
         }
-        room.users
+        let user = room
+            .users
             .entry(member.user.clone())
             .or_insert_with(|| RoomUser {
                 connections: 0,
                 username: member.username.clone(),
                 since: now.wall,
-            })
-            .connections += 1;
+            });
+        user.connections += 1;
+        let came_online = user.connections == 1;
         room.connections += 1;
         // Presence only while the room is small enough for it: every join goes to every
         // member, so above the bound a connect storm would cost O(members) per connection.
         let announce = room.users.len() <= presence_max;
-        let frames = match since {
-            Some(since) => room.after(since).map(|e| e.frame.clone()).collect(),
-            None => room.newest(backlog).map(|e| e.frame.clone()).collect(),
+        let mut frames = Vec::new();
+        let token = match &v2 {
+            None => {
+                match since {
+                    Some(since) => frames.extend(room.after(since).map(|e| e.frame.clone())),
+                    None => frames.extend(room.newest(backlog).map(|e| e.frame.clone())),
+                }
+                0
+            }
+            Some(join) => {
+                // Exactly what was missed, or the backlog and a word that it is not.
+                let recovered = match (since, &join.epoch) {
+                    (Some(since), Some(epoch)) => *room.epoch == **epoch && room.covers(since),
+                    _ => false,
+                };
+                let last_read = room
+                    .signals
+                    .as_ref()
+                    .map_or(0, |s| s.last_read(&member.user));
+                self.scratch.clear();
+                protocol::encode_subscribed(
+                    &mut self.scratch,
+                    &protocol::Subscribed {
+                        id: join.id,
+                        room_id: &member.room,
+                        epoch: &room.epoch,
+                        seq: room.last_seq,
+                        recovered,
+                        last_read,
+                        online: room.users.len(),
+                    },
+                );
+                frames.push(Bytes::copy_from_slice(&self.scratch));
+                match since.filter(|_| recovered) {
+                    Some(since) => frames.extend(room.after(since).map(|e| e.frame.clone())),
+                    None => frames.extend(room.newest(backlog).map(|e| e.frame.clone())),
+                }
+                join.token
+            }
         };
         if was_idle {
             self.idle_count -= 1;
@@ -115,24 +158,31 @@ impl Hub {
                 conn,
                 room: room_name,
                 frames,
+                token,
             },
         );
         self.announce(now, PresenceKind::Join, &member, announce);
+        if came_online {
+            self.note_presence(now, &member, false);
+        }
     }
 
-    pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member) {
+    pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member, v2: bool) {
         let Some(room) = self.owned.get_mut(&*member.room) else {
             return;
         };
         if let Some(n) = room.per_worker.get_mut(from.index()) {
+            let n = &mut n[usize::from(v2)];
             *n = n.saturating_sub(1);
         }
         // Counted with the user who leaves, as their join was.
         let announce = room.users.len() <= self.cfg.presence_max_members;
+        let mut went_offline = false;
         if let Some(u) = room.users.get_mut(&*member.user) {
             u.connections -= 1;
             if u.connections == 0 {
                 room.users.remove(&*member.user);
+                went_offline = true;
             }
         }
         room.connections = room.connections.saturating_sub(1);
@@ -145,6 +195,9 @@ impl Hub {
             self.evict_idle_rooms();
         }
         self.announce(now, PresenceKind::Leave, &member, announce);
+        if went_offline {
+            self.note_presence(now, &member, true);
+        }
     }
 
     /// Forgets the longest-idle rooms beyond `max_idle_rooms`.
@@ -204,18 +257,34 @@ impl Hub {
             ts.as_str(),
         );
         let frame = Bytes::copy_from_slice(&self.scratch);
-        self.fan_out(&member.room, frame, None);
+        self.fan_out(&member.room, frame, None, Audience::V1);
     }
 
-    pub(super) fn on_submit(
-        &mut self,
-        now: Now,
-        from: WorkerId,
-        conn: ConnId,
-        member: Member,
-        content: Box<str>,
-        received: Mono,
-    ) {
+    pub(super) fn on_submit(&mut self, now: Now, submit: peer::Submit) {
+        let peer::Submit {
+            from,
+            conn,
+            member,
+            content,
+            received,
+            v2,
+        } = submit;
+        let room_id = self.owned_room(&member.room).id;
+        let resend = v2.as_ref().and_then(|v| {
+            let cmid = v.client_msg_id.clone()?;
+            Some((member.room.clone(), member.user.clone(), cmid))
+        });
+        if let Some(key) = &resend {
+            if let Some(first) = self
+                .sends
+                .get(key, now.mono)
+                .filter(|a| a.room_id == room_id)
+            {
+                self.counters.duplicates += 1;
+                let id = v2.as_ref().and_then(|v| v.id);
+                return self.ack(now, from, conn, &member.room, id, &key.2, first, true);
+            }
+        }
         let seq = self.owned_room(&member.room).last_seq + 1;
         let message_id = self.rng.uuid_v7(now.wall.0);
         if let Some(sink) = self.persist.as_mut() {
@@ -233,7 +302,21 @@ impl Hub {
                     OverflowPolicy::Reject => {
                         self.counters.overloaded += 1;
                         let code = ErrorCode::Overloaded;
-                        return self.dispatch(now, from, PeerMsg::Refused { conn, code });
+                        let frame = match &v2 {
+                            None => self.error_frame(code),
+                            Some(v) => {
+                                self.scratch.clear();
+                                protocol::encode_error_v2(
+                                    &mut self.scratch,
+                                    code,
+                                    v.id,
+                                    Some(&member.room),
+                                );
+                                Bytes::copy_from_slice(&self.scratch)
+                            }
+                        };
+                        let room = v2.is_some().then(|| member.room.clone());
+                        return self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
                     }
                     OverflowPolicy::Drop => self.counters.persist_dropped += 1,
                 }
@@ -270,25 +353,78 @@ impl Hub {
         self.user_index.push(&member.user, now.wall, frame.clone());
         self.counters.messages += 1;
         self.minutes.add(now.wall, 1);
-        self.fan_out(&member.room, frame, Some(received));
+        self.fan_out(&member.room, frame, Some(received), Audience::All);
+        self.stopped_typing(now, &member);
+        if let Some(v2) = v2 {
+            let accepted = Accepted {
+                room_id,
+                seq,
+                message_id,
+            };
+            let cmid = v2.client_msg_id.as_deref().unwrap_or("");
+            self.ack(now, from, conn, &member.room, v2.id, cmid, accepted, false);
+            if let Some(key) = resend {
+                self.sends.insert(key, accepted, now.mono);
+            }
+        }
+    }
+
+    /// Acknowledges an accepted send to its sender, behind the message itself.
+    #[allow(clippy::too_many_arguments)]
+    fn ack(
+        &mut self,
+        now: Now,
+        from: WorkerId,
+        conn: ConnId,
+        room: &Arc<str>,
+        id: Option<u32>,
+        client_msg_id: &str,
+        accepted: Accepted,
+        duplicate: bool,
+    ) {
+        let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.scratch.clear();
+        protocol::encode_ack(
+            &mut self.scratch,
+            &protocol::Ack {
+                id,
+                room_id: room,
+                seq: accepted.seq,
+                message_id: accepted.message_id.hyphenated().encode_lower(&mut id_buf),
+                client_msg_id: (!client_msg_id.is_empty()).then_some(client_msg_id),
+                duplicate,
+            },
+        );
+        let frame = Bytes::copy_from_slice(&self.scratch);
+        let room = Some(room.clone());
+        self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
     }
 
     /// One push per worker with members in `room`; our own members get it directly.
-    pub(super) fn fan_out(&mut self, room: &Arc<str>, frame: Bytes, received: Option<Mono>) {
+    pub(super) fn fan_out(
+        &mut self,
+        room: &Arc<str>,
+        frame: Bytes,
+        received: Option<Mono>,
+        audience: Audience,
+    ) {
         let mut targets = std::mem::take(&mut self.fanout_scratch);
         targets.clear();
         if let Some(r) = self.owned.get(&**room) {
-            let with_members = r.per_worker.iter().enumerate().filter(|(_, &n)| n > 0);
+            let with_members = r.per_worker.iter().enumerate().filter(|(_, n)| {
+                (audience.includes(false) && n[0] > 0) || (audience.includes(true) && n[1] > 0)
+            });
             targets.extend(with_members.map(|(w, _)| WorkerId(w as u16)));
         }
         for &w in &targets {
             if w == self.cfg.worker {
-                self.deliver_local(room, frame.clone(), received);
+                self.deliver_local(room, frame.clone(), received, audience);
             } else {
                 let msg = PeerMsg::Broadcast {
                     room: room.clone(),
                     frame: frame.clone(),
                     received,
+                    audience,
                 };
                 self.out.push_back(Output::Peer {
                     to: w,

@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::output::{ConnId, RoomPresence};
+use super::output::{ConnId, RoomPresence, UserStatus};
+use super::rooms::Audience;
 use crate::analytics::{RoomActivity, StatsPart};
-use crate::protocol::ErrorCode;
 use crate::route::WorkerId;
 use crate::time::{Mono, UnixMillis};
 
@@ -24,31 +24,43 @@ pub(crate) enum PeerMsg {
         conn: ConnId,
         member: Member,
         since: Option<u64>,
+        /// A v2 subscription (v1: `None`).
+        v2: Option<JoinV2>,
     },
-    /// To the connection's worker: the backlog, after which the connection is live.
+    /// To the connection's worker: the backlog (for v2 after its `subscribed` frame),
+    /// after which the subscription is live.
     Backlog {
         conn: ConnId,
         room: Arc<str>,
         frames: Vec<Bytes>,
+        token: u32,
     },
     /// To the room's owner: a connection of worker `from` left the room.
-    Leave { from: WorkerId, member: Member },
-    /// To the room's owner: a valid, rate-checked chat message.
-    Submit {
+    Leave {
         from: WorkerId,
-        conn: ConnId,
         member: Member,
-        content: Box<str>,
-        received: Mono,
+        v2: bool,
     },
-    /// To a worker with members: deliver this frame to them.
+    /// To the room's owner: a valid, rate-checked chat message.
+    Submit(Submit),
+    /// To a worker with members: deliver this frame to those of `audience`.
     Broadcast {
         room: Arc<str>,
         frame: Bytes,
         received: Option<Mono>,
+        audience: Audience,
     },
-    /// To the connection's worker: the owner refused its message.
-    Refused { conn: ConnId, code: ErrorCode },
+    /// To the connection's worker: a frame for it alone (an ack, an error), in order
+    /// behind what it gets from `room` (behind its replay, if one is streaming).
+    Direct {
+        conn: ConnId,
+        room: Option<Arc<str>>,
+        frame: Bytes,
+    },
+    /// To the room's owner: a user typing (or stopped).
+    Typing { member: Member, stop: bool },
+    /// To the room's owner: a user's read marker.
+    Read { member: Member, seq: u64 },
     /// To a worker: contribute to gather `gather` of worker `from`.
     Ask {
         from: WorkerId,
@@ -57,6 +69,32 @@ pub(crate) enum PeerMsg {
     },
     /// To the gathering worker: one contribution.
     Part { gather: GatherId, part: Part },
+}
+
+/// A v2 `subscribe` as the owner needs it.
+#[derive(Debug)]
+pub(crate) struct JoinV2 {
+    pub id: Option<u32>,
+    pub token: u32,
+    pub epoch: Option<Box<str>>,
+}
+
+/// A chat message on its way to its room's owner.
+#[derive(Debug)]
+pub(crate) struct Submit {
+    pub from: WorkerId,
+    pub conn: ConnId,
+    pub member: Member,
+    pub content: Box<str>,
+    pub received: Mono,
+    /// A v2 send: the request `id` and `clientMsgId` to acknowledge.
+    pub v2: Option<SubmitV2>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SubmitV2 {
+    pub id: Option<u32>,
+    pub client_msg_id: Option<Box<str>>,
 }
 
 /// Who did something in a room.
@@ -74,6 +112,7 @@ pub(crate) enum Ask {
     RoomMessages { room: Arc<str>, limit: usize },
     UserMessages { user: Arc<str>, limit: usize },
     RoomPresence { room: Arc<str> },
+    UsersPresence { users: Arc<[Arc<str>]> },
 }
 
 #[derive(Debug)]
@@ -82,4 +121,5 @@ pub(crate) enum Part {
     Rooms(Vec<RoomActivity>),
     Messages(Vec<(UnixMillis, Bytes)>),
     Presence(RoomPresence),
+    UsersPresence(Vec<UserStatus>),
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::output::{
-    Answer, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence,
+    Answer, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence, UserStatus,
     MAX_PRESENCE_USERS,
 };
 use super::peer::{Ask, GatherId, Part, PeerMsg};
@@ -52,6 +52,12 @@ impl Hub {
                     vec![owner],
                 )
             }
+            Query::UsersPresence { users } => (
+                Ask::UsersPresence {
+                    users: users.into_iter().map(Arc::from).collect(),
+                },
+                all,
+            ),
             Query::UserMessages { user, limit } => (
                 Ask::UserMessages {
                     user: Arc::from(user),
@@ -107,6 +113,19 @@ impl Hub {
                 Part::Messages(self.user_index.newest(&user, limit))
             }
             Ask::RoomPresence { room } => Part::Presence(self.room_presence(room)),
+            Ask::UsersPresence { users } => Part::UsersPresence(
+                users
+                    .iter()
+                    .map(|u| {
+                        let online = self.users.contains_key(&**u);
+                        UserStatus {
+                            user_id: u.clone(),
+                            online,
+                            last_seen: self.last_seen.get(u).filter(|_| !online),
+                        }
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -145,9 +164,12 @@ impl Hub {
         {
             details.push(UserDetail {
                 client_id: c.client_id.to_string(),
-                user_id: c.member.user.to_string(),
-                username: c.member.username.to_string(),
-                room_id: c.member.room.to_string(),
+                user_id: c.user.to_string(),
+                username: c.username.to_string(),
+                room_id: c
+                    .first
+                    .as_ref()
+                    .map_or(String::new(), |s| s.room.to_string()),
                 joined_at: c.joined_at.to_rfc3339().to_string(),
             });
         }
@@ -226,6 +248,31 @@ impl Hub {
                     _ => None,
                 });
                 Answer::Presence(presence.unwrap_or_else(|| RoomPresence::nobody(room)))
+            }
+            Ask::UsersPresence { users } => {
+                let mut merged: Vec<UserStatus> = users
+                    .iter()
+                    .map(|u| UserStatus {
+                        user_id: u.clone(),
+                        online: false,
+                        last_seen: None,
+                    })
+                    .collect();
+                for part in g.parts {
+                    let Part::UsersPresence(statuses) = part else {
+                        continue;
+                    };
+                    for (m, s) in merged.iter_mut().zip(statuses) {
+                        m.online |= s.online;
+                        m.last_seen = m.last_seen.max(s.last_seen);
+                    }
+                }
+                for m in &mut merged {
+                    if m.online {
+                        m.last_seen = None;
+                    }
+                }
+                Answer::UsersPresence(merged)
             }
             Ask::UserMessages { user, limit } => Answer::Messages(MessageList {
                 of: MessagesOf::User,

@@ -10,52 +10,91 @@ use super::output::ConnId;
 use super::retention::{Ledger, Retained, ENTRY_OVERHEAD};
 use crate::time::UnixMillis;
 
+/// Which of a room's members a frame is for: chat goes to all; v1 gets `join`/`leave`,
+/// v2 its coalesced `presence`, `typing` and `read` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    All,
+    V1,
+    V2,
+}
+
+impl Audience {
+    pub fn includes(self, v2: bool) -> bool {
+        match self {
+            Audience::All => true,
+            Audience::V1 => !v2,
+            Audience::V2 => v2,
+        }
+    }
+}
+
+/// Live members of one protocol, with the shared copy handed out with each delivery:
+/// rebuilt only after a membership change, so a broadcast costs one reference count,
+/// not a copy.
+#[derive(Debug, Default)]
+struct Members {
+    list: Vec<ConnId>,
+    snapshot: Option<Arc<[ConnId]>>,
+}
+
 /// The live members of one room on this worker, plus those still waiting for their backlog.
 #[derive(Debug, Default)]
 pub(crate) struct LocalRoom {
-    members: Vec<ConnId>,
-    /// Shared copy of `members` handed out with each delivery; rebuilt only after a
-    /// membership change, so a broadcast costs one reference count, not a copy.
-    snapshot: Option<Arc<[ConnId]>>,
+    v1: Members,
+    v2: Members,
     /// Connections admitted but not yet live (their backlog has not come back, or is
     /// still being streamed to them).
     pub pending: u32,
     /// Pending connections whose replay is being streamed: live messages wait behind it
-    /// (in the hub's record of the connection), so they are not among `members` yet.
+    /// (in the hub's record of the connection), so they are not among the members yet.
     pub replaying: Vec<ConnId>,
 }
 
 impl LocalRoom {
-    /// Adds a live member; returns its position for O(1) removal.
-    pub fn push(&mut self, conn: ConnId) -> u32 {
-        self.members.push(conn);
-        self.snapshot = None;
-        (self.members.len() - 1) as u32
+    fn members(&mut self, v2: bool) -> &mut Members {
+        if v2 {
+            &mut self.v2
+        } else {
+            &mut self.v1
+        }
+    }
+
+    /// Adds a live member; returns its position (among those of its protocol) for O(1)
+    /// removal.
+    pub fn push(&mut self, conn: ConnId, v2: bool) -> u32 {
+        let m = self.members(v2);
+        m.list.push(conn);
+        m.snapshot = None;
+        (m.list.len() - 1) as u32
     }
 
     /// Removes the member at `pos`; returns the member moved into `pos`, if any, so the
     /// caller can update its position.
-    pub fn swap_remove(&mut self, pos: u32) -> Option<ConnId> {
+    pub fn swap_remove(&mut self, pos: u32, v2: bool) -> Option<ConnId> {
+        let m = self.members(v2);
         let pos = pos as usize;
-        if pos >= self.members.len() {
+        if pos >= m.list.len() {
             return None;
         }
-        self.members.swap_remove(pos);
-        self.snapshot = None;
-        self.members.get(pos).copied()
+        m.list.swap_remove(pos);
+        m.snapshot = None;
+        m.list.get(pos).copied()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.pending == 0
+        self.v1.list.is_empty() && self.v2.list.is_empty() && self.pending == 0
     }
 
-    pub fn recipients(&mut self) -> Option<Arc<[ConnId]>> {
-        if self.members.is_empty() {
+    /// The live members of one protocol, shared.
+    pub fn recipients(&mut self, v2: bool) -> Option<Arc<[ConnId]>> {
+        let m = self.members(v2);
+        if m.list.is_empty() {
             return None;
         }
         Some(
-            self.snapshot
-                .get_or_insert_with(|| Arc::from(&self.members[..]))
+            m.snapshot
+                .get_or_insert_with(|| Arc::from(&m.list[..]))
                 .clone(),
         )
     }
@@ -96,8 +135,12 @@ pub(crate) struct OwnedRoom {
     /// The last `seq` assigned (0 before the first message).
     pub last_seq: u64,
     pub history: VecDeque<Entry>,
-    /// Members per worker, indexed by worker id.
-    pub per_worker: Vec<u32>,
+    /// Members per worker, indexed by worker id: v1, v2.
+    pub per_worker: Vec<[u32; 2]>,
+    /// Opaque; changes whenever `seq` may start again (docs/PROTOCOL.md §7).
+    pub epoch: Box<str>,
+    /// v2 presence, typing and read markers, made on first use.
+    pub signals: Option<Box<super::signals::Signals>>,
     /// Distinct users connected to it, by user id.
     pub users: HashMap<Arc<str>, RoomUser>,
     pub connections: u32,
@@ -109,12 +152,14 @@ pub(crate) struct OwnedRoom {
 }
 
 impl OwnedRoom {
-    pub fn new(id: u64, workers: usize) -> Self {
+    pub fn new(id: u64, workers: usize, epoch: Box<str>) -> Self {
         OwnedRoom {
             id,
             last_seq: 0,
             history: VecDeque::new(),
-            per_worker: vec![0; workers],
+            per_worker: vec![[0; 2]; workers],
+            epoch,
+            signals: None,
             users: HashMap::new(),
             connections: 0,
             messages: 0,
@@ -145,12 +190,38 @@ impl OwnedRoom {
             .skip(self.history.len().saturating_sub(n))
     }
 
+    /// Whether the retained history holds every message after `since`: replaying it
+    /// then misses nothing.
+    pub fn covers(&self, since: u64) -> bool {
+        match self.history.front() {
+            _ if since >= self.last_seq => since == self.last_seq,
+            Some(oldest) => since + 1 >= oldest.seq,
+            None => false,
+        }
+    }
+
+    /// Connections of v2 subscribers, on every worker.
+    pub fn v2_members(&self) -> u32 {
+        self.per_worker.iter().map(|w| w[1]).sum()
+    }
+
     /// Every retained message with `seq > since`, oldest first. Found by search, not
     /// by arithmetic: history loaded from a store may have gaps in `seq`.
     pub fn after(&self, since: u64) -> impl Iterator<Item = &Entry> {
         let skip = self.history.partition_point(|e| e.seq <= since);
         self.history.iter().skip(skip)
     }
+}
+
+/// A fresh room's epoch: 48 random bits, as 12 hex digits.
+pub(crate) fn random_epoch(rng: &mut crate::rand::SplitMix64) -> Box<str> {
+    format!("{:012x}", rng.next_u64() & 0xffff_ffff_ffff).into()
+}
+
+/// The epoch of a room whose `seq` carries on from the durable store: the same on every
+/// start, as its `seq` is.
+pub(crate) fn durable_epoch() -> Box<str> {
+    "d1".into()
 }
 
 /// Each user's newest messages across the rooms this hub owns, for
@@ -304,7 +375,7 @@ mod tests {
 
     #[test]
     fn history_ring_and_since() {
-        let mut r = OwnedRoom::new(0, 1);
+        let mut r = OwnedRoom::new(0, 1, "e".into());
         for s in 1..=10 {
             r.append(entry(s), 4);
         }
@@ -322,8 +393,23 @@ mod tests {
     }
 
     #[test]
+    fn coverage_of_a_since() {
+        let mut r = OwnedRoom::new(0, 1, "e".into());
+        assert!(r.covers(0), "nothing sent, nothing missed");
+        assert!(!r.covers(1), "a since ahead of the room is a lie");
+        for s in 1..=10 {
+            r.append(entry(s), 4);
+            r.last_seq = s;
+        }
+        assert!(r.covers(10) && r.covers(6) && !r.covers(5));
+        assert!(!r.covers(11));
+        r.history.clear();
+        assert!(r.covers(10) && !r.covers(9), "nothing retained");
+    }
+
+    #[test]
     fn since_finds_its_place_in_history_with_gaps() {
-        let mut r = OwnedRoom::new(0, 1);
+        let mut r = OwnedRoom::new(0, 1, "e".into());
         for s in [3, 4, 9, 10, 15] {
             r.append(entry(s), 10);
         }
@@ -341,17 +427,22 @@ mod tests {
             index: i,
             generation: 0,
         };
-        assert_eq!(room.push(c(0)), 0);
-        assert_eq!(room.push(c(1)), 1);
-        assert_eq!(room.push(c(2)), 2);
-        let first = room.recipients().unwrap();
+        assert_eq!(room.push(c(0), false), 0);
+        assert_eq!(room.push(c(1), false), 1);
+        assert_eq!(room.push(c(2), false), 2);
+        assert_eq!(room.push(c(3), true), 0, "v2 members are counted apart");
+        let first = room.recipients(false).unwrap();
         assert!(
-            Arc::ptr_eq(&first, &room.recipients().unwrap()),
+            Arc::ptr_eq(&first, &room.recipients(false).unwrap()),
             "shared until a change"
         );
-        assert_eq!(room.swap_remove(0), Some(c(2)));
-        assert_eq!(&*room.recipients().unwrap(), &[c(2), c(1)]);
-        assert_eq!(room.swap_remove(1), None);
+        assert_eq!(room.swap_remove(0, false), Some(c(2)));
+        assert_eq!(&*room.recipients(false).unwrap(), &[c(2), c(1)]);
+        assert_eq!(&*room.recipients(true).unwrap(), &[c(3)]);
+        assert_eq!(room.swap_remove(1, false), None);
+        assert_eq!(room.swap_remove(0, true), None);
+        assert!(room.recipients(true).is_none());
+        assert!(!room.is_empty());
     }
 
     #[test]

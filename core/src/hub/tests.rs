@@ -184,7 +184,7 @@ fn a_leave_waits_for_the_join_it_undoes_while_the_room_loads() {
         (0, 0),
         "no ghost member"
     );
-    assert!(room.per_worker.iter().all(|&n| n == 0));
+    assert!(room.per_worker.iter().all(|&n| n == [0, 0]));
 }
 
 /// A persistence queue that takes `capacity` records and then refuses.
@@ -309,7 +309,10 @@ fn connections_share_the_names_the_hub_already_holds() {
         hub.slots[id.index()]
             .conn
             .as_ref()
-            .map(|c| c.member.clone())
+            .map(|c| {
+                let room = c.first.as_ref().map(|s| s.room.clone()).unwrap();
+                c.member(&room)
+            })
             .unwrap()
     };
     let (ma, mb, mc, md) = (member(a), member(b), member(c), member(d));

@@ -5,12 +5,18 @@
 
 mod inbound;
 mod outbound;
+mod v2;
 
 pub use inbound::{decode_client_frame, ClientFrame, FrameError};
 pub use outbound::{
     encode_chat, encode_chat_message, encode_error, encode_http_error, encode_message_list,
     encode_presence, ChatMessage, ChatMessageRef, ErrorFrame, PresenceEvent, PresenceKind,
     ServerFrame,
+};
+pub use v2::{
+    decode_v2_frame, encode_ack, encode_error_v2, encode_hello, encode_presence_v2, encode_read,
+    encode_subscribed, encode_typing, encode_unsubscribed, Ack, LeftRef, Subscribed, UserRef,
+    V2Frame, V2Refusal, MAX_CLIENT_MSG_ID_CHARS, MAX_EPOCH_BYTES,
 };
 
 /// The `code` of an error frame sent to one connection (PROTOCOL.md §2).
@@ -29,6 +35,22 @@ pub enum ErrorCode {
     RateLimited,
     /// The server refused the message (persistence saturated under the reject policy).
     Overloaded,
+    /// v2: a frame that names no `roomId`.
+    RoomRequired,
+    /// v2: a `roomId` that breaks the room id rule.
+    InvalidRoom,
+    /// v2: `subscribe` to a room the connection is subscribed to.
+    AlreadySubscribed,
+    /// v2: `subscribe` beyond `MAX_SUBSCRIPTIONS`.
+    TooManySubscriptions,
+    /// v2: a frame about a room the connection is not subscribed to.
+    NotSubscribed,
+    /// v2: a `clientMsgId` empty or over 64 characters.
+    InvalidClientMsgId,
+    /// v2: a `read` whose `seq` is not a non-negative integer.
+    InvalidSeq,
+    /// v2: an `epoch` over 32 bytes.
+    InvalidEpoch,
 }
 
 impl ErrorCode {
@@ -41,6 +63,14 @@ impl ErrorCode {
             ErrorCode::ContentTooLong => "content_too_long",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::RoomRequired => "room_required",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::AlreadySubscribed => "already_subscribed",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::NotSubscribed => "not_subscribed",
+            ErrorCode::InvalidClientMsgId => "invalid_client_msg_id",
+            ErrorCode::InvalidSeq => "invalid_seq",
+            ErrorCode::InvalidEpoch => "invalid_epoch",
         }
     }
 
@@ -57,6 +87,18 @@ impl ErrorCode {
             ErrorCode::Overloaded => {
                 "the server is overloaded and did not accept the message; retry later"
             }
+            ErrorCode::RoomRequired => "this frame needs a roomId",
+            ErrorCode::InvalidRoom => {
+                "roomId must be 1 to 128 of the characters A-Z a-z 0-9 - _ . : @"
+            }
+            ErrorCode::AlreadySubscribed => "this connection is already subscribed to the room",
+            ErrorCode::TooManySubscriptions => {
+                "this connection holds as many subscriptions as the server allows"
+            }
+            ErrorCode::NotSubscribed => "this connection is not subscribed to the room",
+            ErrorCode::InvalidClientMsgId => "clientMsgId must be 1 to 64 characters",
+            ErrorCode::InvalidSeq => "seq must be a non-negative integer",
+            ErrorCode::InvalidEpoch => "epoch must be at most 32 bytes",
         }
     }
 }

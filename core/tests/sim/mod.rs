@@ -278,7 +278,7 @@ impl Sim {
         };
         let admission = self.hubs[w].admit(self.now, &req)?;
         let member = Member {
-            room: admission.room().to_owned(),
+            room: admission.room().unwrap_or_default().to_owned(),
             user: admission.user_id().to_owned(),
             username: admission.username().to_owned(),
         };

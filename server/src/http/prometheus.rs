@@ -66,6 +66,18 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         &[("", s.presence_withheld as f64)],
     );
     metric(
+        "typing_dropped_total",
+        "counter",
+        "v2 typing frames dropped by their per-connection rate bucket.",
+        &[("", s.typing_dropped as f64)],
+    );
+    metric(
+        "duplicates_acked_total",
+        "counter",
+        "v2 sends acknowledged as duplicates of an earlier clientMsgId, not broadcast again.",
+        &[("", s.duplicates_acked as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",

@@ -2,7 +2,7 @@
 //! the shapes PROTOCOL.md §4 gives.
 
 use bytes::Bytes;
-use hubbub_core::{Answer, MessageList, RoomActivity, RoomPresence, StorageStatus};
+use hubbub_core::{Answer, MessageList, RoomActivity, RoomPresence, StorageStatus, UserStatus};
 use serde::Serialize;
 
 use super::response::Response;
@@ -14,6 +14,7 @@ pub(crate) fn answer(answer: &Answer) -> Response {
         Answer::Rooms(rooms) => rooms_body(rooms),
         Answer::Messages(list) => messages_body(list),
         Answer::Presence(presence) => presence_body(presence),
+        Answer::UsersPresence(users) => users_presence_body(users),
     };
     Response::json(200, body)
 }
@@ -93,6 +94,39 @@ fn presence_body(p: &RoomPresence) -> Bytes {
     Bytes::from(sonic_rs::to_vec(&body).unwrap_or_default())
 }
 
+/// `{"users":{"<id>":{"online":bool,"lastSeen":"…Z"|null},…}}`, in the order asked.
+fn users_presence_body(users: &[UserStatus]) -> Bytes {
+    use serde::ser::SerializeMap;
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Status {
+        online: bool,
+        last_seen: Option<String>,
+    }
+    struct Users<'a>(&'a [UserStatus]);
+    impl Serialize for Users<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(self.0.len()))?;
+            for u in self.0 {
+                let status = Status {
+                    online: u.online,
+                    last_seen: u.last_seen.map(|t| t.to_rfc3339().as_str().to_owned()),
+                };
+                map.serialize_entry(&*u.user_id, &status)?;
+            }
+            map.end()
+        }
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        users: Users<'a>,
+    }
+    let body = Body {
+        users: Users(users),
+    };
+    Bytes::from(sonic_rs::to_vec(&body).unwrap_or_default())
+}
+
 /// `{"rooms":[{"roomId":…,"connections":N,"users":N}]}`.
 fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
     #[derive(Serialize)]
@@ -161,6 +195,22 @@ mod tests {
             }],
             truncated: true,
         };
+        let users = vec![
+            UserStatus {
+                user_id: Arc::from("b"),
+                online: false,
+                last_seen: Some(UnixMillis(0)),
+            },
+            UserStatus {
+                user_id: Arc::from("a"),
+                online: true,
+                last_seen: None,
+            },
+        ];
+        assert_eq!(
+            &answer(&Answer::UsersPresence(users)).body[..],
+            &br#"{"users":{"b":{"online":false,"lastSeen":"1970-01-01T00:00:00.000Z"},"a":{"online":true,"lastSeen":null}}}"#[..]
+        );
         assert_eq!(
             &answer(&Answer::Presence(presence)).body[..],
             &br#"{"roomId":"r","online":2,"users":[{"userId":"a","username":"A","since":"1970-01-01T00:00:00.000Z"}],"truncated":true}"#[..]

@@ -18,6 +18,7 @@ enum Route {
     Rooms,
     RoomMessages(String),
     RoomPresence(String),
+    UsersPresence,
     UserMessages(String),
     /// Unknown under `/api/`.
     ApiNotFound,
@@ -32,6 +33,7 @@ fn route(path: &str) -> Route {
         "/api/analytics" => Route::Analytics,
         "/metrics" => Route::Metrics,
         "/api/rooms" | "/api/rooms/" => Route::Rooms,
+        "/api/presence" => Route::UsersPresence,
         _ => {
             let Some(rest) = path.strip_prefix("/api/") else {
                 return Route::Static;
@@ -64,6 +66,27 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, st
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// The `users` of `GET /api/presence`: 1 to 100 distinct, comma-separated user ids, in
+/// the order given.
+fn presence_users(query: &str) -> Result<Vec<String>, &'static str> {
+    const RULE: &str = "users must be 1 to 100 comma-separated user ids of 1 to 128 characters";
+    let raw = query_param(query, "users").ok_or(RULE)?;
+    let mut users: Vec<String> = Vec::new();
+    for id in raw.split(',') {
+        let n = id.chars().count();
+        if n == 0 || n > hubbub_core::upgrade::MAX_USER_ID_CHARS {
+            return Err(RULE);
+        }
+        if !users.iter().any(|u| u == id) {
+            users.push(id.to_owned());
+        }
+    }
+    if users.len() > hubbub_core::MAX_PRESENCE_QUERY_USERS {
+        return Err(RULE);
+    }
+    Ok(users)
 }
 
 /// Answers one request (the WebSocket upgrade is handled before this).
@@ -127,6 +150,10 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
             }
         }
         Route::RoomPresence(room) => asked(ctx, Query::RoomPresence { room }).await,
+        Route::UsersPresence => match presence_users(&head.query) {
+            Ok(users) => asked(ctx, Query::UsersPresence { users }).await,
+            Err(message) => Response::error(400, "invalid_users", message),
+        },
         Route::UserMessages(user) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
             match stored_history(ctx, MessagesOf::User, &user, limit).await {
@@ -174,7 +201,9 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
             Some(snapshot)
         }
         // The hubs answer `Stats` with nothing else (`Query`'s docs pair them).
-        Answer::Rooms(_) | Answer::Messages(_) | Answer::Presence(_) => None,
+        Answer::Rooms(_) | Answer::Messages(_) | Answer::Presence(_) | Answer::UsersPresence(_) => {
+            None
+        }
     }
 }
 
@@ -217,6 +246,24 @@ async fn stored_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_are_distinct_ids_in_order_one_to_a_hundred() {
+        assert_eq!(presence_users("users=b,a,b").unwrap(), ["b", "a"]);
+        assert_eq!(presence_users("users=a%2Cb").unwrap(), ["a", "b"]);
+        assert!(presence_users("").is_err());
+        assert!(presence_users("users=").is_err());
+        assert!(presence_users("users=a,,b").is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+        assert!(presence_users(&format!("users={}", many.join(","))).is_err());
+        assert_eq!(
+            presence_users(&format!("users={}", many[..100].join(",")))
+                .unwrap()
+                .len(),
+            100
+        );
+        assert!(presence_users(&format!("users={}", "x".repeat(129))).is_err());
+    }
 
     #[test]
     fn routes() {

@@ -1,0 +1,649 @@
+//! Protocol v2's frames (docs/PROTOCOL.md §7): a connection holds several rooms, each
+//! request may carry an `id` the answer echoes.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::inbound::validate_content;
+use super::{ErrorCode, FrameError, MAX_CONTENT_CHARS, MAX_FRAME_BYTES};
+use crate::upgrade::valid_room;
+
+/// Most characters in a `clientMsgId`.
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 64;
+
+/// A valid v2 client frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2Frame<'a> {
+    /// Enter a room, optionally recovering what was missed after `since` in `epoch`.
+    Subscribe {
+        /// The room.
+        room: Cow<'a, str>,
+        /// The last `seq` the client saw.
+        since: Option<u64>,
+        /// The epoch that `since` belongs to.
+        epoch: Option<Cow<'a, str>>,
+    },
+    /// Leave a room.
+    Unsubscribe {
+        /// The room.
+        room: Cow<'a, str>,
+    },
+    /// Send a message.
+    Chat {
+        /// The room.
+        room: Cow<'a, str>,
+        /// The text (the v1 content rules).
+        content: Cow<'a, str>,
+        /// The client's id for this send: a resend with the same one is not broadcast again.
+        client_msg_id: Option<Cow<'a, str>>,
+    },
+    /// The user is typing (or stopped).
+    Typing {
+        /// The room.
+        room: Cow<'a, str>,
+        /// Stopped typing.
+        stop: bool,
+    },
+    /// The user has read the room up to `seq`.
+    Read {
+        /// The room.
+        room: Cow<'a, str>,
+        /// Read up to here.
+        seq: u64,
+    },
+}
+
+impl V2Frame<'_> {
+    /// The room the frame concerns.
+    pub fn room(&self) -> &str {
+        match self {
+            V2Frame::Subscribe { room, .. }
+            | V2Frame::Unsubscribe { room }
+            | V2Frame::Chat { room, .. }
+            | V2Frame::Typing { room, .. }
+            | V2Frame::Read { room, .. } => room,
+        }
+    }
+}
+
+/// A v2 frame refused: the code, and the `id` and room to echo when the frame gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2Refusal<'a> {
+    /// Why.
+    pub code: ErrorCode,
+    /// The frame's `id`, if it could be read.
+    pub id: Option<u32>,
+    /// The frame's `roomId`, if it could be read.
+    pub room: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawV2<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<u32>,
+    #[serde(borrow, default)]
+    room_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    client_msg_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    since: Option<u64>,
+    #[serde(borrow, default)]
+    epoch: Option<Cow<'a, str>>,
+    /// Kept loose so that a bad one is `invalid_seq`, not `invalid_json`.
+    #[serde(default)]
+    seq: Option<sonic_rs::Value>,
+    #[serde(default)]
+    stop: Option<bool>,
+}
+
+/// Decodes and validates one v2 client frame, with its `id`.
+///
+/// ```
+/// use hubbub_core::protocol::{decode_v2_frame, ErrorCode, V2Frame};
+/// let (id, f) = decode_v2_frame(br#"{"type":"subscribe","id":7,"roomId":"dev","since":42}"#).unwrap();
+/// assert_eq!(id, Some(7));
+/// assert!(matches!(f, V2Frame::Subscribe { since: Some(42), .. }));
+/// let e = decode_v2_frame(br#"{"type":"chat","id":9,"content":"hi"}"#).unwrap_err();
+/// assert_eq!((e.code, e.id), (ErrorCode::RoomRequired, Some(9)));
+/// ```
+pub fn decode_v2_frame(bytes: &[u8]) -> Result<(Option<u32>, V2Frame<'_>), V2Refusal<'_>> {
+    let raw: RawV2<'_> = sonic_rs::from_slice(bytes).map_err(|_| V2Refusal {
+        code: ErrorCode::InvalidJson,
+        id: None,
+        room: None,
+    })?;
+    let id = raw.id;
+    fn refuse(code: ErrorCode, id: Option<u32>, room: Option<Cow<'_, str>>) -> V2Refusal<'_> {
+        V2Refusal { code, id, room }
+    }
+    let kind = match raw.kind.as_deref() {
+        Some(k @ ("subscribe" | "unsubscribe" | "chat" | "typing" | "read")) => k,
+        _ => return Err(refuse(ErrorCode::InvalidType, id, raw.room_id)),
+    };
+    let Some(room) = raw.room_id else {
+        return Err(refuse(ErrorCode::RoomRequired, id, None));
+    };
+    if !valid_room(&room) {
+        return Err(refuse(ErrorCode::InvalidRoom, id, Some(room)));
+    }
+    let frame = match kind {
+        "subscribe" => {
+            if raw
+                .epoch
+                .as_ref()
+                .is_some_and(|e| e.len() > MAX_EPOCH_BYTES)
+            {
+                return Err(refuse(ErrorCode::InvalidEpoch, id, Some(room)));
+            }
+            V2Frame::Subscribe {
+                room,
+                since: raw.since,
+                epoch: raw.epoch,
+            }
+        }
+        "unsubscribe" => V2Frame::Unsubscribe { room },
+        "chat" => {
+            let content = match raw.content {
+                None => return Err(refuse(ErrorCode::EmptyContent, id, Some(room))),
+                Some(c) => c,
+            };
+            if let Err(e) = validate_content(&content) {
+                return Err(refuse(FrameError::code(e), id, Some(room)));
+            }
+            if let Some(cmid) = &raw.client_msg_id {
+                let n = cmid.chars().count();
+                if n == 0 || n > MAX_CLIENT_MSG_ID_CHARS {
+                    return Err(refuse(ErrorCode::InvalidClientMsgId, id, Some(room)));
+                }
+            }
+            V2Frame::Chat {
+                room,
+                content,
+                client_msg_id: raw.client_msg_id,
+            }
+        }
+        "typing" => V2Frame::Typing {
+            room,
+            stop: raw.stop.unwrap_or(false),
+        },
+        _ => {
+            use sonic_rs::JsonValueTrait;
+            match raw.seq.as_ref().and_then(|v| v.as_u64()) {
+                Some(seq) => V2Frame::Read { room, seq },
+                None => return Err(refuse(ErrorCode::InvalidSeq, id, Some(room))),
+            }
+        }
+    };
+    Ok((id, frame))
+}
+
+/// Most bytes in an `epoch` a client sends back.
+pub const MAX_EPOCH_BYTES: usize = 32;
+
+fn write_json<T: Serialize>(buf: &mut Vec<u8>, value: &T) {
+    // Plain structs of strings, integers and booleans into a Vec: this cannot fail.
+    if sonic_rs::to_writer(&mut *buf, value).is_err() {
+        unreachable!("serializing a frame into a Vec failed");
+    }
+}
+
+/// Appends the `hello` frame, the first of every v2 connection.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// hubbub_core::protocol::encode_hello(&mut buf, "u", "U", "c", "n", 64);
+/// assert!(buf.starts_with(br#"{"type":"hello","proto":2,"userId":"u""#));
+/// ```
+pub fn encode_hello(
+    buf: &mut Vec<u8>,
+    user_id: &str,
+    username: &str,
+    connection_id: &str,
+    node: &str,
+    subscriptions: usize,
+) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Limits {
+        subscriptions: usize,
+        content_chars: usize,
+        frame_bytes: usize,
+        client_msg_id_chars: usize,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Hello<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        proto: u8,
+        user_id: &'a str,
+        username: &'a str,
+        connection_id: &'a str,
+        node: &'a str,
+        limits: Limits,
+    }
+    write_json(
+        buf,
+        &Hello {
+            kind: "hello",
+            proto: 2,
+            user_id,
+            username,
+            connection_id,
+            node,
+            limits: Limits {
+                subscriptions,
+                content_chars: MAX_CONTENT_CHARS,
+                frame_bytes: MAX_FRAME_BYTES,
+                client_msg_id_chars: MAX_CLIENT_MSG_ID_CHARS,
+            },
+        },
+    );
+}
+
+/// The answer to a `subscribe`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscribed<'a> {
+    /// The request's `id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// The room.
+    pub room_id: &'a str,
+    /// The room's epoch.
+    pub epoch: &'a str,
+    /// The room's last `seq`.
+    pub seq: u64,
+    /// Everything after the client's `since` follows.
+    pub recovered: bool,
+    /// The user's read marker in the room.
+    pub last_read: u64,
+    /// Distinct users connected to the room.
+    pub online: usize,
+}
+
+/// Appends a `subscribed` frame.
+pub fn encode_subscribed(buf: &mut Vec<u8>, s: &Subscribed<'_>) {
+    #[derive(Serialize)]
+    struct Tagged<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        body: &'a Subscribed<'a>,
+    }
+    write_json(
+        buf,
+        &Tagged {
+            kind: "subscribed",
+            body: s,
+        },
+    );
+}
+
+/// Appends an `unsubscribed` frame: the answer to `unsubscribe` (with its `id`).
+pub fn encode_unsubscribed(buf: &mut Vec<u8>, id: Option<u32>, room_id: &str) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Unsubscribed<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room_id: &'a str,
+    }
+    write_json(
+        buf,
+        &Unsubscribed {
+            kind: "unsubscribed",
+            id,
+            room_id,
+        },
+    );
+}
+
+/// An accepted chat message, acknowledged to its sender.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack<'a> {
+    /// The request's `id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// The room.
+    pub room_id: &'a str,
+    /// The message's `seq`.
+    pub seq: u64,
+    /// The message's id.
+    pub message_id: &'a str,
+    /// The client's id for the send, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<&'a str>,
+    /// A resend of a message already accepted: nothing was broadcast again.
+    pub duplicate: bool,
+}
+
+/// Appends an `ack` frame.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_ack, Ack};
+/// let mut buf = Vec::new();
+/// encode_ack(&mut buf, &Ack { id: Some(9), room_id: "dev", seq: 58, message_id: "m",
+///     client_msg_id: Some("c-17"), duplicate: false });
+/// assert_eq!(buf, br#"{"type":"ack","id":9,"roomId":"dev","seq":58,"messageId":"m","clientMsgId":"c-17","duplicate":false}"#);
+/// ```
+pub fn encode_ack(buf: &mut Vec<u8>, ack: &Ack<'_>) {
+    #[derive(Serialize)]
+    struct Tagged<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        body: &'a Ack<'a>,
+    }
+    write_json(
+        buf,
+        &Tagged {
+            kind: "ack",
+            body: ack,
+        },
+    );
+}
+
+/// A user as presence and typing frames name them.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRef<'a> {
+    /// The user id.
+    pub user_id: &'a str,
+    /// The display name.
+    pub username: &'a str,
+}
+
+/// A user who went offline in a room.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeftRef<'a> {
+    /// The user id.
+    pub user_id: &'a str,
+    /// When their last connection to the room closed (RFC 3339).
+    pub last_seen: &'a str,
+}
+
+/// Appends a `presence` frame; `changes` is `None` above `PRESENCE_MAX_MEMBERS`, where
+/// only the count is sent.
+pub fn encode_presence_v2(
+    buf: &mut Vec<u8>,
+    room_id: &str,
+    online: usize,
+    changes: Option<(&[UserRef<'_>], &[LeftRef<'_>])>,
+) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Presence<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        room_id: &'a str,
+        online: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        joined: Option<&'a [UserRef<'a>]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        left: Option<&'a [LeftRef<'a>]>,
+    }
+    write_json(
+        buf,
+        &Presence {
+            kind: "presence",
+            room_id,
+            online,
+            joined: changes.map(|c| c.0),
+            left: changes.map(|c| c.1),
+        },
+    );
+}
+
+/// Appends a `typing` frame: everyone typing in the room now.
+pub fn encode_typing(buf: &mut Vec<u8>, room_id: &str, users: &[UserRef<'_>]) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Typing<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        room_id: &'a str,
+        users: &'a [UserRef<'a>],
+    }
+    write_json(
+        buf,
+        &Typing {
+            kind: "typing",
+            room_id,
+            users,
+        },
+    );
+}
+
+/// Appends a `read` frame: `user_id` has read `room_id` up to `seq`.
+pub fn encode_read(buf: &mut Vec<u8>, room_id: &str, user_id: &str, seq: u64) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Read<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        room_id: &'a str,
+        user_id: &'a str,
+        seq: u64,
+    }
+    write_json(
+        buf,
+        &Read {
+            kind: "read",
+            room_id,
+            user_id,
+            seq,
+        },
+    );
+}
+
+/// Appends a v2 error frame: the v1 shape plus the request's `id` and the room.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_error_v2, ErrorCode};
+/// let mut buf = Vec::new();
+/// encode_error_v2(&mut buf, ErrorCode::NotSubscribed, Some(3), Some("dev"));
+/// assert!(buf.starts_with(br#"{"type":"error","code":"not_subscribed","#));
+/// assert!(buf.ends_with(br#","id":3,"roomId":"dev"}"#));
+/// ```
+pub fn encode_error_v2(buf: &mut Vec<u8>, code: ErrorCode, id: Option<u32>, room: Option<&str>) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Error<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room_id: Option<&'a str>,
+    }
+    let message = match code {
+        ErrorCode::InvalidType => "type must be one of subscribe, unsubscribe, chat, typing, read",
+        _ => code.message(),
+    };
+    write_json(
+        buf,
+        &Error {
+            kind: "error",
+            code: code.as_str(),
+            message,
+            id,
+            room_id: room,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(bytes: &[u8]) -> (ErrorCode, Option<u32>, Option<String>) {
+        let e = decode_v2_frame(bytes).unwrap_err();
+        (e.code, e.id, e.room.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn frames_decode() {
+        fn ok(b: &[u8]) -> (Option<u32>, V2Frame<'_>) {
+            decode_v2_frame(b).unwrap()
+        }
+        assert_eq!(
+            ok(br#"{"type":"unsubscribe","roomId":"a"}"#),
+            (None, V2Frame::Unsubscribe { room: "a".into() })
+        );
+        assert_eq!(
+            ok(br#"{"type":"chat","id":1,"roomId":"a","content":"x","clientMsgId":"c"}"#),
+            (
+                Some(1),
+                V2Frame::Chat {
+                    room: "a".into(),
+                    content: "x".into(),
+                    client_msg_id: Some("c".into())
+                }
+            )
+        );
+        assert_eq!(
+            ok(br#"{"type":"typing","roomId":"a","stop":true}"#).1,
+            V2Frame::Typing {
+                room: "a".into(),
+                stop: true
+            }
+        );
+        assert_eq!(
+            ok(br#"{"type":"read","roomId":"a","seq":5,"extra":[1]}"#).1,
+            V2Frame::Read {
+                room: "a".into(),
+                seq: 5
+            }
+        );
+        assert_eq!(
+            ok(br#"{"type":"subscribe","roomId":"a","since":3,"epoch":"e"}"#).1,
+            V2Frame::Subscribe {
+                room: "a".into(),
+                since: Some(3),
+                epoch: Some("e".into())
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_carry_id_and_room() {
+        assert_eq!(code(b"nope"), (ErrorCode::InvalidJson, None, None));
+        assert_eq!(
+            code(br#"{"type":"chat","id":-1,"roomId":"a","content":"x"}"#).0,
+            ErrorCode::InvalidJson,
+            "an id that is not a u32"
+        );
+        assert_eq!(
+            code(br#"{"type":"join","id":4,"roomId":"a"}"#),
+            (ErrorCode::InvalidType, Some(4), Some("a".into()))
+        );
+        assert_eq!(
+            code(br#"{"type":"subscribe","id":5}"#),
+            (ErrorCode::RoomRequired, Some(5), None)
+        );
+        assert_eq!(
+            code(br#"{"type":"subscribe","roomId":"a b"}"#).0,
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            code(br#"{"type":"chat","roomId":"a","content":"  "}"#).0,
+            ErrorCode::EmptyContent
+        );
+        assert_eq!(
+            code(br#"{"type":"chat","roomId":"a"}"#).0,
+            ErrorCode::EmptyContent
+        );
+        let long = format!(
+            r#"{{"type":"chat","roomId":"a","content":"{}"}}"#,
+            "x".repeat(1001)
+        );
+        assert_eq!(code(long.as_bytes()).0, ErrorCode::ContentTooLong);
+        let cmid = format!(
+            r#"{{"type":"chat","roomId":"a","content":"x","clientMsgId":"{}"}}"#,
+            "é".repeat(65)
+        );
+        assert_eq!(code(cmid.as_bytes()).0, ErrorCode::InvalidClientMsgId);
+        assert_eq!(
+            code(br#"{"type":"chat","roomId":"a","content":"x","clientMsgId":""}"#).0,
+            ErrorCode::InvalidClientMsgId
+        );
+        for seq in [r#""5""#, "-1", "1.5", "null"] {
+            let f = format!(r#"{{"type":"read","roomId":"a","seq":{seq}}}"#);
+            assert_eq!(code(f.as_bytes()).0, ErrorCode::InvalidSeq, "{seq}");
+        }
+        assert_eq!(
+            code(br#"{"type":"read","roomId":"a"}"#).0,
+            ErrorCode::InvalidSeq
+        );
+        let epoch = format!(
+            r#"{{"type":"subscribe","roomId":"a","epoch":"{}"}}"#,
+            "e".repeat(33)
+        );
+        assert_eq!(code(epoch.as_bytes()).0, ErrorCode::InvalidEpoch);
+    }
+
+    #[test]
+    fn server_frames_are_json_objects_of_their_type() {
+        let mut buf = Vec::new();
+        encode_presence_v2(
+            &mut buf,
+            "r",
+            2,
+            Some((
+                &[UserRef {
+                    user_id: "b",
+                    username: "B",
+                }],
+                &[LeftRef {
+                    user_id: "c",
+                    last_seen: "t",
+                }],
+            )),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"presence","roomId":"r","online":2,
+                "joined":[{"userId":"b","username":"B"}],"left":[{"userId":"c","lastSeen":"t"}]})
+        );
+        buf.clear();
+        encode_presence_v2(&mut buf, "r", 300, None);
+        assert_eq!(buf, br#"{"type":"presence","roomId":"r","online":300}"#);
+        buf.clear();
+        encode_subscribed(
+            &mut buf,
+            &Subscribed {
+                id: None,
+                room_id: "r",
+                epoch: "e",
+                seq: 3,
+                recovered: true,
+                last_read: 1,
+                online: 1,
+            },
+        );
+        assert_eq!(
+            buf,
+            br#"{"type":"subscribed","roomId":"r","epoch":"e","seq":3,"recovered":true,"lastRead":1,"online":1}"#
+        );
+        buf.clear();
+        encode_typing(&mut buf, "r", &[]);
+        assert_eq!(buf, br#"{"type":"typing","roomId":"r","users":[]}"#);
+        buf.clear();
+        encode_read(&mut buf, "r", "u", 9);
+        assert_eq!(buf, br#"{"type":"read","roomId":"r","userId":"u","seq":9}"#);
+    }
+}

@@ -1,0 +1,39 @@
+//! Any bytes as a v2 client frame: decoding never panics, and what it accepts obeys the
+//! rules of docs/PROTOCOL.md §7 (a valid room; chat content and clientMsgId in bounds).
+#![no_main]
+use hubbub_core::protocol::{
+    decode_v2_frame, V2Frame, MAX_CLIENT_MSG_ID_CHARS, MAX_CONTENT_CHARS, MAX_EPOCH_BYTES,
+};
+use hubbub_core::upgrade::valid_room;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match decode_v2_frame(data) {
+        Ok((_, frame)) => {
+            assert!(valid_room(frame.room()));
+            match frame {
+                V2Frame::Chat {
+                    content,
+                    client_msg_id,
+                    ..
+                } => {
+                    assert!(content.chars().count() <= MAX_CONTENT_CHARS);
+                    assert!(content.chars().any(|c| !c.is_whitespace()));
+                    if let Some(id) = client_msg_id {
+                        let n = id.chars().count();
+                        assert!(n >= 1 && n <= MAX_CLIENT_MSG_ID_CHARS);
+                    }
+                }
+                V2Frame::Subscribe { epoch, .. } => {
+                    assert!(epoch.is_none_or(|e| e.len() <= MAX_EPOCH_BYTES));
+                }
+                _ => {}
+            }
+        }
+        Err(refusal) => {
+            if let Some(room) = refusal.room {
+                assert!(room.len() <= data.len());
+            }
+        }
+    }
+});
