@@ -148,6 +148,58 @@ async function startServer(env) {
   return { url, stop };
 }
 
+
+// ---- protocol v2 (the Rooms page, #/rooms) ----
+const roomSel = (room) => `[data-testid="room-item"][data-room="${room}"]`;
+const unreadOf = async (page, room) => Number(await page.getAttribute(roomSel(room), 'data-unread'));
+const typingText = (page) => page.textContent('[data-testid="typing"]').then((t) => (t ?? '').trim());
+const v2Members = (page) =>
+  page.$$eval('[data-testid="v2-member"]', (els) =>
+    els.map((e) => ({
+      userId: e.getAttribute('data-user'),
+      name: e.querySelector('.member-name')?.textContent,
+      online: e.getAttribute('data-online') === 'true',
+      lastSeen: e.querySelector('[data-testid="last-seen"]')?.textContent ?? null,
+      lastSeenIso: e.querySelector('[data-testid="last-seen"]')?.getAttribute('title') ?? null,
+    })),
+  );
+/** Every WebSocket the page opens, with the frames it sends and receives (parsed). */
+function recordSockets(page) {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    const rec = { url: ws.url(), sent: [], received: [], closed: false };
+    sockets.push(rec);
+    const parse = (p) => {
+      try {
+        return JSON.parse(String(p));
+      } catch {
+        return { raw: String(p) };
+      }
+    };
+    ws.on('framesent', ({ payload }) => rec.sent.push(parse(payload)));
+    ws.on('framereceived', ({ payload }) => rec.received.push(parse(payload)));
+    ws.on('close', () => (rec.closed = true));
+  });
+  return sockets;
+}
+/** The frames of one type a recorded page sent / received, over all its sockets. */
+const sentFrames = (sockets, type) => sockets.flatMap((s) => s.sent.filter((f) => f.type === type));
+const receivedFrames = (sockets, type) => sockets.flatMap((s) => s.received.filter((f) => f.type === type));
+
+async function openRooms(page, username, rooms, base = BASE) {
+  await page.goto(pageUrl('rooms', base));
+  await page.fill('[data-testid="v2-username"]', username);
+  await page.fill('[data-testid="v2-rooms"]', rooms.join(', '));
+  await page.click('[data-testid="v2-join"]');
+  await until(`${username} connected (v2)`, async () => (await status(page)) === 'open');
+  for (const r of rooms) await until(`${username} subscribed to ${r}`, async () => (await page.getAttribute(roomSel(r), 'data-state')) === 'subscribed');
+}
+
+async function openRoom(page, room) {
+  await page.click(roomSel(room));
+  await until(`#${room} open`, async () => (await page.textContent('[data-testid="v2-room-title"]')) === `#${room}`, 5_000);
+}
+
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS, headless: true });
 const ctxA = await browser.newContext({ viewport: DESKTOP });
 const ctxB = await browser.newContext({ viewport: DESKTOP });
@@ -336,6 +388,200 @@ try {
   } else {
     console.log('SKIP presence bound scenario (HUBBUB_E2E_BIN not set)');
   }
+
+
+  // ---- protocol v2: two users, rooms A and B, one connection each ----
+  const V2A = `v2a-${run}`;
+  const V2B = `v2b-${run}`;
+  const v2ctxA = await browser.newContext({ viewport: DESKTOP });
+  const v2ctxB = await browser.newContext({ viewport: DESKTOP });
+  const ann = await v2ctxA.newPage();
+  const ben = await v2ctxB.newPage();
+  for (const p of [ann, ben]) p.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const annWs = recordSockets(ann);
+  const benWs = recordSockets(ben);
+  let v2ready = false;
+  let benClosed = false;
+  const needV2 = () => {
+    if (!v2ready) throw new Error('skipped: the v2 rooms were not opened');
+  };
+  /** The frames of one kind the page received, for an error message. */
+  const tail = (sockets, type) => JSON.stringify(receivedFrames(sockets, type).slice(-5));
+
+  await scenario('v2: two users each open rooms A and B over one proto=2 connection', async () => {
+    await openRooms(ann, 'Ann', [V2A, V2B]);
+    await openRooms(ben, 'Ben', [V2A, V2B]);
+    for (const [name, socks] of [
+      ['Ann', annWs],
+      ['Ben', benWs],
+    ]) {
+      const v2 = socks.filter((s) => new URL(s.url).searchParams.get('proto') === '2');
+      if (socks.length !== 1 || v2.length !== 1) throw new Error(`${name} opened ${socks.length} sockets (${socks.map((s) => s.url).join(' ')}), expected one proto=2`);
+      const subs = v2[0].sent.filter((f) => f.type === 'subscribe');
+      const rooms = subs.map((f) => f.roomId).sort();
+      if (JSON.stringify(rooms) !== JSON.stringify([V2A, V2B].sort())) throw new Error(`${name} subscribed ${JSON.stringify(subs)}`);
+      if (!subs.every((f) => Number.isInteger(f.id))) throw new Error(`${name}'s subscribes carry no id: ${JSON.stringify(subs)}`);
+      const hello = v2[0].received[0];
+      if (!hello || hello.type !== 'hello' || hello.proto !== 2) throw new Error(`${name}'s first frame is not hello: ${JSON.stringify(hello)}`);
+      const answered = v2[0].received.filter((f) => f.type === 'subscribed');
+      for (const f of subs) {
+        const a = answered.find((x) => x.roomId === f.roomId);
+        if (!a || a.id !== f.id) throw new Error(`${name}: subscribe ${JSON.stringify(f)} answered by ${JSON.stringify(a)}`);
+      }
+    }
+    v2ready = true;
+  });
+
+  await scenario('v2: a message in B shows as unread in the other user\'s room list', async () => {
+    needV2();
+    // both have A open (the first room)
+    await openRoom(ann, V2B);
+    const first = `first in B ${run}`;
+    await send(ann, first);
+    await until('Ben: 1 unread in B', async () => (await unreadOf(ben, V2B)) === 1, 10_000).catch((e) => {
+      throw new Error(`${e.message}; Ben got chat ${tail(benWs, 'chat')}`);
+    });
+    if ((await unreadOf(ben, V2A)) !== 0) throw new Error('A shows unread messages');
+    await send(ann, `second in B ${run}`);
+    await until('Ben: 2 unread in B', async () => (await unreadOf(ben, V2B)) === 2);
+    const badge = await ben.textContent(`${roomSel(V2B)} [data-testid="unread"]`);
+    if (badge?.trim() !== '2') throw new Error(`Ben's badge says "${badge}"`);
+    // the sender's own room list has nothing unread in the room on screen
+    await until('Ann: nothing unread in B', async () => (await unreadOf(ann, V2B)) === 0);
+    const acks = receivedFrames(annWs, 'ack');
+    const chats = sentFrames(annWs, 'chat');
+    if (chats.length !== 2 || !chats.every((c) => c.roomId === V2B && typeof c.clientMsgId === 'string' && Number.isInteger(c.id))) throw new Error(`Ann sent ${JSON.stringify(chats)}`);
+    await until('both sends acked', async () => receivedFrames(annWs, 'ack').length >= 2, 5_000).catch(() => {
+      throw new Error(`acks: ${JSON.stringify(acks)}`);
+    });
+    for (const c of chats) {
+      const a = receivedFrames(annWs, 'ack').find((x) => x.id === c.id);
+      if (!a || a.roomId !== V2B || a.duplicate !== false || !Number.isInteger(a.seq)) throw new Error(`chat ${JSON.stringify(c)} acked by ${JSON.stringify(a)}`);
+    }
+  });
+
+  await scenario('v2: typing in one shows "… is typing" in the other, gone after stop', async () => {
+    needV2();
+    await openRoom(ann, V2A); // Ben has A open
+    const composer = ann.locator('[data-testid="composer"]');
+    await composer.click();
+    await composer.pressSequentially('hel', { delay: 60 });
+    await until('Ben sees Ann typing', async () => (await typingText(ben)) === 'Ann is typing…', 5_000).catch((e) => {
+      throw new Error(`${e.message}; Ann sent ${JSON.stringify(sentFrames(annWs, 'typing'))}, Ben got ${tail(benWs, 'typing')}`);
+    });
+    if ((await typingText(ann)) !== '') throw new Error(`Ann sees "${await typingText(ann)}" about herself`);
+    await composer.blur();
+    const t0 = Date.now();
+    await until('Ben no longer sees Ann typing', async () => (await typingText(ben)) === '', 3_000).catch((e) => {
+      throw new Error(`${e.message}; Ann sent ${JSON.stringify(sentFrames(annWs, 'typing'))}, Ben got ${tail(benWs, 'typing')}`);
+    });
+    console.log(`  typing gone ${Date.now() - t0} ms after the blur`);
+    const typing = sentFrames(annWs, 'typing');
+    if (!typing.some((f) => f.roomId === V2A && f.stop === true)) throw new Error(`no stop sent: ${JSON.stringify(typing)}`);
+    // typing again, then sending, ends it too
+    await composer.click();
+    await composer.pressSequentially('x', { delay: 30 });
+    await until('Ben sees Ann typing again', async () => (await typingText(ben)) === 'Ann is typing…', 5_000);
+    await composer.fill('');
+    await send(ann, `typed and sent ${run}`);
+    await until('typing gone after the send', async () => (await typingText(ben)) === '', 3_000);
+  });
+
+  await scenario('v2: opening the room moves the read marker; the other sees "seen by"', async () => {
+    needV2();
+    await openRoom(ann, V2B);
+    if ((await unreadOf(ben, V2B)) !== 2) throw new Error(`Ben has ${await unreadOf(ben, V2B)} unread in B`);
+    const seenBy = (page) =>
+      page.$$eval('[data-testid="seen-by"]', (els) =>
+        els.map((e) => ({ text: e.textContent, seq: e.closest('[data-testid="message"]')?.getAttribute('data-seq'), content: e.closest('[data-testid="message"]')?.querySelector('.msg-content')?.textContent })),
+      );
+    if ((await seenBy(ann)).length) throw new Error(`a marker before Ben read: ${JSON.stringify(await seenBy(ann))}`);
+    await openRoom(ben, V2B);
+    await until('Ben: B read', async () => (await unreadOf(ben, V2B)) === 0, 5_000);
+    const reads = sentFrames(benWs, 'read').filter((f) => f.roomId === V2B);
+    const marks = await until('Ann sees "seen by Ben" under the second message', async () => {
+      const m = await seenBy(ann);
+      return m.length === 1 && m[0].text === 'seen by Ben' && m[0].content === `second in B ${run}` ? m : null;
+    }, 10_000).catch((e) => {
+      throw new Error(`${e.message}; Ben sent ${JSON.stringify(reads)}, Ann got ${tail(annWs, 'read')}`);
+    });
+    console.log(`  marker at seq ${marks[0].seq}`);
+    // the marker moves with what Ben reads next
+    const third = `third in B ${run}`;
+    await send(ann, third);
+    await until('the marker moves to the third message', async () => {
+      const m = await seenBy(ann);
+      return m.length === 1 && m[0].content === third;
+    }, 10_000).catch(async (e) => {
+      throw new Error(`${e.message}; Ann sees ${JSON.stringify(await seenBy(ann))}, Ben sent ${JSON.stringify(sentFrames(benWs, 'read'))}`);
+    });
+    if ((await seenBy(ben)).some((m) => m.text.includes('Ben'))) throw new Error('Ben sees his own marker');
+    // Ben's marker survives a reload: the server keeps it (subscribed.lastRead)
+    await ben.reload();
+    await until('Ben back (v2)', async () => (await status(ben)) === 'open');
+    await until('Ben subscribed again', async () => (await ben.getAttribute(roomSel(V2B), 'data-state')) === 'subscribed');
+    const after = await unreadOf(ben, V2B);
+    if (after !== 0) throw new Error(`after a reload Ben has ${after} unread in B (lastRead not kept?): ${JSON.stringify(receivedFrames(benWs, 'subscribed').slice(-2))}`);
+  });
+
+  if (RESTART) {
+    await scenario('v2: after a server restart both rooms are subscribed again (since, epoch) and chat goes on', async () => {
+      needV2();
+      await openRoom(ben, V2B);
+      const before = await texts(ann);
+      const socketsBefore = annWs.length;
+      await new Promise((resolve, reject) => {
+        const child = exec(RESTART, { shell: '/bin/sh', timeout: 120_000 }, (err) => (err ? reject(new Error(`restart command failed: ${err.message}`)) : resolve()));
+        child.stderr?.pipe(process.stderr);
+      });
+      await until('Ann reconnected', async () => annWs.length > socketsBefore && (await status(ann)) === 'open', 30_000);
+      for (const r of [V2A, V2B]) await until(`Ann subscribed to ${r} again`, async () => (await ann.getAttribute(roomSel(r), 'data-state')) === 'subscribed', 10_000);
+      await until('Ben back', async () => (await status(ben)) === 'open', 30_000);
+      for (const r of [V2A, V2B]) await until(`Ben subscribed to ${r} again`, async () => (await ben.getAttribute(roomSel(r), 'data-state')) === 'subscribed', 10_000);
+      const resub = annWs.at(-1).sent.filter((f) => f.type === 'subscribe');
+      const b = resub.find((f) => f.roomId === V2B);
+      if (!b || !Number.isInteger(b.since) || typeof b.epoch !== 'string') throw new Error(`resubscribe without since/epoch: ${JSON.stringify(resub)}`);
+      const answer = annWs.at(-1).received.find((f) => f.type === 'subscribed' && f.roomId === V2B);
+      console.log(`  resubscribed B with since=${b.since}; answer epoch ${answer?.epoch} (was ${b.epoch}), recovered=${answer?.recovered}`);
+      await ann.waitForTimeout(300);
+      const after = await texts(ann);
+      for (const t of new Set(before)) if (countOf(after, t) !== countOf(before, t)) throw new Error(`"${t}" shown ${countOf(after, t)} times after the restart`);
+      const again = `after the v2 restart ${run}`;
+      await send(ann, again);
+      await until('Ben sees it once', async () => countOf(await texts(ben), again) === 1, 10_000);
+    });
+  }
+
+  await scenario('v2: the online list shows the other user, and after they close, offline with a last-seen time', async () => {
+    needV2();
+    const benOn = await until('Ann lists Ben online', async () => (await v2Members(ann)).find((m) => m.name === 'Ben' && m.online), 10_000).catch(async (e) => {
+      throw new Error(`${e.message}; Ann lists ${JSON.stringify(await v2Members(ann))}`);
+    });
+    const annSelf = (await v2Members(ann)).find((m) => m.name === 'Ann');
+    if (!annSelf?.online) throw new Error('Ann does not list herself online');
+    await until('Ben lists Ann online', async () => (await v2Members(ben)).some((m) => m.name === 'Ann' && m.online), 10_000);
+    const tClose = Date.now();
+    await v2ctxB.close();
+    benClosed = true;
+    const off = await until('Ann lists Ben offline with a last-seen time', async () => {
+      const m = (await v2Members(ann)).find((x) => x.userId === benOn.userId);
+      return m && !m.online && m.lastSeen && /^last seen /.test(m.lastSeen) ? m : null;
+    }, 10_000).catch(async (e) => {
+      throw new Error(`${e.message}; Ann lists ${JSON.stringify(await v2Members(ann))}, presence frames ${tail(annWs, 'presence')}`);
+    });
+    const seenAt = Date.parse(off.lastSeenIso ?? '');
+    if (!Number.isFinite(seenAt) || Math.abs(seenAt - tClose) > 30_000) throw new Error(`last seen ${off.lastSeenIso} is not around the close (${new Date(tClose).toISOString()})`);
+    console.log(`  Ben: ${off.lastSeen} (${off.lastSeenIso}), shown after ${Date.now() - tClose} ms`);
+    // the server says the same
+    const body = await (await fetch(`${BASE}/api/presence?users=${encodeURIComponent(benOn.userId)}`)).json();
+    const d = body?.users?.[benOn.userId];
+    if (!d || d.online !== false || typeof d.lastSeen !== 'string') throw new Error(`/api/presence says ${JSON.stringify(body)}`);
+    const online = Number(await ann.textContent('[data-testid="online-count"]'));
+    if (online !== 1) throw new Error(`online count ${online} after Ben left`);
+    await ann.screenshot({ path: join(ART, 'rooms.png') });
+  });
+  await v2ctxA.close().catch(() => {});
+  if (!benClosed) await v2ctxB.close().catch(() => {});
 
   await scenario('no uncaught page errors', async () => {
     if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));

@@ -315,7 +315,7 @@ describe('V2Client', () => {
     expect(t.client.state.hello?.limits.subscriptions).toBe(2);
   });
 
-  it('typing: one typing frame per interval while the user types, one stop on stopTyping, on send and after idling', () => {
+  it('typing: one typing frame per interval while the user types, one stop on stopTyping or after idling, none on send', () => {
     const { client, ws } = connected(['a']);
     const typing = () => sentOf(ws, 'typing');
     client.typing('a');
@@ -331,22 +331,54 @@ describe('V2Client', () => {
     client.stopTyping('a'); // once
     expect(typing().at(-1)).toEqual({ type: 'typing', roomId: 'a', stop: true });
     expect(typing()).toHaveLength(3);
+    vi.advanceTimersByTime(2_000);
     // typing again after a stop is news at once
     client.typing('a');
     expect(typing()).toHaveLength(4);
+    // the chat message itself ends typing on the server: no stop frame
     client.send('a', 'done');
-    expect(typing().at(-1)).toEqual({ type: 'typing', roomId: 'a', stop: true });
-    expect(typing()).toHaveLength(5);
+    expect(typing()).toHaveLength(4);
+    client.stopTyping('a');
+    expect(typing()).toHaveLength(4);
     // idle: stop after 5 s without a keystroke
+    vi.advanceTimersByTime(2_000);
     client.typing('a');
+    expect(typing()).toHaveLength(5);
     vi.advanceTimersByTime(4_999);
-    expect(typing()).toHaveLength(6);
+    expect(typing()).toHaveLength(5);
     vi.advanceTimersByTime(1);
-    expect(typing()).toHaveLength(7);
+    expect(typing()).toHaveLength(6);
     expect(typing().at(-1)).toMatchObject({ stop: true });
     // nothing for a room not subscribed
     client.typing('zzz');
-    expect(typing()).toHaveLength(7);
+    expect(typing()).toHaveLength(6);
+  });
+
+  it('keeps to the server\'s typing bucket (bursts of 3, 1 a second): a frame over it waits, and only what is still wanted goes', () => {
+    const { client, ws } = connected(['a', 'b']);
+    const typing = () => sentOf(ws, 'typing').map((f) => `${f.roomId}${f.stop ? ' stop' : ''}`);
+    client.typing('a');
+    client.stopTyping('a');
+    client.typing('b');
+    expect(typing()).toEqual(['a', 'a stop', 'b']);
+    client.stopTyping('b'); // over the bucket: waits for a token
+    client.typing('a'); // waits too
+    expect(typing()).toEqual(['a', 'a stop', 'b']);
+    vi.advanceTimersByTime(1_000);
+    expect(typing()).toEqual(['a', 'a stop', 'b', 'b stop']);
+    client.stopTyping('a'); // a changed its mind before its turn: nothing to send for it
+    vi.advanceTimersByTime(5_000);
+    expect(typing()).toEqual(['a', 'a stop', 'b', 'b stop']);
+    // a new connection has a full bucket
+    ws.drop(1006);
+    vi.advanceTimersByTime(0);
+    const ws2 = FakeSocket.last();
+    ws2.open();
+    subscribed(ws2, 'a', { recovered: true });
+    client.typing('a');
+    client.stopTyping('a');
+    client.typing('a');
+    expect(sentOf(ws2, 'typing')).toHaveLength(3);
   });
 
   it('typing frames replace the whole set; a disconnect clears it', () => {

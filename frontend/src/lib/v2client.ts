@@ -31,8 +31,13 @@ import {
  * - Chat frames are deduplicated per room by `seq` (and `messageId`); late ones are put
  *   in order.
  * - Typing: `typing()` on every keystroke sends `typing` at most every
- *   `typingIntervalMs` (2.5 s); `stopTyping()` (send, blur, emptied composer, or
- *   `typingIdleMs` without a keystroke) sends `stop` once.
+ *   `typingIntervalMs` (2.5 s); `stopTyping()` (blur, emptied composer, another room,
+ *   or `typingIdleMs` without a keystroke) sends `stop` once. A send sends no `stop`:
+ *   the chat message itself ends typing on the server, and a stop would only spend a
+ *   token of the typing bucket. The client keeps to that bucket (1 a second, bursts
+ *   of 3, per connection) itself, because the server drops frames over it without a
+ *   word: a frame that would be over waits for a token, and then only what the user
+ *   still wants is sent (a typing that became a stop meanwhile is never sent).
  * - Read markers: `markRead(room, seq)` moves ours forward (the caller does it for the
  *   room on screen); `read` frames of others are kept per user for "seen by".
  * - Unread count per room: the room's `seq` − our `lastRead`.
@@ -134,6 +139,8 @@ type Request =
   | { kind: 'read'; roomId: string; seq: number };
 
 const MAX_ID = 4_294_967_295;
+/** The server's typing bucket per connection: 1 token a second, bursts of 3 (PROTOCOL.md §7.2). */
+const TYPING_BURST = 3;
 
 class Room {
   status: RoomStatus = 'subscribing';
@@ -159,9 +166,13 @@ class Room {
   /** Presence frames counted, and when each user was last named by one (for snapshot merges). */
   presenceFrames = 0;
   touched = new Map<string, number>();
-  typingActive = false;
+  /** What the user is doing, and what the server was last told. */
+  typingWanted = false;
+  typingSent = false;
   typingSentAt = -Infinity;
   typingIdle: ReturnType<typeof setTimeout> | null = null;
+  /** A frame waiting for a token of the typing bucket. */
+  typingRetry: ReturnType<typeof setTimeout> | null = null;
   view: RoomView | null = null;
   itemsView: LogItem[] | null = null;
   constructor(readonly roomId: string) {}
@@ -192,6 +203,9 @@ export class V2Client {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
+  /** The server's typing bucket for this connection, as we spend it. */
+  private typingTokens = TYPING_BURST;
+  private typingRefilledAt = 0;
 
   constructor(private readonly o: V2ClientOptions) {
     this.prefix = o.clientMsgIdPrefix ?? randomPrefix(o.random ?? Math.random);
@@ -222,7 +236,7 @@ export class V2Client {
   /** Close for good (the user left). */
   stop(): void {
     this.stopped = true;
-    for (const r of this.rooms.values()) if (r.typingIdle) clearTimeout(r.typingIdle);
+    for (const r of this.rooms.values()) this.clearTypingTimers(r);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     if (this.flushTimer) clearTimeout(this.flushTimer);
@@ -272,7 +286,7 @@ export class V2Client {
   unsubscribe(roomId: string): boolean {
     const room = this.rooms.get(roomId);
     if (!room) return false;
-    if (room.typingIdle) clearTimeout(room.typingIdle);
+    this.clearTypingTimers(room);
     this.rooms.delete(roomId);
     this.outbox = this.outbox.filter((p) => p.roomId !== roomId);
     // (also while the subscribe is in flight: the server takes them in order)
@@ -294,8 +308,13 @@ export class V2Client {
     const clientMsgId = `${this.prefix}-${++this.msgCounter}`;
     const p: PendingSend = { clientMsgId, roomId, content, attempts: 0 };
     this.outbox.push(p);
-    // a chat message ends typing on the server; our own state follows
-    this.stopTyping(roomId);
+    // a chat message ends typing on the server: no stop frame needed
+    this.clearTypingTimers(room);
+    room.typingWanted = false;
+    if (room.status === 'subscribed' && this.status.status === 'open') {
+      room.typingSent = false;
+      room.typingSentAt = -Infinity;
+    }
     if (this.status.status === 'open' && room.status === 'subscribed') this.transmit(p);
     this.changed(room);
     return clientMsgId;
@@ -305,31 +324,57 @@ export class V2Client {
   typing(roomId: string): void {
     const room = this.rooms.get(roomId);
     if (!room || room.status !== 'subscribed' || this.status.status !== 'open') return;
-    const now = this.now();
-    const interval = this.o.typingIntervalMs ?? 2_500;
-    if (!room.typingActive || now - room.typingSentAt >= interval) {
-      if (this.socket.sendFrame({ type: 'typing', roomId })) {
-        room.typingActive = true;
-        room.typingSentAt = now;
-      }
-    }
+    room.typingWanted = true;
     if (room.typingIdle) clearTimeout(room.typingIdle);
     room.typingIdle = setTimeout(() => {
       room.typingIdle = null;
       this.stopTyping(roomId);
     }, this.o.typingIdleMs ?? 5_000);
+    this.syncTyping(room);
   }
 
-  /** The user stopped typing (sent, blurred, emptied the composer). Sends `stop` once. */
+  /** The user stopped typing (blurred, emptied the composer, left the room on screen). Sends `stop` once. */
   stopTyping(roomId: string): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
     if (room.typingIdle) clearTimeout(room.typingIdle);
     room.typingIdle = null;
-    if (!room.typingActive) return;
-    room.typingActive = false;
-    room.typingSentAt = -Infinity;
-    this.socket.sendFrame({ type: 'typing', roomId, stop: true });
+    room.typingWanted = false;
+    this.syncTyping(room);
+  }
+
+  private syncTyping(room: Room): void {
+    if (room.typingRetry || this.status.status !== 'open' || room.status !== 'subscribed') return;
+    const now = this.now();
+    const interval = this.o.typingIntervalMs ?? 2_500;
+    const due = room.typingWanted ? !room.typingSent || now - room.typingSentAt >= interval : room.typingSent;
+    if (!due) return;
+    const wait = this.typingTokenWait(now);
+    if (wait > 0) {
+      room.typingRetry = setTimeout(() => {
+        room.typingRetry = null;
+        if (this.rooms.get(room.roomId) === room) this.syncTyping(room);
+      }, wait);
+      return;
+    }
+    const frame = room.typingWanted ? { type: 'typing', roomId: room.roomId } : { type: 'typing', roomId: room.roomId, stop: true };
+    if (!this.socket.sendFrame(frame)) return;
+    this.typingTokens -= 1;
+    room.typingSent = room.typingWanted;
+    room.typingSentAt = room.typingWanted ? now : -Infinity;
+  }
+
+  /** ms until the typing bucket has a token (0: it has one now). */
+  private typingTokenWait(now: number): number {
+    this.typingTokens = Math.min(TYPING_BURST, this.typingTokens + (now - this.typingRefilledAt) / 1000);
+    this.typingRefilledAt = now;
+    return this.typingTokens >= 1 ? 0 : Math.ceil((1 - this.typingTokens) * 1000);
+  }
+
+  private clearTypingTimers(room: Room): void {
+    if (room.typingIdle) clearTimeout(room.typingIdle);
+    if (room.typingRetry) clearTimeout(room.typingRetry);
+    room.typingIdle = room.typingRetry = null;
   }
 
   /** Move our read marker forward to `seq` (the newest message shown). True if a `read` was sent. */
@@ -510,16 +555,18 @@ export class V2Client {
     for (const r of this.rooms.values()) {
       if (r.status === 'subscribed') r.status = 'subscribing';
       r.typing = [];
-      r.typingActive = false;
+      r.typingWanted = r.typingSent = false;
       r.typingSentAt = -Infinity;
-      if (r.typingIdle) clearTimeout(r.typingIdle);
-      r.typingIdle = null;
+      this.clearTypingTimers(r);
       this.changed(r);
     }
   }
 
   private onOpen(): void {
     this.hello = null;
+    // a new connection, a full typing bucket
+    this.typingTokens = TYPING_BURST;
+    this.typingRefilledAt = this.now();
     for (const r of this.rooms.values()) {
       if (r.status === 'failed') {
         r.status = 'subscribing';
