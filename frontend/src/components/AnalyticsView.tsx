@@ -190,6 +190,14 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
             sub="joins/leaves in rooms over PRESENCE_MAX_MEMBERS"
           />
         )}
+        {(snap.typingDropped != null || snap.duplicatesAcked != null) && (
+          <Card
+            label="v2 duplicates acked / typing dropped"
+            value={`${formatInt(snap.duplicatesAcked ?? 0)} / ${formatInt(snap.typingDropped ?? 0)}`}
+            testId="v2-counters"
+            sub="resent clientMsgIds not broadcast again / typing frames over the bucket"
+          />
+        )}
         {workers.some((w) => w.historyBytes != null) && (
           <Card
             label="History in memory"

@@ -92,6 +92,10 @@ export interface AnalyticsSnapshot {
   slowConsumerDisconnects?: number;
   /** Joins and leaves not announced: their room was over PRESENCE_MAX_MEMBERS. */
   presenceWithheld?: number;
+  /** v2 typing frames dropped by their connection's typing bucket. */
+  typingDropped?: number;
+  /** v2 sends acknowledged as duplicates of an earlier clientMsgId (not broadcast again). */
+  duplicatesAcked?: number;
   // hubbub extras, all optional
   workers?: WorkerLoad[];
   roomActivity?: RoomActivity[];

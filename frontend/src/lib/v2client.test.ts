@@ -381,13 +381,16 @@ describe('V2Client', () => {
     expect(sentOf(ws2, 'typing')).toHaveLength(3);
   });
 
-  it('typing frames replace the whole set; a disconnect clears it', () => {
+  it('typing frames replace the whole set; a user who left is dropped from it; a disconnect clears it', () => {
     const { client, ws } = connected(['a']);
     ws.frame({ type: 'typing', roomId: 'a', users: [{ userId: 'bob', username: 'Bob' }, { userId: 'me', username: 'Me' }] });
     expect(client.room('a')!.typing.map((u) => u.userId)).toEqual(['bob', 'me']);
     ws.frame({ type: 'typing', roomId: 'a', users: [] });
     expect(client.room('a')!.typing).toEqual([]);
-    ws.frame({ type: 'typing', roomId: 'a', users: [{ userId: 'bob', username: 'Bob' }] });
+    ws.frame({ type: 'typing', roomId: 'a', users: [{ userId: 'bob', username: 'Bob' }, { userId: 'cy', username: 'Cy' }] });
+    // bob left: not typing any more (the server's set keeps him until his 6 s run out)
+    ws.frame({ type: 'presence', roomId: 'a', online: 2, joined: [], left: [{ userId: 'bob', lastSeen: '2026-11-21T10:00:00.000Z' }] });
+    expect(client.room('a')!.typing.map((u) => u.userId)).toEqual(['cy']);
     ws.drop(1006);
     expect(client.room('a')!.typing).toEqual([]);
   });

@@ -775,6 +775,12 @@ export class V2Client {
       const cur = room.members.get(u.userId);
       room.members.set(u.userId, { userId: u.userId, username: u.username, online: true, lastSeen: null, since: cur?.online ? cur.since : at });
     }
+    if (f.left.length) {
+      // someone who left is not typing any more, whatever the typing set still says (the
+      // server keeps a closed connection's typing until its 6 s run out)
+      const gone = new Set(f.left.map((u) => u.userId));
+      if (room.typing.some((u) => gone.has(u.userId))) room.typing = room.typing.filter((u) => !gone.has(u.userId));
+    }
     for (const u of f.left) {
       room.touched.set(u.userId, mark);
       if (u.userId === this.selfId) continue; // our own connection is open: we are here
