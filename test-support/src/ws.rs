@@ -163,6 +163,39 @@ impl WsClient {
         self.set_read_timeout(READ_TIMEOUT);
     }
 
+    /// The next text message or the close if one comes within `wait`, else `None` (pings
+    /// and pongs are skipped); then restores the usual read timeout. For tests that read
+    /// until a quiet moment, or time when a frame comes.
+    pub fn next_event_within(&mut self, wait: Duration) -> Option<WsEvent> {
+        let deadline = std::time::Instant::now() + wait;
+        let event = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            self.set_read_timeout(left);
+            match self.ws.read() {
+                Ok(Message::Text(text)) => break Some(WsEvent::Text(text.as_str().to_owned())),
+                Ok(Message::Close(frame)) => {
+                    break Some(WsEvent::Closed(frame.map(|f| u16::from(f.code))))
+                }
+                Ok(Message::Binary(b)) => panic!("unexpected binary message ({} bytes)", b.len()),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    break Some(WsEvent::Closed(None))
+                }
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    break None
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        };
+        self.set_read_timeout(READ_TIMEOUT);
+        event
+    }
+
     /// Sets how long a read waits.
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.ws

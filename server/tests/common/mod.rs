@@ -3,6 +3,8 @@
 //! [`ServerFrame`]s.
 #![allow(dead_code)]
 
+pub mod v2;
+
 use std::io::{Read, Write};
 use std::ops::{Deref, DerefMut};
 use std::process::{Command, Stdio};
@@ -109,6 +111,39 @@ impl Server {
     pub fn signal(&self, signal: &str) {
         self.child.signal(signal);
     }
+
+    /// Stops the server with SIGTERM and asserts it exits 0 (with a durable store, every
+    /// accepted message is written by then).
+    pub fn stop(mut self) {
+        self.signal("TERM");
+        let status = self.child.wait().expect("wait for hubbub to exit");
+        assert!(
+            status.success(),
+            "hubbub exited with {status:?} after SIGTERM"
+        );
+    }
+
+    /// Polls `/health` until the durable store answers (`storage: ok`).
+    pub fn wait_for_storage(&self) {
+        let mut last = serde_json::Value::Null;
+        let ok = wait_until(Duration::from_secs(15), || {
+            // 503 while the store is down: read the body whatever the status.
+            last = serde_json::from_str(&self.get("/health").body).unwrap_or_default();
+            last["storage"] == "ok"
+        });
+        assert!(ok, "the store did not come up: /health says {last}");
+    }
+}
+
+/// The settings that run a server on DynamoDB at `endpoint` (a dynalite), in `table`.
+pub fn dynamodb_env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("STORE", "dynamodb".into()),
+        ("DYNAMODB_ENDPOINT", endpoint.into()),
+        ("DYNAMODB_TABLE", table.into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+    ]
 }
 
 fn static_dir() -> String {
