@@ -94,6 +94,9 @@ impl ConnectParams {
             room_given: false,
             epoch: None,
         };
+        // Judged after the loop: a repeated parameter takes its last value, even when an
+        // earlier one was bad.
+        let (mut since, mut proto) = (None, None);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "userId" => params.user_id = value.into_owned(),
@@ -102,19 +105,21 @@ impl ConnectParams {
                     params.room = value.into_owned();
                     params.room_given = true;
                 }
-                "proto" => {
-                    params.proto = match &*value {
-                        "1" => 1,
-                        "2" => 2,
-                        _ => return Err(ParamError::Proto),
-                    }
-                }
+                "proto" => proto = Some(value),
                 "epoch" => params.epoch = Some(value.into_owned()),
-                "since" => params.since = Some(value.parse().map_err(|_| ParamError::Since)?),
+                "since" => since = Some(value),
                 "token" => params.token = Some(value.into_owned()),
                 _ => {}
             }
         }
+        if let Some(since) = since {
+            params.since = Some(since.parse().map_err(|_| ParamError::Since)?);
+        }
+        params.proto = match proto.as_deref() {
+            None | Some("1") => 1,
+            Some("2") => 2,
+            Some(_) => return Err(ParamError::Proto),
+        };
         let user_chars = params.user_id.chars().count();
         if user_chars == 0 || user_chars > MAX_USER_ID_CHARS {
             return Err(ParamError::UserId);
@@ -311,6 +316,12 @@ mod tests {
         assert_eq!(ok("room=%C3%A9".into()), Err(ParamError::Room));
         assert_eq!(ok("since=-1".into()), Err(ParamError::Since));
         assert_eq!(ok("proto=3".into()), Err(ParamError::Proto));
+        assert_eq!(
+            ok("proto=3&proto=2".into()).unwrap().proto,
+            2,
+            "the last one"
+        );
+        assert_eq!(ok("since=x&since=4".into()).unwrap().since, Some(4));
         assert_eq!(ok("proto=".into()), Err(ParamError::Proto));
         assert_eq!(ok("proto=2".into()).unwrap().proto, 2);
         assert_eq!(ok("".into()).unwrap().proto, 1);

@@ -31,6 +31,8 @@ pub struct RoomState {
     pub last_seq: u64,
     /// The newest messages, oldest first.
     pub recent: Vec<ChatMessage>,
+    /// Its users' read markers from the state table: (user id, seq).
+    pub read_markers: Vec<(String, u64)>,
 }
 
 /// What [`Bridge::shutdown`] achieved.
@@ -195,6 +197,7 @@ impl Bridge {
         recent: usize,
     ) -> oneshot::Receiver<Result<RoomState, QueryError>> {
         let (client, table, room) = (self.ctx.query_client.clone(), self.table(), room.to_owned());
+        let state_table = self.ctx.cfg.state_table.clone();
         self.spawn_query(false, async move {
             let mut msgs =
                 dynamo::query_newest(&client, &table, ROOM_INDEX, attr::ROOM_ID, &room, recent)
@@ -202,10 +205,27 @@ impl Bridge {
             let last_seq = msgs.iter().map(|m| m.seq).max().unwrap_or(0);
             msgs.truncate(recent.min(dynamo::MAX_QUERY_LIMIT));
             msgs.reverse();
+            let read_markers = crate::state::read_markers(&client, &state_table, &room).await?;
             Ok(RoomState {
                 last_seq,
                 recent: msgs,
+                read_markers,
             })
+        })
+    }
+
+    /// When each of `users` was last seen, as the state table keeps it (Unix ms; `None`
+    /// for a user never stored), in the order given.
+    pub fn last_seen(
+        &self,
+        users: Vec<String>,
+    ) -> oneshot::Receiver<Result<Vec<Option<u64>>, QueryError>> {
+        let (client, state_table) = (
+            self.ctx.query_client.clone(),
+            self.ctx.cfg.state_table.clone(),
+        );
+        self.spawn_query(users.is_empty(), async move {
+            crate::state::last_seen(&client, &state_table, &users).await
         })
     }
 
@@ -441,6 +461,11 @@ fn run(
             return drain_report(&ctx, true, Duration::ZERO);
         }
         let supervisor = tokio::spawn(supervise(ctx.clone(), tx));
+        let state_writer = tokio::spawn(crate::state::run_writer(
+            ctx.client.clone(),
+            ctx.cfg.state_table.clone(),
+            shared.clone(),
+        ));
         let mut dispatcher = tokio::spawn(dispatch(ctx.clone()));
 
         let deadline = match control.wait_for(Option::is_some).await {
@@ -458,6 +483,16 @@ fn run(
                 false
             }
         };
+        // State writes get what is left of the deadline once the messages are written.
+        shared.state_bell.notify_one();
+        if tokio::time::timeout_at(deadline.into(), state_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown deadline reached: some read markers or last-seen times not written"
+            );
+        }
         supervisor.abort();
         drain_report(&ctx, completed, begun.elapsed())
     })

@@ -32,6 +32,8 @@ pub struct BridgeConfig {
     pub region: String,
     /// `DYNAMODB_TABLE`: created with its indexes if missing.
     pub table: String,
+    /// `DYNAMODB_STATE_TABLE`: v2 read markers and last-seen times, created if missing.
+    pub state_table: String,
     /// `AWS_ACCESS_KEY_ID`: with the secret, static credentials; without, the standard
     /// AWS credential chain (feature `credential-chain`, on by default).
     pub access_key_id: Option<String>,
@@ -68,6 +70,7 @@ impl Default for BridgeConfig {
             endpoint: None,
             region: "us-east-1".to_owned(),
             table: "chat-messages".to_owned(),
+            state_table: "hubbub-state".to_owned(),
             access_key_id: None,
             secret_access_key: None,
             batch_size: MAX_BATCH_SIZE,

@@ -57,9 +57,11 @@ mod error;
 pub mod item;
 mod queue;
 mod retry;
+mod state;
 
 pub use bridge::{Bridge, DrainReport, RoomState};
 pub use config::{BridgeConfig, ConfigError, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_LINGER};
 pub use error::{QueryError, StartError, WriteError};
 pub use queue::PersistQueue;
 pub use retry::{write_with_retry, BatchWriter, Outcome, RetryPolicy};
+pub use state::MAX_READ_MARKERS;

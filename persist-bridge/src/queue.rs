@@ -6,13 +6,20 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
-use hubbub_core::{PersistRecord, PersistSink, PersistStats, StorageStatus};
+use hubbub_core::{PersistRecord, PersistSink, PersistStats, StateWrite, StorageStatus};
 use tokio::sync::Notify;
 
 /// State shared by the workers' [`PersistQueue`]s, the [`Bridge`](crate::Bridge) handle
 /// and the bridge thread.
 pub(crate) struct Shared {
     pub queue: ArrayQueue<PersistRecord>,
+    /// v2 state writes (read markers, last seen), for the state table.
+    pub states: ArrayQueue<StateWrite>,
+    /// Rung after every state push; the state writer sleeps on it.
+    pub state_bell: Notify,
+    pub state_written: AtomicU64,
+    /// State writes dropped: queue full, closed, or refused past the retries.
+    pub state_failed: AtomicU64,
     /// Rung after every push; the dispatcher sleeps on it.
     pub doorbell: Notify,
     /// Set by shutdown: pushes are refused from then on.
@@ -39,6 +46,10 @@ impl Shared {
         let histogram = Histogram::new_with_bounds(1, 600_000_000, 2).ok();
         Arc::new(Shared {
             queue: ArrayQueue::new(capacity.max(1)),
+            states: ArrayQueue::new(capacity.max(1)),
+            state_bell: Notify::new(),
+            state_written: AtomicU64::new(0),
+            state_failed: AtomicU64::new(0),
             doorbell: Notify::new(),
             closed: AtomicBool::new(false),
             status: AtomicU8::new(STATUS_UNAVAILABLE),
@@ -147,6 +158,26 @@ impl PersistSink for PersistQueue {
             Err(record) => {
                 shared.dropped.fetch_add(1, Relaxed);
                 Err(record)
+            }
+        }
+    }
+
+    /// Takes a state write for the state table, or hands it back (counted) when its queue
+    /// is full or the bridge is shutting down. Never blocks.
+    fn try_push_state(&mut self, write: StateWrite) -> Result<(), StateWrite> {
+        let shared = &*self.shared;
+        if shared.closed.load(Relaxed) {
+            shared.state_failed.fetch_add(1, Relaxed);
+            return Err(write);
+        }
+        match shared.states.push(write) {
+            Ok(()) => {
+                shared.state_bell.notify_one();
+                Ok(())
+            }
+            Err(write) => {
+                shared.state_failed.fetch_add(1, Relaxed);
+                Err(write)
             }
         }
     }

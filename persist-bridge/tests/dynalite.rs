@@ -627,3 +627,53 @@ fn throughput_against_dynalite() {
         report.stats.retried
     );
 }
+
+#[test]
+fn read_markers_and_last_seen_survive_a_restart_in_the_state_table() {
+    use hubbub_core::{StateWrite, UnixMillis};
+    init_tracing();
+    let db = Dynalite::start();
+    let bridge = Bridge::start(config(db.endpoint())).expect("start");
+    // Before the state table exists, a room loads with no markers and nobody was seen.
+    let empty = block_on(bridge.load_room("dev", 10))
+        .expect("reply")
+        .expect("load");
+    assert!(empty.read_markers.is_empty());
+    let mut sink = bridge.sink();
+    let marker = |user: &str, seq| StateWrite::ReadMarker {
+        room_id: "dev".into(),
+        user_id: user.into(),
+        seq,
+    };
+    for w in [
+        marker("alice", 3),
+        marker("bob", 5),
+        marker("alice", 7), // the newest value of a key wins
+        StateWrite::LastSeen {
+            user_id: "alice".into(),
+            at: UnixMillis(T0),
+        },
+        StateWrite::ReadMarker {
+            room_id: "other".into(),
+            user_id: "alice".into(),
+            seq: 1,
+        },
+    ] {
+        assert!(sink.try_push_state(w).is_ok());
+    }
+    let report = bridge.shutdown(Duration::from_secs(10));
+    assert!(report.completed, "{report:?}");
+    // A new bridge (a restarted server) reads them back.
+    let bridge = Bridge::start(config(db.endpoint())).expect("restart");
+    let state = block_on(bridge.load_room("dev", 10))
+        .expect("reply")
+        .expect("load");
+    let mut markers = state.read_markers;
+    markers.sort();
+    assert_eq!(markers, [("alice".to_owned(), 7), ("bob".to_owned(), 5)]);
+    let seen = block_on(bridge.last_seen(vec!["alice".into(), "carol".into()]))
+        .expect("reply")
+        .expect("last seen");
+    assert_eq!(seen, [Some(T0), None]);
+    bridge.shutdown(Duration::from_secs(5));
+}

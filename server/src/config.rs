@@ -118,6 +118,10 @@ pub struct Config {
     #[arg(long, env = "DYNAMODB_TABLE", default_value = "chat-messages")]
     pub dynamodb_table: String,
 
+    /// DynamoDB table of v2 state: read markers and last-seen times (created if missing).
+    #[arg(long, env = "DYNAMODB_STATE_TABLE", default_value = "hubbub-state")]
+    pub dynamodb_state_table: String,
+
     /// Static AWS access key (for local endpoints; unset: the standard credential chain).
     #[arg(long, env = "AWS_ACCESS_KEY_ID")]
     pub aws_access_key_id: Option<String>,
@@ -298,6 +302,11 @@ impl Config {
         anyhow::ensure!(
             !self.dynamodb_table.is_empty(),
             "DYNAMODB_TABLE must not be empty"
+        );
+        anyhow::ensure!(
+            !self.dynamodb_state_table.is_empty()
+                && self.dynamodb_state_table != self.dynamodb_table,
+            "DYNAMODB_STATE_TABLE must be set and differ from DYNAMODB_TABLE"
         );
         Ok(())
     }

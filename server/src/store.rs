@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hubbub_persist_bridge::{Bridge, BridgeConfig};
 
-use hubbub_core::protocol::ChatMessage;
+use hubbub_core::StoredRoom;
 
 use crate::config::{Config, Store};
 use crate::engine::{Host, LoadFuture};
@@ -27,6 +27,7 @@ pub(crate) fn start(config: &Config) -> anyhow::Result<Option<Arc<Bridge>>> {
         endpoint: config.dynamodb_endpoint.clone(),
         region: config.dynamodb_region.clone(),
         table: config.dynamodb_table.clone(),
+        state_table: config.dynamodb_state_table.clone(),
         access_key_id: config.aws_access_key_id.clone(),
         secret_access_key: config.aws_secret_access_key.clone(),
         batch_size: usize::from(config.persist_batch_size),
@@ -77,16 +78,18 @@ impl Host for StoreHost {
 /// Asks the store for a room's last `seq` and newest messages. If the store cannot
 /// answer after a few tries the room starts afresh — the chat stays available, at the
 /// cost of `seq` restarting for that room (logged).
-async fn load_room(
-    bridge: Arc<Bridge>,
-    room: Arc<str>,
-    recent: usize,
-) -> Option<(u64, Vec<ChatMessage>)> {
+async fn load_room(bridge: Arc<Bridge>, room: Arc<str>, recent: usize) -> Option<StoredRoom> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match bridge.load_room(&room, recent).await {
-            Ok(Ok(state)) => return Some((state.last_seq, state.recent)),
+            Ok(Ok(state)) => {
+                return Some(StoredRoom {
+                    last_seq: state.last_seq,
+                    recent: state.recent,
+                    read_markers: state.read_markers,
+                })
+            }
             Ok(Err(e)) if attempt < LOAD_ATTEMPTS => {
                 tracing::debug!(room = %room, error = %e, attempt, "room state not loaded yet");
                 monoio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;

@@ -297,6 +297,10 @@ impl Hub {
             if *n == 0 {
                 self.users.remove(&*c.user);
                 self.last_seen.insert(c.user.clone(), now.wall);
+                self.store_state(StateWrite::LastSeen {
+                    user_id: c.user.clone(),
+                    at: now.wall,
+                });
             }
         }
         let v2 = c.is_v2();

@@ -45,15 +45,11 @@ impl Hub {
     }
 
     /// The durable store answered an [`Output::LoadRoom`]: `state` is the room's last
-    /// stored `seq` and its newest messages, oldest first, or `None` if the store could not
-    /// answer (the room then starts afresh: availability over continuity, and the log of
-    /// the driver should say so). What waited for the room is handled now.
-    pub fn handle_room_loaded(
-        &mut self,
-        now: Now,
-        room: &str,
-        state: Option<(u64, Vec<protocol::ChatMessage>)>,
-    ) {
+    /// stored `seq`, its newest messages and its read markers, or `None` if the store could
+    /// not answer (the room then starts afresh, with a new epoch: availability over
+    /// continuity, and the log of the driver should say so). What waited for the room is
+    /// handled now.
+    pub fn handle_room_loaded(&mut self, now: Now, room: &str, state: Option<StoredRoom>) {
         let Some((name, _)) = self.owned.get_key_value(room) else {
             return;
         };
@@ -68,8 +64,19 @@ impl Hub {
         if state.is_some() {
             r.epoch = super::rooms::durable_epoch();
         }
-        if let Some((last_seq, recent)) = state {
+        if let Some(StoredRoom {
+            last_seq,
+            recent,
+            read_markers,
+        }) = state
+        {
             r.last_seq = r.last_seq.max(last_seq);
+            if !read_markers.is_empty() {
+                let signals = r.signals.get_or_insert_with(Default::default);
+                for (user, seq) in read_markers {
+                    signals.restore_read(Arc::from(user), seq);
+                }
+            }
             for m in recent {
                 self.scratch.clear();
                 protocol::encode_chat_message(&mut self.scratch, &m);

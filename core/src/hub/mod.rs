@@ -133,6 +133,40 @@ impl PersistRecord {
     }
 }
 
+/// A piece of v2 state kept beside the messages, written as it changes; the latest value
+/// of each key wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateWrite {
+    /// `user_id` has read `room_id` up to `seq` (written at most once per 2 s per user
+    /// and room, as it is broadcast).
+    ReadMarker {
+        /// The room.
+        room_id: Arc<str>,
+        /// The reader.
+        user_id: Arc<str>,
+        /// Read up to here.
+        seq: u64,
+    },
+    /// `user_id`'s last connection to a worker closed at `at`.
+    LastSeen {
+        /// The user.
+        user_id: Arc<str>,
+        /// When.
+        at: UnixMillis,
+    },
+}
+
+/// A durable room's state as the store hands it to [`Hub::handle_room_loaded`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredRoom {
+    /// The largest `seq` stored for the room (0 if none).
+    pub last_seq: u64,
+    /// Its newest messages, oldest first.
+    pub recent: Vec<protocol::ChatMessage>,
+    /// Its users' read markers: (user id, seq).
+    pub read_markers: Vec<(String, u64)>,
+}
+
 /// Where the owner hands records to store: a bounded, non-blocking queue of the driver's.
 ///
 /// It is a synchronous call rather than an [`Output`] because the reject policy must know
@@ -143,6 +177,9 @@ impl PersistRecord {
 pub trait PersistSink: Send {
     /// Takes `record`, or hands it back when the queue is full. Must never block.
     fn try_push(&mut self, record: PersistRecord) -> Result<(), PersistRecord>;
+
+    /// Takes a state write, or hands it back when its queue is full. Must never block.
+    fn try_push_state(&mut self, write: StateWrite) -> Result<(), StateWrite>;
 }
 
 /// Settings of one hub. [`HubConfig::new`] gives the protocol's defaults.
@@ -526,6 +563,7 @@ impl Hub {
     /// struct Discard;
     /// impl PersistSink for Discard {
     ///     fn try_push(&mut self, _: PersistRecord) -> Result<(), PersistRecord> { Ok(()) }
+    ///     fn try_push_state(&mut self, _: hubbub_core::StateWrite) -> Result<(), hubbub_core::StateWrite> { Ok(()) }
     /// }
     /// let cfg = HubConfig::new(WorkerId(0), 1);
     /// let hub = Hub::with_persist(cfg, ConnectionGauge::new(10), Box::new(Discard));

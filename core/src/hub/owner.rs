@@ -144,6 +144,15 @@ impl Hub {
                     Some(since) => frames.extend(room.after(since).map(|e| e.frame.clone())),
                     None => frames.extend(room.newest(backlog).map(|e| e.frame.clone())),
                 }
+                // Who is typing already: a newcomer would otherwise hear of it only
+                // at the next change.
+                if let Some(typing) = room
+                    .signals
+                    .as_ref()
+                    .and_then(|s| s.typing_now(&member.room, &mut self.scratch))
+                {
+                    frames.push(typing);
+                }
                 join.token
             }
         };
@@ -197,6 +206,8 @@ impl Hub {
         self.announce(now, PresenceKind::Leave, &member, announce);
         if went_offline {
             self.note_presence(now, &member, true);
+            // Gone is not typing.
+            self.stopped_typing(now, &member);
         }
     }
 

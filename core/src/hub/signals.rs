@@ -62,9 +62,43 @@ impl Signals {
     pub fn last_read(&self, user: &str) -> u64 {
         self.reads.get(user).map_or(0, |m| m.seq)
     }
+
+    /// The typing set as a frame for one new subscriber, if anyone types.
+    pub fn typing_now(&self, room: &str, scratch: &mut Vec<u8>) -> Option<Bytes> {
+        if self.typists.is_empty() {
+            return None;
+        }
+        let mut users: Vec<protocol::UserRef<'_>> = self
+            .typists
+            .iter()
+            .map(|t| protocol::UserRef {
+                user_id: &t.user,
+                username: &t.username,
+            })
+            .collect();
+        users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+        scratch.clear();
+        protocol::encode_typing(scratch, room, &users);
+        Some(Bytes::copy_from_slice(scratch))
+    }
+
+    /// A read marker as the store kept it: known, not to be broadcast again.
+    pub fn restore_read(&mut self, user: Arc<str>, seq: u64) {
+        let mark = self.reads.entry(user).or_default();
+        mark.seq = mark.seq.max(seq);
+        mark.sent = mark.sent.max(seq);
+    }
 }
 
 impl Hub {
+    /// Hands a state write to the store, if there is one. A full queue drops it (the
+    /// store counts it); the next write of the same key carries the newer value.
+    pub(super) fn store_state(&mut self, write: StateWrite) {
+        if let Some(sink) = self.persist.as_mut() {
+            let _ = sink.try_push_state(write);
+        }
+    }
+
     fn signals(&mut self, room: &str) -> Option<&mut Signals> {
         let r = self.owned.get_mut(room)?;
         Some(r.signals.get_or_insert_with(Default::default))
@@ -160,15 +194,27 @@ impl Hub {
         }
     }
 
-    /// A member sent a chat message: they are no longer typing.
+    /// A member sent a chat message, or their last connection left: they are no longer
+    /// typing.
     pub(super) fn stopped_typing(&mut self, now: Now, member: &Member) {
-        let typing = self
+        let Some(s) = self
             .owned
-            .get(&*member.room)
-            .and_then(|r| r.signals.as_ref())
-            .is_some_and(|s| s.typists.iter().any(|t| t.user == member.user));
-        if typing {
-            self.on_typing(now, member.clone(), true);
+            .get_mut(&*member.room)
+            .and_then(|r| r.signals.as_deref_mut())
+        else {
+            return;
+        };
+        let Some(i) = s.typists.iter().position(|t| t.user == member.user) else {
+            return;
+        };
+        s.typists.swap_remove(i);
+        s.typing_dirty = true;
+        let due = s
+            .typing_sent_at
+            .map_or(now.mono, |sent| (sent + TYPING_INTERVAL).max(now.mono));
+        self.schedule(&member.room, due);
+        if due <= now.mono {
+            self.look_at(now, &member.room);
         }
     }
 
@@ -293,6 +339,8 @@ impl Hub {
         }
         // Read markers.
         let mut next_read: Option<Mono> = None;
+        // Kept as they go out: at most one write per user and room per READ_INTERVAL.
+        let mut stored: Vec<(Arc<str>, u64)> = Vec::new();
         if s.reads_pending {
             s.reads_pending = false;
             for (user, mark) in s.reads.iter_mut().filter(|(_, m)| m.seq > m.sent) {
@@ -303,6 +351,7 @@ impl Hub {
                     scratch.clear();
                     protocol::encode_read(scratch, room, user, mark.seq);
                     frames.push(Bytes::copy_from_slice(scratch));
+                    stored.push((user.clone(), mark.seq));
                 } else {
                     s.reads_pending = true;
                     next_read = Some(next_read.map_or(due, |n: Mono| n.min(due)));
@@ -321,6 +370,13 @@ impl Hub {
             .min();
         for frame in frames {
             self.fan_out(room, frame, None, Audience::V2);
+        }
+        for (user_id, seq) in stored {
+            self.store_state(StateWrite::ReadMarker {
+                room_id: room.clone(),
+                user_id,
+                seq,
+            });
         }
         if let Some(at) = next {
             self.schedule(room, at);

@@ -77,7 +77,15 @@ fn durable_room_waits_for_its_state_then_continues_seq() {
         timestamp: "2026-11-21T10:00:00.000Z".into(),
         seq: 41,
     };
-    hub.handle_room_loaded(now(2), "kept", Some((41, vec![stored.clone()])));
+    hub.handle_room_loaded(
+        now(2),
+        "kept",
+        Some(StoredRoom {
+            last_seq: 41,
+            recent: vec![stored.clone()],
+            read_markers: Vec::new(),
+        }),
+    );
     let got = frames(&drain(&mut hub));
     match &got[..] {
         [ServerFrame::Chat(backlog), ServerFrame::Chat(live)] => {
@@ -176,7 +184,7 @@ fn a_leave_waits_for_the_join_it_undoes_while_the_room_loads() {
     let c = open(&mut hub, "room=brief&userId=u");
     hub.handle_close(now(1), c);
     let _ = drain(&mut hub);
-    hub.handle_room_loaded(now(2), "brief", Some((0, Vec::new())));
+    hub.handle_room_loaded(now(2), "brief", Some(StoredRoom::default()));
     let _ = drain(&mut hub);
     let room = &hub.owned["brief"];
     assert_eq!(
@@ -201,6 +209,10 @@ impl PersistSink for Bounded {
         }
         taken.push(record.seq);
         Ok(())
+    }
+
+    fn try_push_state(&mut self, write: StateWrite) -> Result<(), StateWrite> {
+        Err(write)
     }
 }
 

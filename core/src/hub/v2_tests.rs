@@ -528,6 +528,23 @@ fn typing_is_the_whole_set_coalesced_and_expiring() {
         b.take(a),
         [json!({"type":"typing","roomId":"r","users":[]})]
     );
+    // A newcomer hears who types at once, after its backlog.
+    b.send(7100, c, json!({"type":"typing","roomId":"r"}));
+    b.take(a);
+    let n = b.open(7200, "proto=2&userId=n&room=r");
+    let got = b.take(n);
+    assert_eq!(
+        got.last().unwrap(),
+        &json!({"type":"typing","roomId":"r","users":[{"userId":"c","username":"C"}]})
+    );
+    // A typist whose last connection closes stops typing then, not 6 s later.
+    b.close(7300, c);
+    b.tick(7400);
+    let got = b.take(a);
+    assert!(
+        got.contains(&json!({"type":"typing","roomId":"r","users":[]})),
+        "{got:?}"
+    );
     // The typing bucket: three at once, then one a second; the rest dropped and counted.
     for _ in 0..5 {
         b.send(8000, a, json!({"type":"typing","roomId":"r","stop":true}));
@@ -595,4 +612,68 @@ fn users_presence_knows_online_and_last_seen() {
     assert_eq!(seen(1), (false, Some(at(500).wall)));
     assert_eq!(seen(2), (false, None));
     let _ = a;
+}
+
+/// Keeps every state write.
+struct StateRecorder(std::sync::Arc<std::sync::Mutex<Vec<StateWrite>>>);
+
+impl PersistSink for StateRecorder {
+    fn try_push(&mut self, _: PersistRecord) -> Result<(), PersistRecord> {
+        Ok(())
+    }
+    fn try_push_state(&mut self, write: StateWrite) -> Result<(), StateWrite> {
+        self.0.lock().unwrap().push(write);
+        Ok(())
+    }
+}
+
+#[test]
+fn read_markers_and_last_seen_go_to_the_store_and_come_back() {
+    let writes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.presence = false;
+    cfg.durable = true;
+    let sink = Box::new(StateRecorder(writes.clone()));
+    let mut b = Bench {
+        hub: Hub::with_persist(cfg, ConnectionGauge::new(10), sink),
+        got: HashMap::new(),
+    };
+    let a = b.open(0, "proto=2&userId=a&room=r");
+    // The room's state, as the store kept it: seq 9, a's marker at 7, c's at 9.
+    b.hub.handle_room_loaded(
+        at(1),
+        "r",
+        Some(StoredRoom {
+            last_seq: 9,
+            recent: Vec::new(),
+            read_markers: vec![("a".into(), 7), ("c".into(), 9)],
+        }),
+    );
+    b.pump(1);
+    let got = b.take(a);
+    assert_eq!(
+        (&got[1]["seq"], &got[1]["lastRead"]),
+        (&json!(9), &json!(7))
+    );
+    b.send(2, a, json!({"type":"read","roomId":"r","seq":6}));
+    assert!(
+        writes.lock().unwrap().is_empty(),
+        "behind the stored marker: nothing"
+    );
+    b.send(3, a, json!({"type":"read","roomId":"r","seq":8}));
+    b.close(4, a);
+    assert_eq!(
+        *writes.lock().unwrap(),
+        [
+            StateWrite::ReadMarker {
+                room_id: "r".into(),
+                user_id: "a".into(),
+                seq: 8
+            },
+            StateWrite::LastSeen {
+                user_id: "a".into(),
+                at: at(4).wall
+            }
+        ]
+    );
 }

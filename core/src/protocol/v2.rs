@@ -83,8 +83,9 @@ pub struct V2Refusal<'a> {
 struct RawV2<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default)]
-    id: Option<u32>,
+    /// Present-and-null is kept apart from absent: a null `id` is not an integer.
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Option<u32>>,
     #[serde(borrow, default)]
     room_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -100,6 +101,10 @@ struct RawV2<'a> {
     seq: Option<sonic_rs::Value>,
     #[serde(default)]
     stop: Option<bool>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 /// Decodes and validates one v2 client frame, with its `id`.
@@ -118,7 +123,11 @@ pub fn decode_v2_frame(bytes: &[u8]) -> Result<(Option<u32>, V2Frame<'_>), V2Ref
         id: None,
         room: None,
     })?;
-    let id = raw.id;
+    let id = match raw.id {
+        None => None,
+        Some(Some(id)) => Some(id),
+        Some(None) => return Err(refuse(ErrorCode::InvalidJson, None, None)),
+    };
     fn refuse(code: ErrorCode, id: Option<u32>, room: Option<Cow<'_, str>>) -> V2Refusal<'_> {
         V2Refusal { code, id, room }
     }
@@ -545,6 +554,11 @@ mod tests {
             code(br#"{"type":"chat","id":-1,"roomId":"a","content":"x"}"#).0,
             ErrorCode::InvalidJson,
             "an id that is not a u32"
+        );
+        assert_eq!(
+            code(br#"{"type":"unsubscribe","id":null,"roomId":"a"}"#),
+            (ErrorCode::InvalidJson, None, None),
+            "a null id is not an integer"
         );
         assert_eq!(
             code(br#"{"type":"join","id":4,"roomId":"a"}"#),

@@ -132,6 +132,13 @@ impl PersistSink for Recorder {
         self.0.lock().unwrap().push(Journal::Sequenced(record));
         Ok(())
     }
+
+    fn try_push_state(
+        &mut self,
+        _: hubbub_core::StateWrite,
+    ) -> Result<(), hubbub_core::StateWrite> {
+        Ok(())
+    }
 }
 
 /// A peer event in the mesh, with the join or leave it carries to its room's owner.
@@ -474,6 +481,11 @@ impl Sim {
             worker: load.worker,
             room: load.room.clone(),
             state: state.clone(),
+        });
+        let state = state.map(|(last_seq, recent)| hubbub_core::StoredRoom {
+            last_seq,
+            recent,
+            read_markers: Vec::new(),
         });
         self.hubs[load.worker].handle_room_loaded(self.now, &load.room, state);
         self.drain(load.worker);

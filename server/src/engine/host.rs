@@ -5,11 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use hubbub_core::protocol::ChatMessage;
+use hubbub_core::StoredRoom;
 
-/// A room's stored state as the hub takes it: its last `seq` and newest messages, or
-/// `None` when the store could not say (the room starts afresh).
-pub(crate) type LoadFuture = Pin<Box<dyn Future<Output = Option<(u64, Vec<ChatMessage>)>>>>;
+/// A room's stored state as the hub takes it: its last `seq`, newest messages and read
+/// markers, or `None` when the store could not say (the room starts afresh).
+pub(crate) type LoadFuture = Pin<Box<dyn Future<Output = Option<StoredRoom>>>>;
 
 /// The outside the engine depends on, implemented by the server's top (`store`) and by
 /// tests.

@@ -151,7 +151,7 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
         }
         Route::RoomPresence(room) => asked(ctx, Query::RoomPresence { room }).await,
         Route::UsersPresence => match presence_users(&head.query) {
-            Ok(users) => asked(ctx, Query::UsersPresence { users }).await,
+            Ok(users) => users_presence(ctx, users).await,
             Err(message) => Response::error(400, "invalid_users", message),
         },
         Route::UserMessages(user) => {
@@ -189,6 +189,37 @@ async fn asked(ctx: &Context, query: Query) -> Response {
         Some(answer) => render::answer(&answer),
         None => render::unavailable(),
     }
+}
+
+/// Who of `users` is online, and when the others were last seen: the workers know their
+/// own connections and the users whose last connection closed since start; with a durable
+/// store, the state table knows the rest (across restarts).
+async fn users_presence(ctx: &Context, users: Vec<String>) -> Response {
+    let Some(answer) = ctx.engine.query(Query::UsersPresence { users }).await else {
+        return render::unavailable();
+    };
+    let Answer::UsersPresence(mut statuses) = answer else {
+        return render::answer(&answer);
+    };
+    if let Some(bridge) = &ctx.site.store {
+        let unknown: Vec<usize> = (0..statuses.len())
+            .filter(|&i| !statuses[i].online && statuses[i].last_seen.is_none())
+            .collect();
+        let ids = unknown
+            .iter()
+            .map(|&i| statuses[i].user_id.to_string())
+            .collect();
+        match bridge.last_seen(ids).await {
+            Ok(Ok(found)) => {
+                for (&i, at) in unknown.iter().zip(found) {
+                    statuses[i].last_seen = at.map(hubbub_core::UnixMillis);
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "last seen from memory only"),
+            Err(_) => {}
+        }
+    }
+    render::answer(&Answer::UsersPresence(statuses))
 }
 
 /// The merged analytics snapshot, with the persistence figures when a store runs.
