@@ -806,6 +806,10 @@ fn with_dynamodb_a_restart_keeps_the_epoch_and_recovery_continues_the_seq() {
             bob.subscribe(i as u32, room);
             bob.chat_acked(10, room, "m1", None);
             assert_chat(&alice.expect("chat"), room, 1, "m1");
+            // Alice's read marker goes to the state table as it is broadcast.
+            alice.send(json!({"type": "read", "roomId": room, "seq": 1}));
+            let r = bob.expect("read");
+            assert_eq!(r["seq"], 1, "WORKERS={workers} {room}: {r}");
         }
         alice.close();
         for room in &rooms {
@@ -827,14 +831,21 @@ fn with_dynamodb_a_restart_keeps_the_epoch_and_recovery_continues_the_seq() {
             );
             assert_eq!(
                 subscribed_state(&s),
-                (3, true, 0, 1),
-                "WORKERS={workers}: (seq, recovered, lastRead, online): {s}"
+                (3, true, 1, 1),
+                "WORKERS={workers}: (seq, recovered, lastRead from the state table, online): {s}"
             );
             assert_chat(&alice.expect("chat"), room, 2, "m2");
             assert_chat(&alice.expect("chat"), room, 3, "m3");
             let (chat, _) = alice.chat_acked(20, room, "after the restart", Some("cm-1"));
             assert_eq!(chat["seq"], 4, "seq continues: {chat}");
         }
+        // Bob left before the restart: no worker remembers him, the state table does.
+        let seen = server.get_json("/api/presence?users=bob");
+        assert_eq!(seen["users"]["bob"]["online"], false, "{seen}");
+        assert!(
+            is_timestamp(&seen["users"]["bob"]["lastSeen"]),
+            "WORKERS={workers}: lastSeen across the restart: {seen}"
+        );
         server.stop();
     }
 }

@@ -141,6 +141,8 @@ pub fn dynamodb_env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> 
         ("STORE", "dynamodb".into()),
         ("DYNAMODB_ENDPOINT", endpoint.into()),
         ("DYNAMODB_TABLE", table.into()),
+        // Each test's own state table too: read markers of one must not meet another's.
+        ("DYNAMODB_STATE_TABLE", format!("{table}-state")),
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
     ]
