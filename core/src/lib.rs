@@ -118,7 +118,8 @@ pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
     history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
     Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, PresentUser, Query, QueryId,
-    RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS, REPLAY_SLICE,
+    RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
+    REPLAY_SLICE,
 };
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};
