@@ -10,6 +10,9 @@
 //! every connection received against what the owners sequenced and loaded (the
 //! simulator's journal), against a model of each connection's rate limit, and against a
 //! model of presence replayed in each room's owner's order of joins and leaves.
+//!
+//! Protocol v2 (docs/PROTOCOL.md §7) has its own operations and checks in `sim::v2`, run
+//! by the `v2_*` properties below.
 
 mod sim;
 
@@ -1477,4 +1480,156 @@ fn a_failed_load_starts_the_room_again_at_seq_one() {
     sim.chat(alice, "first again");
     sim.settle();
     assert_eq!(chats(&sim, alice), [(Via::Deliver, 1)]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Protocol v2 on 1–4 workers under random interleavings of peer events, with time
+    /// passing as a driver lets it (every timer at its deadline): v2 connections (some
+    /// with a room in their URL, some recovering with since and epoch) subscribe to rooms
+    /// owned by any worker, unsubscribe, chat with and without clientMsgId (resending
+    /// earlier ones, also from another connection of the same user), type, read and
+    /// close, beside a v1 connection. Checks every subscription's stream (no gap,
+    /// duplicate or reorder, the same order for all), recovery, exactly-once sends and
+    /// their acks, presence convergence, typing expiry and read markers (see `sim::v2`).
+    #[test]
+    fn v2_guarantees(cfg in sim::v2::config(), seed in any::<u64>(),
+                     ops in prop::collection::vec(sim::v2::op(), 0..140)) {
+        sim::v2::run(cfg, seed, false, &ops)?;
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Exactly-once sends under churn: users resend earlier clientMsgIds from their
+    /// connections (old and new, on any worker) while rooms empty out and are forgotten
+    /// and 5 minutes pass now and then; a resend within 5 minutes in the same life of the
+    /// room is acked with the first seq and messageId and never broadcast again, one
+    /// after that (or after the room was forgotten) is a new message.
+    #[test]
+    fn v2_resends_are_acked_never_broadcast_again(
+        workers in 1usize..=4,
+        max_idle_rooms in 0usize..2,
+        seed in any::<u64>(),
+        ops in prop::collection::vec(sim::v2::resend_op(), 0..120),
+    ) {
+        let cfg = sim::v2::V2Config {
+            workers,
+            history: 3,
+            backlog: 2,
+            limit: RateLimit { per_sec: 0.0, burst: 0.0 },
+            max_idle_rooms,
+            max_subscriptions: 64,
+            presence: true,
+            max_members: 250,
+            interval_ms: 200,
+            max_queued: 1 << 20,
+        };
+        sim::v2::run(cfg, seed, false, &ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// v2 with every owner up to date after each operation (each is settled), so the
+    /// model knows each room's typing set and read markers: every subscriber's last
+    /// typing frame lists exactly who types (typing, stop, a chat and a last leave end it,
+    /// 6 s expire it, a newcomer hears it, none taken in a room over the bound), and its
+    /// last read frame per user and its lastRead are the user's marker.
+    #[test]
+    fn v2_typing_and_read_markers_when_owners_are_up_to_date(
+        workers in 1usize..=4,
+        max_members in prop_oneof![1 => 1usize..=3, 2 => Just(250usize)],
+        seed in any::<u64>(),
+        ops in prop::collection::vec(sim::v2::settled_op(), 0..100),
+    ) {
+        let cfg = sim::v2::V2Config {
+            workers,
+            history: 1000,
+            backlog: 50,
+            limit: RateLimit { per_sec: 0.0, burst: 0.0 },
+            max_idle_rooms: 10_000,
+            max_subscriptions: 64,
+            presence: true,
+            max_members,
+            interval_ms: 200,
+            max_queued: 2048,
+        };
+        sim::v2::run(cfg, seed, true, &ops)?;
+    }
+}
+
+/// The v2 presence frames a connection received, as JSON.
+fn presence_frames(sim: &Sim, key: Key) -> Vec<serde_json::Value> {
+    sim.frames(key)
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.frame).unwrap())
+        .filter(|v| v["type"] == "presence")
+        .collect()
+}
+
+/// Core bug, found by `v2_typing_and_read_markers_when_owners_are_up_to_date`: a room
+/// that goes over PRESENCE_MAX_MEMBERS and comes back under it within one interval by
+/// someone else's leave sends nothing, so its members keep the old `online` (and never
+/// hear of the user whose join took it over the bound). Bound 2: o is alone (online 1
+/// sent); a joins, b joins (over: counted only), a leaves: the room holds o and b, no
+/// frame says so.
+#[test]
+#[ignore = "core: presence after the bound is crossed back (reported)"]
+fn presence_after_the_bound_is_crossed_back_within_an_interval() {
+    let mut sim = Sim::new(1, 1, |h| h.presence_max_members = 2);
+    let o = (0, sim.open(0, "proto=2&userId=o&room=r").unwrap());
+    sim.run_for(Duration::from_secs(2));
+    let a = (0, sim.open(0, "proto=2&userId=a&room=r").unwrap());
+    sim.open(0, "proto=2&userId=b&room=r").unwrap();
+    sim.close(a);
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(sim.presence(0, "r").online, 2);
+    let got = presence_frames(&sim, o);
+    assert_eq!(got.last().unwrap()["online"], 2, "{got:?}");
+}
+
+/// Core gap, found while stating presence convergence (which `sim::v2` therefore checks
+/// for subscriptions made at a quiet moment only): a subscriber that joins while a presence change is pending takes the
+/// room as it is then (`subscribed.online`, GET /api/rooms/{id}/presence), but the next
+/// frame is the change since the last frame. A user who left before the join and came
+/// back after it, within one interval, is in neither list, so the newcomer never hears
+/// of them: w leaves, n subscribes (the room then: n, o), w comes back; n's frame says
+/// joined [n], online 3, and n believes {n, o}.
+#[test]
+#[ignore = "core: a newcomer's presence baseline (reported)"]
+fn a_newcomer_hears_of_a_user_who_left_and_came_back_around_its_join() {
+    let mut sim = Sim::new(1, 1, |_| {});
+    sim.open(0, "proto=2&userId=o&room=r").unwrap();
+    let w = (0, sim.open(0, "proto=2&userId=w&room=r").unwrap());
+    sim.run_for(Duration::from_secs(1));
+    sim.close(w);
+    let n = (0, sim.open(0, "proto=2&userId=n&room=r").unwrap());
+    let mut belief: std::collections::BTreeSet<String> = sim
+        .presence(0, "r")
+        .users
+        .iter()
+        .map(|u| u.user_id.to_string())
+        .collect();
+    sim.open(0, "proto=2&userId=w&room=r").unwrap();
+    sim.run_for(Duration::from_secs(1));
+    for f in presence_frames(&sim, n) {
+        for u in f["joined"].as_array().unwrap() {
+            belief.insert(u["userId"].as_str().unwrap().to_owned());
+        }
+        for u in f["left"].as_array().unwrap() {
+            belief.remove(u["userId"].as_str().unwrap());
+        }
+    }
+    let truth: Vec<String> = sim
+        .presence(0, "r")
+        .users
+        .iter()
+        .map(|u| u.user_id.to_string())
+        .collect();
+    assert_eq!(belief.into_iter().collect::<Vec<_>>(), truth);
 }

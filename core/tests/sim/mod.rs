@@ -11,7 +11,12 @@
 //! - [`Output::Close`] is recorded and answered with [`Hub::handle_close`] once the
 //!   outputs before it were flushed, as a driver does;
 //! - time never comes from the OS: [`Sim::advance`] moves the monotonic and the wall clock
-//!   together;
+//!   together, and [`Sim::run_for`] lets time pass as a driver does, firing each hub's
+//!   timer at the deadline of its last [`Output::Timeout`] (pings answered with pongs when
+//!   [`Sim::answer_pings`] is set, as a live client does);
+//! - with [`Sim::defer_written`], a streamed replay's [`Output::NotifyWritten`] is
+//!   answered when the scheduler picks it, like a peer event, so live frames arrive while
+//!   a replay is being written;
 //! - [`Output::LoadRoom`] (durable configs) is answered by a simulated store after a
 //!   seeded number of peer deliveries, so joins, leaves, messages and closes interleave
 //!   with the load; a seeded share of loads fail (answered with `None`), as a store that
@@ -21,6 +26,8 @@
 //!   delivers the peer event that carries it, so a test can replay each room's joins
 //!   and leaves in its owner's order.
 //!
+//! `v2` drives protocol v2 connections on this harness and checks docs/PROTOCOL.md §7.
+//!
 //! Every hub gets a [`PersistSink`] that accepts everything, which gives the tests the
 //! ground truth of what each room's owner sequenced, in order. That sink is also the
 //! simulated store: a load is answered with what it holds for the room (plus any history
@@ -28,6 +35,8 @@
 //! so a test can tell which load each record followed.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod v2;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -90,6 +99,9 @@ pub struct Member {
     pub room: String,
     pub user: String,
     pub username: String,
+    /// A v2 connection: its rooms come and go with its frames, so its joins and leaves
+    /// are not noted in [`Sim::arrivals`].
+    pub v2: bool,
 }
 
 /// A connection entering or leaving its room.
@@ -221,6 +233,16 @@ pub struct Sim {
     /// a connection of another worker than its room's owner opens or closes).
     carrying: Option<Arrival>,
     next_query: u64,
+    /// Each hub's latest [`Output::Timeout`]: when it wants `handle_timeout` next.
+    pub timeouts: Vec<Mono>,
+    /// Answer every ping with a pong, as a live client does (so long runs of virtual time
+    /// do not close connections as idle).
+    pub answer_pings: bool,
+    /// Report a replay's slice written only when the scheduler picks it (as one more
+    /// thing in flight), not at once: live frames then arrive while a replay streams.
+    pub defer_written: bool,
+    /// Slices written whose report waits for the scheduler.
+    unwritten: Vec<Key>,
 }
 
 impl Sim {
@@ -264,6 +286,10 @@ impl Sim {
             arrivals: Vec::new(),
             carrying: None,
             next_query: 0,
+            timeouts: vec![Mono::from_nanos(u64::MAX); workers],
+            answer_pings: false,
+            defer_written: false,
+            unwritten: Vec::new(),
         }
     }
 
@@ -288,6 +314,7 @@ impl Sim {
             room: admission.room().unwrap_or_default().to_owned(),
             user: admission.user_id().to_owned(),
             username: admission.username().to_owned(),
+            v2: admission.proto() == 2,
         };
         let conn = self.hubs[w].handle_open(self.now, admission);
         self.inbox.entry((w, conn)).or_default();
@@ -328,7 +355,7 @@ impl Sim {
     /// Notes that `key` joined or left, just after the hub took the open or close: the
     /// owner has it now if it is this worker, else it goes out as the next peer event.
     fn moved(&mut self, kind: Move, key: Key) {
-        let Some(m) = self.members.get(&key) else {
+        let Some(m) = self.members.get(&key).filter(|m| !m.v2) else {
             return;
         };
         let owner = owner_of(&m.room, self.hubs.len() as u16).index();
@@ -371,6 +398,34 @@ impl Sim {
         }
     }
 
+    /// Lets `by` pass as a driver does: each hub's timer fires at the deadline it asked
+    /// for (its last [`Output::Timeout`]), in order of deadlines, until `by` has passed.
+    /// Peer events stay in flight meanwhile (they are delivered by [`Sim::step`]).
+    pub fn run_for(&mut self, by: Duration) {
+        let target = self.now.mono + by;
+        let mut spins = 0;
+        loop {
+            let next = (0..self.hubs.len()).map(|w| (self.timeouts[w], w)).min();
+            let Some((at, w)) = next.filter(|(at, _)| *at <= target) else {
+                break;
+            };
+            if at > self.now.mono {
+                self.advance(at.saturating_since(self.now.mono));
+                spins = 0;
+            } else {
+                spins += 1;
+                assert!(
+                    spins < 100,
+                    "hub {w} asks for a timeout at {at:?} again and again"
+                );
+            }
+            self.hubs[w].handle_timeout(self.now);
+            self.drain(w);
+        }
+        let rest = target.saturating_since(self.now.mono);
+        self.advance(rest);
+    }
+
     /// Starts a query on worker `w`; its answer lands in [`Sim::replies`].
     pub fn query(&mut self, w: usize, query: Query) -> QueryId {
         let id = QueryId(self.next_query);
@@ -380,9 +435,9 @@ impl Sim {
         id
     }
 
-    /// Peer events waiting in the mesh.
+    /// Peer events waiting in the mesh, and deferred reports of slices written.
     pub fn in_flight(&self) -> usize {
-        self.mesh.values().map(VecDeque::len).sum()
+        self.mesh.values().map(VecDeque::len).sum::<usize>() + self.unwritten.len()
     }
 
     /// Loads the store has not answered yet.
@@ -397,10 +452,19 @@ impl Sim {
     }
 
     /// Does one thing the driver would do next, chosen at random: deliver the oldest event
-    /// of a non-empty `(from, to)` queue, or answer a load whose delay has run out. With
-    /// only loads left, the one due soonest is answered. Returns false when the mesh is
-    /// empty and every load answered.
+    /// of a non-empty `(from, to)` queue, answer a load whose delay has run out, or report
+    /// a deferred slice written. With only loads left, the one due soonest is answered.
+    /// Returns false when the mesh is empty and every load answered.
     pub fn step(&mut self) -> bool {
+        if !self.unwritten.is_empty() && self.rng.below(3) == 0 {
+            let i = self.rng.below(self.unwritten.len());
+            let (w, conn) = self.unwritten.swap_remove(i);
+            if !self.gone.contains(&(w, conn)) {
+                self.hubs[w].handle_written(self.now, conn);
+                self.drain(w);
+            }
+            return true;
+        }
         let busy: Vec<(usize, usize)> = self
             .mesh
             .iter()
@@ -410,6 +474,14 @@ impl Sim {
         let due: Vec<usize> = (0..self.loads.len())
             .filter(|&i| self.loads[i].wait == 0)
             .collect();
+        if busy.is_empty() && due.is_empty() && !self.unwritten.is_empty() {
+            let (w, conn) = self.unwritten.swap_remove(0);
+            if !self.gone.contains(&(w, conn)) {
+                self.hubs[w].handle_written(self.now, conn);
+                self.drain(w);
+            }
+            return true;
+        }
         if busy.is_empty() && due.is_empty() {
             let soonest = (0..self.loads.len()).min_by_key(|&i| self.loads[i].wait);
             return match soonest {
@@ -538,6 +610,7 @@ impl Sim {
     fn drain(&mut self, w: usize) {
         let mut closing = Vec::new();
         let mut written = Vec::new();
+        let mut pinged = Vec::new();
         loop {
             match self.hubs[w].poll_output() {
                 Output::Deliver { frame, to, .. } => {
@@ -577,7 +650,10 @@ impl Sim {
                     assert!(first, "{conn:?} closed twice");
                     closing.push(conn);
                 }
-                Output::Ping { conn } => *self.pings.entry((w, conn)).or_default() += 1,
+                Output::Ping { conn } => {
+                    *self.pings.entry((w, conn)).or_default() += 1;
+                    pinged.push(conn);
+                }
                 Output::Pong { conn, payload } => {
                     *self.pongs.entry((w, conn)).or_default() += 1;
                     assert!(payload.len() <= 125, "a pong carries the ping's payload");
@@ -606,8 +682,17 @@ impl Sim {
                 Output::Reply { id, answer } => {
                     self.replies.insert(id, (w, answer));
                 }
-                Output::NotifyWritten { conn } => written.push(conn),
-                Output::Timeout(_) => break,
+                Output::NotifyWritten { conn } => {
+                    if self.defer_written {
+                        self.unwritten.push((w, conn));
+                    } else {
+                        written.push(conn);
+                    }
+                }
+                Output::Timeout(at) => {
+                    self.timeouts[w] = at;
+                    break;
+                }
             }
         }
         assert!(
@@ -627,6 +712,14 @@ impl Sim {
         // before a close may still name the closed connection.
         for conn in closing {
             self.release((w, conn));
+        }
+        if self.answer_pings {
+            for conn in pinged {
+                let key = (w, conn);
+                if !self.gone.contains(&key) && !self.closed_by_hub.contains_key(&key) {
+                    self.frame(key, Inbound::Pong);
+                }
+            }
         }
     }
 
