@@ -35,9 +35,10 @@ import {
  *   or `typingIdleMs` without a keystroke) sends `stop` once. A send sends no `stop`:
  *   the chat message itself ends typing on the server, and a stop would only spend a
  *   token of the typing bucket. The client keeps to that bucket (1 a second, bursts
- *   of 3, per connection) itself, because the server drops frames over it without a
- *   word: a frame that would be over waits for a token, and then only what the user
- *   still wants is sent (a typing that became a stop meanwhile is never sent).
+ *   of 3, per connection; counted as 1 per 1.25 s for a margin) itself, because the
+ *   server drops frames over it without a word: a frame that would be over waits for
+ *   a token, and then only what the user still wants is sent (a typing that became a
+ *   stop meanwhile is never sent).
  * - Read markers: `markRead(room, seq)` moves ours forward (the caller does it for the
  *   room on screen); `read` frames of others are kept per user for "seen by".
  * - Unread count per room: the room's `seq` − our `lastRead`.
@@ -141,6 +142,12 @@ type Request =
 const MAX_ID = 4_294_967_295;
 /** The server's typing bucket per connection: 1 token a second, bursts of 3 (PROTOCOL.md §7.2). */
 const TYPING_BURST = 3;
+/**
+ * The refill we count with: slower than the server's 1 s, because the server times a
+ * frame when it arrives and a frame held up on the way (a busy tab, a loaded link) makes
+ * the next one look early to it; a CI run lost a typing frame 1 s after the last so.
+ */
+const TYPING_REFILL_MS = 1_250;
 
 class Room {
   status: RoomStatus = 'subscribing';
@@ -366,9 +373,9 @@ export class V2Client {
 
   /** ms until the typing bucket has a token (0: it has one now). */
   private typingTokenWait(now: number): number {
-    this.typingTokens = Math.min(TYPING_BURST, this.typingTokens + (now - this.typingRefilledAt) / 1000);
+    this.typingTokens = Math.min(TYPING_BURST, this.typingTokens + (now - this.typingRefilledAt) / TYPING_REFILL_MS);
     this.typingRefilledAt = now;
-    return this.typingTokens >= 1 ? 0 : Math.ceil((1 - this.typingTokens) * 1000);
+    return this.typingTokens >= 1 ? 0 : Math.ceil((1 - this.typingTokens) * TYPING_REFILL_MS);
   }
 
   private clearTypingTimers(room: Room): void {
