@@ -157,8 +157,17 @@ impl Hub {
     }
 
     /// Takes `conn`'s subscription to `room` out of the room's members on this worker
-    /// and tells the owner.
-    pub(super) fn leave(&mut self, now: Now, conn: ConnId, member: Member, sub: Sub, v2: bool) {
+    /// and tells the owner (who answers `unsubscribe`, if that is why).
+    pub(super) fn leave(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        member: Member,
+        sub: Sub,
+        v2: bool,
+        unsubscribe: Option<peer::Unsubscribe>,
+    ) {
+        let open = self.conn_mut(conn).is_some_and(|c| !c.closing);
         if let Some(room) = self.local.get_mut(&*sub.room) {
             if sub.live {
                 if let Some(moved) = room.swap_remove(sub.pos, v2) {
@@ -169,8 +178,17 @@ impl Hub {
                 }
             } else {
                 room.pending = room.pending.saturating_sub(1);
-                if self.replays.remove(&(conn, sub.room.clone())).is_some() {
+                if let Some(replay) = self.replays.remove(&(conn, sub.room.clone())) {
                     room.replaying.retain(|&r| r != conn);
+                    // The room's frames end with the subscription; the answers to what
+                    // the connection asked of it do not.
+                    if open {
+                        let answers = replay.live.into_iter().filter(|h| h.direct);
+                        self.out.extend(answers.map(|h| Output::Send {
+                            conn,
+                            frame: h.frame,
+                        }));
+                    }
                 }
             }
             if room.is_empty() {
@@ -185,6 +203,7 @@ impl Hub {
                 from: self.cfg.worker,
                 member,
                 v2,
+                unsubscribe,
             },
         );
     }
@@ -307,7 +326,7 @@ impl Hub {
         while let Some(room) = c.first.as_ref().map(|s| s.room.clone()) {
             let Some(sub) = c.take_sub(&room) else { break };
             let member = c.member(&room);
-            self.leave(now, conn, member, sub, v2);
+            self.leave(now, conn, member, sub, v2, None);
         }
     }
 
@@ -396,7 +415,10 @@ impl Hub {
         }
         if let Some(replay) = room.and_then(|r| self.replays.get_mut(&(conn, r))) {
             replay.live_bytes += frame.len();
-            replay.live.push(frame);
+            replay.live.push(Held {
+                frame,
+                direct: true,
+            });
             return;
         }
         self.out.push_back(Output::Send { conn, frame });

@@ -105,13 +105,18 @@ impl Hub {
         }
         if !replay.live.is_empty() {
             let to: Arc<[ConnId]> = Arc::from(&[conn][..]);
-            self.counters.deliveries += replay.live.len() as u64;
-            self.out
-                .extend(replay.live.drain(..).map(|frame| Output::Deliver {
-                    frame,
-                    to: to.clone(),
-                    received: None,
-                }));
+            for Held { frame, direct } in replay.live.drain(..) {
+                if direct {
+                    self.out.push_back(Output::Send { conn, frame });
+                } else {
+                    self.counters.deliveries += 1;
+                    self.out.push_back(Output::Deliver {
+                        frame,
+                        to: to.clone(),
+                        received: None,
+                    });
+                }
+            }
         }
         self.replays.remove(&key);
         if let Some(local) = self.local.get_mut(&**room) {
@@ -161,7 +166,10 @@ impl Hub {
                 else {
                     continue;
                 };
-                replay.live.push(frame.clone());
+                replay.live.push(Held {
+                    frame: frame.clone(),
+                    direct: false,
+                });
                 replay.live_bytes += frame.len();
                 if replay.live_bytes > max {
                     slow.push(id);

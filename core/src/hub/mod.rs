@@ -421,13 +421,23 @@ impl Conn {
 struct Replay {
     /// What is left of the backlog or replay.
     backlog: VecDeque<Bytes>,
-    /// The room's live messages since, in order.
-    live: Vec<Bytes>,
+    /// The room's live messages since, and the answers to the connection's own requests
+    /// in the room (acks, errors), in order.
+    live: Vec<Held>,
     /// Their bytes: past `max_queued_bytes` the connection is a slow consumer (the
     /// replay itself never counts).
     live_bytes: usize,
     /// The connection speaks v2 (which of the room's frames it gets).
     v2: bool,
+}
+
+/// A frame held behind a replay.
+#[derive(Debug)]
+struct Held {
+    frame: Bytes,
+    /// An answer to the connection alone (an ack, an error), not one of the room's
+    /// frames: it outlives the subscription if that ends mid-replay.
+    direct: bool,
 }
 
 #[derive(Debug, Default)]
@@ -640,7 +650,12 @@ impl Hub {
                 frames,
                 token,
             } => self.on_backlog(conn, &room, frames, token),
-            PeerMsg::Leave { from, member, v2 } => self.on_leave(now, from, member, v2),
+            PeerMsg::Leave {
+                from,
+                member,
+                v2,
+                unsubscribe,
+            } => self.on_leave(now, from, member, v2, unsubscribe),
             PeerMsg::Submit(submit) => self.on_submit(now, submit),
             PeerMsg::Broadcast {
                 room,

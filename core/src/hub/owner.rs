@@ -107,6 +107,14 @@ impl Hub {
         // Presence only while the room is small enough for it: every join goes to every
         // member, so above the bound a connect storm would cost O(members) per connection.
         let announce = room.users.len() <= presence_max;
+        if came_online {
+            // Before the newcomer's `subscribed`, whose list is the set this change is
+            // pending against.
+            self.note_presence(now, &member, false);
+        }
+        let Some(room) = self.owned.get_mut(&*member.room) else {
+            return;
+        };
         let mut frames = Vec::new();
         let token = match &v2 {
             None => {
@@ -126,6 +134,8 @@ impl Hub {
                     .signals
                     .as_ref()
                     .map_or(0, |s| s.last_read(&member.user));
+                let users = (self.cfg.presence && room.users.len() <= presence_max)
+                    .then(|| signals::announced(room.signals.as_deref(), &room.users));
                 self.scratch.clear();
                 protocol::encode_subscribed(
                     &mut self.scratch,
@@ -137,6 +147,7 @@ impl Hub {
                         recovered,
                         last_read,
                         online: room.users.len(),
+                        users: users.as_deref(),
                     },
                 );
                 frames.push(Bytes::copy_from_slice(&self.scratch));
@@ -171,12 +182,31 @@ impl Hub {
             },
         );
         self.announce(now, PresenceKind::Join, &member, announce);
-        if came_online {
-            self.note_presence(now, &member, false);
-        }
     }
 
-    pub(super) fn on_leave(&mut self, now: Now, from: WorkerId, member: Member, v2: bool) {
+    pub(super) fn on_leave(
+        &mut self,
+        now: Now,
+        from: WorkerId,
+        member: Member,
+        v2: bool,
+        unsubscribe: Option<peer::Unsubscribe>,
+    ) {
+        if let Some(peer::Unsubscribe { conn, id }) = unsubscribe {
+            // Behind every ack of the room's chat messages the connection sent before.
+            self.scratch.clear();
+            protocol::encode_unsubscribed(&mut self.scratch, id, &member.room);
+            let frame = Bytes::copy_from_slice(&self.scratch);
+            self.dispatch(
+                now,
+                from,
+                PeerMsg::Direct {
+                    conn,
+                    room: None,
+                    frame,
+                },
+            );
+        }
         let Some(room) = self.owned.get_mut(&*member.room) else {
             return;
         };

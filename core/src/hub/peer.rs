@@ -40,6 +40,9 @@ pub(crate) enum PeerMsg {
         from: WorkerId,
         member: Member,
         v2: bool,
+        /// A v2 `unsubscribe`: the owner answers it, so that the answer follows the
+        /// acks of the room's chat messages sent before it.
+        unsubscribe: Option<Unsubscribe>,
     },
     /// To the room's owner: a valid, rate-checked chat message.
     Submit(Submit),
@@ -77,6 +80,13 @@ pub(crate) struct JoinV2 {
     pub id: Option<u32>,
     pub token: u32,
     pub epoch: Option<Box<str>>,
+}
+
+/// A v2 `unsubscribe` for the owner to answer.
+#[derive(Debug)]
+pub(crate) struct Unsubscribe {
+    pub conn: ConnId,
+    pub id: Option<u32>,
 }
 
 /// A chat message on its way to its room's owner.

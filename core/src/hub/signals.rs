@@ -27,6 +27,9 @@ pub(crate) struct Signals {
     presence_due: Option<Mono>,
     /// Above the bound: the count changed since it was last sent.
     count_dirty: bool,
+    /// The room was over the bound since subscribers last had a list (its joins and
+    /// leaves went unrecorded): the next list frame carries the whole set.
+    resync: bool,
     count_sent: usize,
     count_sent_at: Option<Mono>,
     typists: Vec<Typist>,
@@ -90,6 +93,37 @@ impl Signals {
     }
 }
 
+/// The users online in a room as of its last presence frame (`signals` is `None` if it
+/// never had one pending), given those online now: what a new subscriber takes as the
+/// set that the next frame's `joined` and `left` change.
+pub(crate) fn announced<'a>(
+    signals: Option<&'a Signals>,
+    now_online: &'a HashMap<Arc<str>, RoomUser>,
+) -> Vec<protocol::UserRef<'a>> {
+    let pending = |user: &str| signals.and_then(|s| s.changes.get(user));
+    let mut users: Vec<protocol::UserRef<'a>> = now_online
+        .iter()
+        .filter(|(user, _)| pending(user).is_none_or(|c| c.was_online))
+        .map(|(user, u)| protocol::UserRef {
+            user_id: user,
+            username: &u.username,
+        })
+        .collect();
+    if let Some(s) = signals {
+        users.extend(
+            s.changes
+                .iter()
+                .filter(|(user, c)| c.was_online && !now_online.contains_key(&***user))
+                .map(|(user, c)| protocol::UserRef {
+                    user_id: user,
+                    username: &c.username,
+                }),
+        );
+    }
+    users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+    users
+}
+
 impl Hub {
     /// Hands a state write to the store, if there is one. A full queue drops it (the
     /// store counts it); the next write of the same key carries the newer value.
@@ -134,6 +168,7 @@ impl Hub {
         };
         let at = if online > max {
             s.count_dirty = true;
+            s.resync = true;
             let earliest = s.count_sent_at.map_or(now.mono, |t| t + COUNT_INTERVAL);
             earliest.max(now.mono + interval)
         } else {
@@ -278,6 +313,7 @@ impl Hub {
             s.presence_due = None;
             let changes = std::mem::take(&mut s.changes);
             if online <= max {
+                let resync = std::mem::take(&mut s.resync);
                 let mut joined = Vec::new();
                 let mut left = Vec::new();
                 let mut stamps = Vec::new();
@@ -299,11 +335,28 @@ impl Hub {
                         last_seen: stamp.as_str(),
                     });
                 }
-                if !joined.is_empty() || !left.is_empty() {
+                if resync || !joined.is_empty() || !left.is_empty() {
                     joined.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
                     left.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+                    let everyone = resync.then(|| {
+                        let mut all: Vec<protocol::UserRef<'_>> = r
+                            .users
+                            .iter()
+                            .map(|(user, u)| protocol::UserRef {
+                                user_id: user,
+                                username: &u.username,
+                            })
+                            .collect();
+                        all.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+                        all
+                    });
+                    let lists = protocol::PresenceLists {
+                        joined: &joined,
+                        left: &left,
+                        users: everyone.as_deref(),
+                    };
                     scratch.clear();
-                    protocol::encode_presence_v2(scratch, room, online, Some((&joined, &left)));
+                    protocol::encode_presence_v2(scratch, room, online, Some(lists));
                     frames.push(Bytes::copy_from_slice(scratch));
                     s.count_sent = online;
                 }

@@ -147,11 +147,8 @@ impl Hub {
             return self.send_error_v2(conn, ErrorCode::NotSubscribed, id, Some(room));
         };
         let member = c.member(&sub.room);
-        self.scratch.clear();
-        protocol::encode_unsubscribed(&mut self.scratch, id, &sub.room);
-        let frame = Bytes::copy_from_slice(&self.scratch);
-        self.leave(now, conn, member, sub, true);
-        self.out.push_back(Output::Send { conn, frame });
+        let answer = peer::Unsubscribe { conn, id };
+        self.leave(now, conn, member, sub, true, Some(answer));
     }
 
     pub(super) fn send_error_v2(

@@ -275,6 +275,11 @@ pub struct Subscribed<'a> {
     pub last_read: u64,
     /// Distinct users connected to the room.
     pub online: usize,
+    /// Within `PRESENCE_MAX_MEMBERS`: the users online as of the room's last `presence`
+    /// frame, the set that the next one's `joined` and `left` change (so a subscriber
+    /// who applies them is never off by a change that was pending when it came).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<&'a [UserRef<'a>]>,
 }
 
 /// Appends a `subscribed` frame.
@@ -382,13 +387,36 @@ pub struct LeftRef<'a> {
     pub last_seen: &'a str,
 }
 
-/// Appends a `presence` frame; `changes` is `None` above `PRESENCE_MAX_MEMBERS`, where
+/// What a `presence` frame within `PRESENCE_MAX_MEMBERS` lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PresenceLists<'a> {
+    /// Who came online since the last frame.
+    pub joined: &'a [UserRef<'a>],
+    /// Who went offline since the last frame, with when.
+    pub left: &'a [LeftRef<'a>],
+    /// The whole set online now, when subscribers cannot know it from the changes: the
+    /// room was over the bound since they last had a list.
+    pub users: Option<&'a [UserRef<'a>]>,
+}
+
+/// Appends a `presence` frame; `lists` is `None` above `PRESENCE_MAX_MEMBERS`, where
 /// only the count is sent.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_presence_v2, PresenceLists, UserRef};
+/// let ann = [UserRef { user_id: "u1", username: "Ann" }];
+/// let mut buf = Vec::new();
+/// encode_presence_v2(&mut buf, "dev", 1, Some(PresenceLists { joined: &ann, left: &[], users: Some(&ann) }));
+/// assert_eq!(
+///     buf,
+///     br#"{"type":"presence","roomId":"dev","online":1,"joined":[{"userId":"u1","username":"Ann"}],"left":[],"users":[{"userId":"u1","username":"Ann"}]}"#
+/// );
+/// ```
 pub fn encode_presence_v2(
     buf: &mut Vec<u8>,
     room_id: &str,
     online: usize,
-    changes: Option<(&[UserRef<'_>], &[LeftRef<'_>])>,
+    lists: Option<PresenceLists<'_>>,
 ) {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -401,6 +429,8 @@ pub fn encode_presence_v2(
         joined: Option<&'a [UserRef<'a>]>,
         #[serde(skip_serializing_if = "Option::is_none")]
         left: Option<&'a [LeftRef<'a>]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        users: Option<&'a [UserRef<'a>]>,
     }
     write_json(
         buf,
@@ -408,8 +438,9 @@ pub fn encode_presence_v2(
             kind: "presence",
             room_id,
             online,
-            joined: changes.map(|c| c.0),
-            left: changes.map(|c| c.1),
+            joined: lists.map(|l| l.joined),
+            left: lists.map(|l| l.left),
+            users: lists.and_then(|l| l.users),
         },
     );
 }
@@ -616,16 +647,17 @@ mod tests {
             &mut buf,
             "r",
             2,
-            Some((
-                &[UserRef {
+            Some(PresenceLists {
+                joined: &[UserRef {
                     user_id: "b",
                     username: "B",
                 }],
-                &[LeftRef {
+                left: &[LeftRef {
                     user_id: "c",
                     last_seen: "t",
                 }],
-            )),
+                users: None,
+            }),
         );
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(
@@ -647,11 +679,33 @@ mod tests {
                 recovered: true,
                 last_read: 1,
                 online: 1,
+                users: None,
             },
         );
         assert_eq!(
             buf,
             br#"{"type":"subscribed","roomId":"r","epoch":"e","seq":3,"recovered":true,"lastRead":1,"online":1}"#
+        );
+        buf.clear();
+        encode_subscribed(
+            &mut buf,
+            &Subscribed {
+                id: Some(4),
+                room_id: "r",
+                epoch: "e",
+                seq: 0,
+                recovered: false,
+                last_read: 0,
+                online: 1,
+                users: Some(&[UserRef {
+                    user_id: "a",
+                    username: "A",
+                }]),
+            },
+        );
+        assert_eq!(
+            buf,
+            br#"{"type":"subscribed","id":4,"roomId":"r","epoch":"e","seq":0,"recovered":false,"lastRead":0,"online":1,"users":[{"userId":"a","username":"A"}]}"#
         );
         buf.clear();
         encode_typing(&mut buf, "r", &[]);

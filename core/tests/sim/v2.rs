@@ -66,6 +66,8 @@ pub enum Srv {
         recovered: bool,
         last_read: u64,
         online: usize,
+        /// Within the bound: who was online as of the room's last presence frame.
+        users: Option<Vec<String>>,
     },
     Unsubscribed {
         id: Option<u32>,
@@ -93,6 +95,8 @@ pub enum Srv {
         online: usize,
         /// Joined (id, username) and left (id, lastSeen); absent above the bound.
         changes: Option<(Users, Users)>,
+        /// The whole set online, when the room comes back within the bound.
+        everyone: Option<Vec<String>>,
     },
     Typing {
         room: String,
@@ -154,6 +158,7 @@ pub fn parse_v2(frame: &[u8]) -> Srv {
             })
             .collect()
     };
+    let ids = |k: &str| -> Vec<String> { users(k, "username").into_iter().map(|u| u.0).collect() };
     match v["type"].as_str() {
         Some("hello") => Srv::Hello {
             user: s("userId"),
@@ -167,6 +172,7 @@ pub fn parse_v2(frame: &[u8]) -> Srv {
             recovered: v["recovered"].as_bool().expect("recovered"),
             last_read: n("lastRead"),
             online: n("online") as usize,
+            users: v.get("users").map(|_| ids("users")),
         },
         Some("unsubscribed") => Srv::Unsubscribed {
             id: id(),
@@ -199,10 +205,16 @@ pub fn parse_v2(frame: &[u8]) -> Srv {
                 }
                 _ => panic!("joined and left go together: {v}"),
             };
+            let everyone = v.get("users").map(|_| ids("users"));
+            assert!(
+                everyone.is_none() || changes.is_some(),
+                "users without joined and left: {v}"
+            );
             Srv::Presence {
                 room: s("roomId"),
                 online: n("online") as usize,
                 changes,
+                everyone,
             }
         }
         Some("typing") => Srv::Typing {
@@ -1241,8 +1253,10 @@ struct Inst {
     online: usize,
     /// Chats: seq and message id.
     chats: Vec<(u64, String)>,
-    /// Presence frames: online, and joined / left user ids.
-    presence: Vec<(usize, Option<Ids>)>,
+    /// Within the bound when subscribed: who was online as of the last presence frame.
+    baseline: Option<BTreeSet<String>>,
+    /// Presence frames: online, joined / left user ids, and the whole set if sent.
+    presence: Vec<(usize, Option<Ids>, Option<BTreeSet<String>>)>,
     typing: Vec<Vec<(String, String)>>,
     /// Read frames: user, seq, and the newest seq the subscriber knew of then.
     reads: Vec<(String, u64, u64)>,
@@ -1343,6 +1357,7 @@ impl V2Run {
                     recovered,
                     last_read,
                     online,
+                    users,
                 } => {
                     let Some(req) = c.reqs.get(&id) else {
                         return Err(fail(format!(
@@ -1360,6 +1375,7 @@ impl V2Run {
                         recovered,
                         last_read,
                         online,
+                        baseline: users.map(|u| u.into_iter().collect()),
                         chats: Vec::new(),
                         presence: Vec::new(),
                         typing: Vec::new(),
@@ -1416,12 +1432,18 @@ impl V2Run {
                             seq, message_id, ..
                         } => inst.chats.push((seq, message_id)),
                         Srv::Presence {
-                            online, changes, ..
+                            online,
+                            changes,
+                            everyone,
+                            ..
                         } => {
                             let ids =
                                 |l: Vec<(String, String)>| l.into_iter().map(|u| u.0).collect();
-                            inst.presence
-                                .push((online, changes.map(|(j, l)| (ids(j), ids(l)))));
+                            inst.presence.push((
+                                online,
+                                changes.map(|(j, l)| (ids(j), ids(l))),
+                                everyone.map(|e| e.into_iter().collect()),
+                            ));
                         }
                         Srv::Typing { users, .. } => inst.typing.push(users),
                         Srv::Read { user, seq, .. } => {
@@ -1749,10 +1771,10 @@ impl V2Run {
         Ok(())
     }
 
-    /// Property 3, per sender: each accepted chat is acked at most once, and exactly once
-    /// if its connection still holds the subscription it was sent in (an ack held behind
-    /// a replay is lost when the subscription ends); within that subscription, after its
-    /// chat frame; the ack names the room and `clientMsgId` sent; a fresh ack
+    /// Property 3, per sender: each accepted chat is acked exactly once while its
+    /// connection is open (also when the subscription it was sent in ended meanwhile);
+    /// after its chat frame, unless that subscription ended while a replay was streaming
+    /// (the room's frames held behind it go with it, the acks do not); the ack names the room and `clientMsgId` sent; a fresh ack
     /// names the message sequenced from this very send; a duplicate names a message of
     /// the same user, room and `clientMsgId` sequenced less than 5 minutes before the
     /// resend in the same life of the room, and this send was never sequenced.
@@ -1767,6 +1789,7 @@ impl V2Run {
         let who = format!("client {} ({})", c.serial, c.user);
         let open = !self.sim.gone.contains(&c.key);
         let mut acked = HashSet::new();
+        let held = |s: &Sent| c.subs.get(s.room).is_some_and(|x| x.gen == s.gen);
         for ack in &got.acks {
             let id = ack
                 .id
@@ -1829,16 +1852,13 @@ impl V2Run {
                 );
             } else {
                 prop_assert_eq!(&*r.content, sent.content.as_str(), "{}: ack {}", &who, id);
-                if ack.gen == Some(sent.gen) {
+                if ack.gen == Some(sent.gen) && held(sent) {
                     prop_assert!(ack.after_chat, "{}: ack {} before its chat frame", &who, id);
                 }
             }
         }
         if open {
-            // Sends whose subscription ended may lose their ack with its replay (see the
-            // report of this harness); the rest are acked.
-            let held = |s: &Sent| c.subs.get(s.room).is_some_and(|x| x.gen == s.gen);
-            for s in c.sent.iter().filter(|s| held(s)) {
+            for s in &c.sent {
                 prop_assert!(
                     acked.contains(&s.id),
                     "{}: chat {} ({}) never acked",
@@ -1888,9 +1908,11 @@ impl V2Run {
     /// a user says what they are now (joined: online, left: offline); and for a
     /// subscription made at a quiet moment (nothing in flight, every change sent), the
     /// room's presence taken then with every joined and left applied is exactly who is in
-    /// the room now, and the last `online` its count. (A subscription made while a change
-    /// is pending, or a room that crossed the bound, can end up wrong: see the ignored
-    /// tests in simulator.rs.) With presence off, no presence or typing frame at all. The
+    /// the room now, and the last `online` its count; for every subscription to a room
+    /// within the bound at the end, whenever it was made and whatever the room crossed,
+    /// the set its `subscribed` gave with every frame applied (the whole set where a frame
+    /// carries it) is exactly who is in the room, and the last `online` its count. With
+    /// presence off, no presence or typing frame at all. The
     /// owner's presence answer lists exactly who is there.
     fn check_presence(&mut self, all: &[Got]) -> Result<(), TestCaseError> {
         for (c, got) in self.clients.iter().zip(all) {
@@ -1911,7 +1933,7 @@ impl V2Run {
                 let truth = self.truth(room);
                 let small = self.ever.get(room).map_or(0, BTreeSet::len) <= self.cfg.max_members;
                 if small {
-                    if let Some((online, _)) = inst.presence.last() {
+                    if let Some((online, _, _)) = inst.presence.last() {
                         prop_assert_eq!(
                             *online,
                             truth.len(),
@@ -1921,7 +1943,7 @@ impl V2Run {
                         );
                     }
                     let mut said: HashMap<&str, bool> = HashMap::new();
-                    for (_, changes) in &inst.presence {
+                    for (_, changes, _) in &inst.presence {
                         let Some((joined, left)) = changes else {
                             return Err(fail(format!(
                                 "{who}: a count-only presence in a small room"
@@ -1945,11 +1967,50 @@ impl V2Run {
                         );
                     }
                 }
+                // From the set `subscribed` gave, whenever it came: each list frame's
+                // changes, the whole set where one carries it. A count-only frame leaves
+                // the set to the next one that carries it.
+                if let Some(baseline) = &inst.baseline {
+                    let mut belief = baseline.clone();
+                    let mut count = inst.online;
+                    for (online, changes, everyone) in &inst.presence {
+                        count = *online;
+                        if let Some(e) = everyone {
+                            belief = e.clone();
+                        }
+                        if let Some((joined, left)) = changes {
+                            belief.extend(joined.iter().cloned());
+                            for u in left {
+                                belief.remove(u);
+                            }
+                        }
+                    }
+                    if truth.len() <= self.cfg.max_members {
+                        prop_assert_eq!(
+                            count,
+                            truth.len(),
+                            "{}: online from subscribed and {:?}",
+                            &who,
+                            &inst.presence
+                        );
+                        prop_assert_eq!(
+                            &belief,
+                            &truth,
+                            "{}: presence {:?} applied to the subscribed {:?}",
+                            &who,
+                            &inst.presence,
+                            baseline
+                        );
+                    }
+                }
                 if let Some((snapshot, online)) = &inst.req.snapshot {
                     let mut belief = snapshot.clone();
                     let mut count = *online;
-                    for (online, changes) in &inst.presence {
+                    for (online, changes, everyone) in &inst.presence {
                         count = *online;
+                        if let Some(e) = everyone {
+                            belief = e.clone();
+                        }
                         if let Some((joined, left)) = changes {
                             belief.extend(joined.iter().cloned());
                             for u in left {
