@@ -659,6 +659,38 @@ fn error_invalid_epoch() {
     });
 }
 
+/// The room's owner answers `unsubscribe`: the acks of the chats sent just before it
+/// come first, also for a room of the other worker.
+#[test]
+fn unsubscribed_comes_after_the_acks_of_chats_sent_before_it() {
+    each_run("unsuback", MEMORY, &[("RATE_LIMIT_PER_SEC", "0")], |run| {
+        for room in run.rooms("unsuback") {
+            let mut bob = run.connect("userId=bob");
+            bob.subscribe(1, &room);
+            for i in 0..5u32 {
+                bob.send(json!({"type": "chat", "id": 10 + i, "roomId": room,
+                    "content": format!("m{i}"), "clientMsgId": format!("c{i}")}));
+            }
+            bob.send(json!({"type": "unsubscribe", "id": 20, "roomId": room}));
+            let mut acked = Vec::new();
+            let u = loop {
+                let f = bob.next_except(&["chat", "presence"]);
+                if f["type"] != "ack" {
+                    break f;
+                }
+                acked.push(f["id"].as_u64().unwrap_or_default());
+            };
+            assert_eq!(
+                (u["type"].as_str(), u["id"].as_u64()),
+                (Some("unsubscribed"), Some(20)),
+                "{u}"
+            );
+            assert_eq!(acked, [10, 11, 12, 13, 14], "every ack before unsubscribed");
+            bob.expect_silence(300);
+        }
+    });
+}
+
 #[test]
 fn an_unsubscribe_right_after_a_subscribe_is_answered_and_no_backlog_follows() {
     each_run("quick", MEMORY, &[("RATE_LIMIT_PER_SEC", "0")], |run| {
@@ -1423,7 +1455,7 @@ fn above_presence_max_members_presence_is_online_only_once_a_second_and_typing_i
             bob.expect("subscribed");
             alice.settle();
             bob.settle();
-            let _carol = run.connect(&format!("userId=carol&room={room}"));
+            let carol = run.connect(&format!("userId=carol&room={room}"));
             let p = alice.next_any();
             let t0 = Instant::now();
             assert_eq!(
@@ -1435,7 +1467,7 @@ fn above_presence_max_members_presence_is_online_only_once_a_second_and_typing_i
                 p.get("joined").is_none() && p.get("left").is_none(),
                 "above the bound, online only: {p}"
             );
-            let _dave = run.connect(&format!("userId=dave&room={room}"));
+            let dave = run.connect(&format!("userId=dave&room={room}"));
             let p = alice.next_any();
             let waited = t0.elapsed();
             assert_eq!(
@@ -1451,6 +1483,67 @@ fn above_presence_max_members_presence_is_online_only_once_a_second_and_typing_i
             bob.send(json!({"type": "typing", "roomId": room}));
             alice.expect_nothing(600);
             bob.expect_silence(100);
+            // Back within the bound: the first list frame names everyone, since the joins
+            // in between went unannounced.
+            carol.close();
+            dave.close();
+            // (A count-only frame may come between the two closes.)
+            let p = loop {
+                let p = alice.next_except(&["typing"]);
+                if p.get("joined").is_some() {
+                    break p;
+                }
+            };
+            assert_eq!(
+                (p["type"].as_str(), p["online"].as_u64()),
+                (Some("presence"), Some(2)),
+                "{p}"
+            );
+            assert_eq!(
+                users(&p["users"]),
+                named(&[("alice", "Alice"), ("bob", "Bob")]),
+                "the whole set: {p}"
+            );
+            assert!(p["joined"].is_array() && p["left"].is_array(), "{p}");
+            // In sync again: the next change is only a change.
+            bob.close();
+            let p = alice.next_except(&["typing"]);
+            assert_eq!(p["left"][0]["userId"], "bob", "{p}");
+            assert_eq!(p["online"], 1, "{p}");
+            assert!(p.get("users").is_none(), "{p}");
+        }
+    });
+}
+
+/// `subscribed.users` is the set as of the room's last presence frame: with a change
+/// pending (dave's join, within the interval), a newcomer gets the set without it and
+/// the next frame's `joined` brings it; applying the frames to it gives the room.
+#[test]
+fn subscribed_lists_who_was_online_as_of_the_last_presence_frame() {
+    // Long enough that eve's subscribe surely comes within dave's interval.
+    let env = [("PRESENCE_INTERVAL_MS", "2000")];
+    each_run("baseline", MEMORY, &env, |run| {
+        for room in run.rooms("baseline") {
+            let mut alice = run.connect(&format!("userId=alice&username=Alice&room={room}"));
+            let s = alice.expect("subscribed");
+            assert_eq!(s["users"], json!([]), "nobody before alice's own join: {s}");
+            only_own_arrival(&alice.settle_for(Duration::from_millis(2300)), "alice");
+            let _dave = run.connect(&format!("userId=dave&username=Dave&room={room}"));
+            let mut eve = run.connect("userId=eve&username=Eve");
+            let s = eve.subscribe(1, &room);
+            assert_eq!(
+                users(&s["users"]),
+                named(&[("alice", "Alice")]),
+                "dave's join is still pending: {s}"
+            );
+            assert_eq!(s["online"], 3, "{s}");
+            let p = eve.next_except(&["chat", "typing"]);
+            assert_eq!(
+                users(&p["joined"]),
+                named(&[("dave", "Dave"), ("eve", "Eve")]),
+                "{p}"
+            );
+            assert_eq!(p["online"], 3, "{p}");
         }
     });
 }
