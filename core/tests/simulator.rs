@@ -1591,13 +1591,13 @@ fn presence_after_the_bound_is_crossed_back_within_an_interval() {
     let got = presence_frames(&sim, o);
     let last = got.last().unwrap();
     assert_eq!(last["online"], 2, "{got:?}");
-    let everyone: Vec<&str> = last["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userId"].as_str().unwrap())
-        .collect();
-    assert_eq!(everyone, ["b", "o"], "{got:?}");
+    assert_eq!(user_ids(&last["users"]), ["b", "o"], "{got:?}");
+}
+
+/// The user ids of a list of `{userId, username}`.
+fn user_ids(list: &serde_json::Value) -> Vec<&str> {
+    let list = list.as_array().expect("a list of users");
+    list.iter().map(|u| u["userId"].as_str().unwrap()).collect()
 }
 
 /// The same after count-only frames: over the bound for seconds, then back within it.
@@ -1620,13 +1620,7 @@ fn presence_lists_everyone_when_a_room_comes_back_within_the_bound() {
     let last = got.last().unwrap();
     assert_eq!(last["online"], 2, "{got:?}");
     assert_eq!(last["left"][0]["userId"], "a", "{got:?}");
-    let everyone: Vec<&str> = last["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userId"].as_str().unwrap())
-        .collect();
-    assert_eq!(everyone, ["b", "o"], "{got:?}");
+    assert_eq!(user_ids(&last["users"]), ["b", "o"], "{got:?}");
     // Back in sync: the next change is only a change.
     sim.close(b);
     settled_for(&mut sim, Duration::from_secs(1));
@@ -1665,11 +1659,9 @@ fn a_newcomer_hears_of_a_user_who_left_and_came_back_around_its_join() {
         .map(|r| serde_json::from_slice(&r.frame).unwrap())
         .collect();
     let subscribed = frames.iter().find(|v| v["type"] == "subscribed").unwrap();
-    let mut belief: std::collections::BTreeSet<String> = subscribed["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userId"].as_str().unwrap().to_owned())
+    let mut belief: std::collections::BTreeSet<String> = user_ids(&subscribed["users"])
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     assert_eq!(
         belief.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1768,4 +1760,24 @@ fn an_ack_held_behind_a_replay_outlives_an_unsubscribe() {
         .collect();
     assert_eq!(kinds, ["ack2", "unsubscribed3"], "{got:?}");
     assert!(!got.iter().any(|v| v["content"] == "mine"), "{got:?}");
+}
+
+/// Found by the presence property once it held for every subscription: a newcomer's
+/// `subscribed` counts a user whose join is pending; if that user leaves within the
+/// interval, the changes cancel out, and the newcomer must still hear the count.
+#[test]
+fn a_newcomer_told_a_count_midway_hears_where_the_interval_ends() {
+    let mut sim = Sim::new(1, 1, |_| {});
+    sim.open(0, "proto=2&userId=o&room=r").unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let x = (0, sim.open(0, "proto=2&userId=x&room=r").unwrap());
+    let n = (0, sim.open(0, "proto=2&userId=o&room=r").unwrap());
+    sim.close(x);
+    sim.run_for(Duration::from_secs(1));
+    let frames = v2_frames(&sim, n);
+    let subscribed = frames.iter().find(|v| v["type"] == "subscribed").unwrap();
+    assert_eq!(subscribed["online"], 2, "o and x: {subscribed}");
+    assert_eq!(user_ids(&subscribed["users"]), ["o"], "{subscribed}");
+    let last = presence_frames(&sim, n).pop().expect("a presence frame");
+    assert_eq!(last["online"], 1, "{frames:?}");
 }

@@ -134,6 +134,10 @@ impl Hub {
                     .signals
                     .as_ref()
                     .map_or(0, |s| s.last_read(&member.user));
+                let online = room.users.len();
+                if let Some(s) = room.signals.as_deref_mut() {
+                    s.told_count(online);
+                }
                 let users = (self.cfg.presence && room.users.len() <= presence_max)
                     .then(|| signals::announced(room.signals.as_deref(), &room.users));
                 self.scratch.clear();

@@ -30,6 +30,10 @@ pub(crate) struct Signals {
     /// The room was over the bound since subscribers last had a list (its joins and
     /// leaves went unrecorded): the next list frame carries the whole set.
     resync: bool,
+    /// The lowest and highest count a `subscribed` said while a change was pending: the
+    /// next look sends a frame if the interval ends at another, even if its changes
+    /// cancel out.
+    told: Option<(usize, usize)>,
     count_sent: usize,
     count_sent_at: Option<Mono>,
     typists: Vec<Typist>,
@@ -122,6 +126,18 @@ pub(crate) fn announced<'a>(
     }
     users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
     users
+}
+
+impl Signals {
+    /// A subscriber was just told the room's count: if a change is pending, the next
+    /// look makes sure it hears the count that change ends at.
+    pub fn told_count(&mut self, online: usize) {
+        if self.presence_due.is_some() {
+            let (lo, hi) = self.told.get_or_insert((online, online));
+            *lo = (*lo).min(online);
+            *hi = (*hi).max(online);
+        }
+    }
 }
 
 impl Hub {
@@ -312,6 +328,7 @@ impl Hub {
         if s.presence_due.is_some_and(|t| t <= now.mono) {
             s.presence_due = None;
             let changes = std::mem::take(&mut s.changes);
+            let told_otherwise = s.told.take().is_some_and(|told| told != (online, online));
             if online <= max {
                 let resync = std::mem::take(&mut s.resync);
                 let mut joined = Vec::new();
@@ -335,7 +352,7 @@ impl Hub {
                         last_seen: stamp.as_str(),
                     });
                 }
-                if resync || !joined.is_empty() || !left.is_empty() {
+                if resync || told_otherwise || !joined.is_empty() || !left.is_empty() {
                     joined.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
                     left.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
                     let everyone = resync.then(|| {
@@ -360,7 +377,7 @@ impl Hub {
                     frames.push(Bytes::copy_from_slice(scratch));
                     s.count_sent = online;
                 }
-            } else if s.count_dirty && online != s.count_sent {
+            } else if s.count_dirty && (online != s.count_sent || told_otherwise) {
                 scratch.clear();
                 protocol::encode_presence_v2(scratch, room, online, None);
                 frames.push(Bytes::copy_from_slice(scratch));

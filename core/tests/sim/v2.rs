@@ -50,6 +50,8 @@ const TYPING_LIMIT: RateLimit = RateLimit {
 pub type Users = Vec<(String, String)>;
 /// Joined and left user ids.
 type Ids = (Vec<String>, Vec<String>);
+/// A presence frame as a subscriber got it: online, joined / left ids, the whole set.
+type GotPresence = (usize, Option<Ids>, Option<BTreeSet<String>>);
 
 /// A server frame as a v1 or v2 client reads it; anything else is a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,29 @@ impl Srv {
             Srv::Hello { .. } => None,
         }
     }
+}
+
+/// A presence set and count as a client keeps them: from `start`, each frame's `online`,
+/// its whole set where it carries one, then its joined and left.
+fn applied(
+    start: &BTreeSet<String>,
+    online: usize,
+    frames: &[GotPresence],
+) -> (BTreeSet<String>, usize) {
+    let (mut belief, mut count) = (start.clone(), online);
+    for (online, changes, everyone) in frames {
+        count = *online;
+        if let Some(e) = everyone {
+            belief = e.clone();
+        }
+        if let Some((joined, left)) = changes {
+            belief.extend(joined.iter().cloned());
+            for u in left {
+                belief.remove(u);
+            }
+        }
+    }
+    (belief, count)
 }
 
 /// Parses one server frame; panics on a frame PROTOCOL.md does not describe.
@@ -1256,7 +1281,7 @@ struct Inst {
     /// Within the bound when subscribed: who was online as of the last presence frame.
     baseline: Option<BTreeSet<String>>,
     /// Presence frames: online, joined / left user ids, and the whole set if sent.
-    presence: Vec<(usize, Option<Ids>, Option<BTreeSet<String>>)>,
+    presence: Vec<GotPresence>,
     typing: Vec<Vec<(String, String)>>,
     /// Read frames: user, seq, and the newest seq the subscriber knew of then.
     reads: Vec<(String, u64, u64)>,
@@ -1971,20 +1996,7 @@ impl V2Run {
                 // changes, the whole set where one carries it. A count-only frame leaves
                 // the set to the next one that carries it.
                 if let Some(baseline) = &inst.baseline {
-                    let mut belief = baseline.clone();
-                    let mut count = inst.online;
-                    for (online, changes, everyone) in &inst.presence {
-                        count = *online;
-                        if let Some(e) = everyone {
-                            belief = e.clone();
-                        }
-                        if let Some((joined, left)) = changes {
-                            belief.extend(joined.iter().cloned());
-                            for u in left {
-                                belief.remove(u);
-                            }
-                        }
-                    }
+                    let (belief, count) = applied(baseline, inst.online, &inst.presence);
                     if truth.len() <= self.cfg.max_members {
                         prop_assert_eq!(
                             count,
@@ -2004,20 +2016,7 @@ impl V2Run {
                     }
                 }
                 if let Some((snapshot, online)) = &inst.req.snapshot {
-                    let mut belief = snapshot.clone();
-                    let mut count = *online;
-                    for (online, changes, everyone) in &inst.presence {
-                        count = *online;
-                        if let Some(e) = everyone {
-                            belief = e.clone();
-                        }
-                        if let Some((joined, left)) = changes {
-                            belief.extend(joined.iter().cloned());
-                            for u in left {
-                                belief.remove(u);
-                            }
-                        }
-                    }
+                    let (belief, count) = applied(snapshot, *online, &inst.presence);
                     if small {
                         prop_assert_eq!(
                             count,
