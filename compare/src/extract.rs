@@ -11,6 +11,9 @@ pub enum Source {
     /// `rssPerConnBytes` if present, else
     /// (`server.rssAfterBytes` − `server.rssBeforeBytes`) ÷ `connsOpened`.
     RssPerConn,
+    /// The sum of the `count` of every entry of the object at this path (0 when it is
+    /// empty): e.g. connections closed, over every close code.
+    CountSum(&'static [&'static str]),
 }
 
 /// One compared figure.
@@ -36,50 +39,140 @@ const GEN_CPU: Figure = Figure {
     source: Source::Path(&["generator", "cpuPercent"]),
 };
 
+const P50: Figure = Figure {
+    key: "latencyMs.p50",
+    label: "latency p50 (ms)",
+    decimals: 3,
+    lower_is_better: true,
+    source: Source::Path(&["latencyMs", "p50"]),
+};
+
+const P99: Figure = Figure {
+    key: "latencyMs.p99",
+    label: "latency p99 (ms)",
+    decimals: 3,
+    lower_is_better: true,
+    source: Source::Path(&["latencyMs", "p99"]),
+};
+
+const P999: Figure = Figure {
+    key: "latencyMs.p999",
+    label: "latency p99.9 (ms)",
+    decimals: 3,
+    lower_is_better: true,
+    source: Source::Path(&["latencyMs", "p999"]),
+};
+
+const CPU_PER_FRAME: Figure = Figure {
+    key: "server.cpuNsPerFrame",
+    label: "server CPU per delivered frame (ns)",
+    decimals: 0,
+    lower_is_better: true,
+    source: Source::Path(&["server", "cpuNsPerFrame"]),
+};
+
+const DELIVERY: Figure = Figure {
+    key: "deliveryRatio",
+    label: "delivery ratio",
+    decimals: 5,
+    lower_is_better: false,
+    source: Source::Path(&["deliveryRatio"]),
+};
+
+const DELIVERED: Figure = Figure {
+    key: "deliveredPerSec",
+    label: "delivered frames/s",
+    decimals: 0,
+    lower_is_better: false,
+    source: Source::Path(&["deliveredPerSec"]),
+};
+
+const ACK_P99: Figure = Figure {
+    key: "v2.ackLatencyMs.p99",
+    label: "send → ack p99 (ms)",
+    decimals: 3,
+    lower_is_better: true,
+    source: Source::Path(&["v2", "ackLatencyMs", "p99"]),
+};
+
+const DISCONNECTS: Figure = Figure {
+    key: "errors.closes",
+    label: "connections closed by the server",
+    decimals: 0,
+    lower_is_better: true,
+    source: Source::CountSum(&["errors", "closes"]),
+};
+
+const CONNECT_FAILURES: Figure = Figure {
+    key: "errors.connectFailures",
+    label: "connections that failed to open",
+    decimals: 0,
+    lower_is_better: true,
+    source: Source::CountSum(&["errors", "connectFailures"]),
+};
+
 /// Fan-out (S1, S2) figures.
 pub const FANOUT_FIGURES: &[Figure] = &[
+    P50,
+    P99,
+    P999,
+    CPU_PER_FRAME,
+    DELIVERY,
+    DELIVERED,
+    DISCONNECTS,
+    CONNECT_FAILURES,
+    GEN_CPU,
+];
+
+/// Many rooms per connection (S8, v2) figures.
+pub const ROOMS_FIGURES: &[Figure] = &[
+    P50,
+    P99,
+    P999,
+    CPU_PER_FRAME,
+    DELIVERY,
+    DELIVERED,
     Figure {
-        key: "latencyMs.p50",
-        label: "latency p50 (ms)",
-        decimals: 3,
+        key: "v2.rssPerSubscriptionBytes",
+        label: "server RSS growth per subscription (B)",
+        decimals: 1,
         lower_is_better: true,
-        source: Source::Path(&["latencyMs", "p50"]),
+        source: Source::Path(&["v2", "rssPerSubscriptionBytes"]),
     },
     Figure {
-        key: "latencyMs.p99",
-        label: "latency p99 (ms)",
-        decimals: 3,
-        lower_is_better: true,
-        source: Source::Path(&["latencyMs", "p99"]),
-    },
-    Figure {
-        key: "latencyMs.p999",
-        label: "latency p99.9 (ms)",
-        decimals: 3,
-        lower_is_better: true,
-        source: Source::Path(&["latencyMs", "p999"]),
-    },
-    Figure {
-        key: "server.cpuNsPerFrame",
-        label: "server CPU per delivered frame (ns)",
+        key: "v2.rssPerConnBytes",
+        label: "server RSS growth per v2 connection (B)",
         decimals: 0,
         lower_is_better: true,
-        source: Source::Path(&["server", "cpuNsPerFrame"]),
+        source: Source::Path(&["v2", "rssPerConnBytes"]),
+    },
+    ACK_P99,
+    GEN_CPU,
+];
+
+/// Typing + presence churn (S9, v2) figures.
+pub const TYPING_FIGURES: &[Figure] = &[
+    P50,
+    P99,
+    P999,
+    CPU_PER_FRAME,
+    DELIVERY,
+    DELIVERED,
+    Figure {
+        key: "v2.typingPerMemberPerSec",
+        label: "typing frames per member per s",
+        decimals: 2,
+        lower_is_better: true,
+        source: Source::Path(&["v2", "typingPerMemberPerSec"]),
     },
     Figure {
-        key: "deliveryRatio",
-        label: "delivery ratio",
-        decimals: 5,
-        lower_is_better: false,
-        source: Source::Path(&["deliveryRatio"]),
+        key: "v2.presencePerMemberPerSec",
+        label: "presence frames per member per s",
+        decimals: 2,
+        lower_is_better: true,
+        source: Source::Path(&["v2", "presencePerMemberPerSec"]),
     },
-    Figure {
-        key: "deliveredPerSec",
-        label: "delivered frames/s",
-        decimals: 0,
-        lower_is_better: false,
-        source: Source::Path(&["deliveredPerSec"]),
-    },
+    ACK_P99,
     GEN_CPU,
 ];
 
@@ -108,6 +201,7 @@ pub const CONNECT_FIGURES: &[Figure] = &[
         lower_is_better: true,
         source: Source::Path(&["server", "cpuUsPerHandshake"]),
     },
+    CONNECT_FAILURES,
     GEN_CPU,
 ];
 
@@ -130,6 +224,14 @@ impl Figure {
                 let opened = number(report, &["connsOpened"]).filter(|n| *n > 0.0)?;
                 Some((after - before) / opened)
             }),
+            Source::CountSum(path) => {
+                let m = at(report, path)?.as_object()?;
+                Some(
+                    m.values()
+                        .filter_map(|c| c.get("count").and_then(Value::as_f64))
+                        .sum(),
+                )
+            }
         }
     }
 }
@@ -190,10 +292,50 @@ mod tests {
                 Some(812.5),
                 Some(0.99995),
                 Some(200000.0),
+                None,
+                None,
                 Some(55.0)
             ]
         );
         assert!(!generator_saturated(&r));
+    }
+
+    #[test]
+    fn disconnects_and_connect_failures_are_summed() {
+        let mut r = fanout();
+        r.as_object_mut().unwrap().insert(
+            "errors".into(),
+            json!({"errorFrames": {}, "closes": {"close_1008": {"count": 3, "example": "x"},
+                   "eof": {"count": 2}}, "connectFailures": {}}),
+        );
+        let key = |k: &str| {
+            FANOUT_FIGURES
+                .iter()
+                .find(|f| f.key == k)
+                .and_then(|f| f.value(&r))
+        };
+        assert_eq!(key("errors.closes"), Some(5.0));
+        assert_eq!(key("errors.connectFailures"), Some(0.0));
+        assert_eq!(DISCONNECTS.value(&fanout()), None, "no errors object");
+    }
+
+    #[test]
+    fn v2_figures() {
+        let mut r = fanout();
+        r.as_object_mut().unwrap().insert(
+            "v2".into(),
+            json!({"rssPerSubscriptionBytes": 48.5, "rssPerConnBytes": 600.0,
+                   "ackLatencyMs": {"p99": 2.5},
+                   "typingPerMemberPerSec": 3.9, "presencePerMemberPerSec": 0.4}),
+        );
+        let key =
+            |figs: &[Figure], k: &str| figs.iter().find(|f| f.key == k).and_then(|f| f.value(&r));
+        assert_eq!(key(ROOMS_FIGURES, "v2.rssPerSubscriptionBytes"), Some(48.5));
+        assert_eq!(key(ROOMS_FIGURES, "v2.ackLatencyMs.p99"), Some(2.5));
+        assert_eq!(key(ROOMS_FIGURES, "server.cpuNsPerFrame"), Some(812.5));
+        assert_eq!(key(TYPING_FIGURES, "v2.typingPerMemberPerSec"), Some(3.9));
+        assert_eq!(key(TYPING_FIGURES, "v2.presencePerMemberPerSec"), Some(0.4));
+        assert_eq!(key(TYPING_FIGURES, "latencyMs.p99"), Some(1.5));
     }
 
     #[test]
@@ -224,7 +366,7 @@ mod tests {
         let r = json!({"handshakesPerSec": 25000.0, "server": {"cpuUsPerHandshake": 31.5},
                        "generator": {"cpuPercent": 95.0, "cpuPercentPerThread": [95.0]}});
         let got: Vec<Option<f64>> = CONNECT_FIGURES.iter().map(|f| f.value(&r)).collect();
-        assert_eq!(got, [Some(25000.0), Some(31.5), Some(95.0)]);
+        assert_eq!(got, [Some(25000.0), Some(31.5), None, Some(95.0)]);
         assert!(generator_saturated(&r));
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Comparison, FigureResult, ScenarioResult};
+use super::report::{Comparison, FigureResult, ScenarioResult, TargetResult};
 use super::stats::Summary;
 
 /// `v` with `decimals` decimals and thousands separators (`1,234,567.5`).
@@ -83,6 +83,23 @@ pub fn table_row(f: &FigureResult) -> String {
 fn scenario_section(out: &mut String, servers: &[String], s: &ScenarioResult) {
     let _ = writeln!(out, "## {}\n", s.title);
     let _ = writeln!(out, "`{}`\n", s.loadtest_command);
+    if !s.server_env.is_empty() {
+        let _ = writeln!(out, "Server environment: `{}`\n", s.server_env.join(" "));
+    }
+    for k in &s.skipped {
+        let _ = writeln!(out, "- skipped: {k}");
+    }
+    if !s.skipped.is_empty() {
+        out.push('\n');
+    }
+    if s.figures.is_empty() {
+        return;
+    }
+    let servers = if s.servers.is_empty() {
+        servers
+    } else {
+        &s.servers[..]
+    };
     out.push_str(&table_header(servers));
     for f in &s.figures {
         out.push_str(&table_row(f));
@@ -94,6 +111,51 @@ fn scenario_section(out: &mut String, servers: &[String], s: &ScenarioResult) {
     if !s.warnings.is_empty() {
         out.push('\n');
     }
+}
+
+/// A target's value with its unit.
+fn fmt_target_value(t: &TargetResult) -> String {
+    match (t.value, t.unit.as_str()) {
+        (None, _) => "—".to_string(),
+        (Some(v), "×") => format!("{v:.2}×"),
+        (Some(v), "") => fmt_num(v, if v.fract() == 0.0 { 0 } else { 5 }),
+        (Some(v), unit) => format!("{} {unit}", fmt_num(v, 1)),
+    }
+}
+
+/// The targets table (v2, defaults).
+pub fn targets_section(out: &mut String, targets: &[TargetResult]) {
+    if targets.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Targets (PERFORMANCE.md), from this session's medians\n"
+    );
+    let _ = writeln!(out, "| target | server | value | limit | | from |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | --- | --- |");
+    for t in targets {
+        let op = if t.at_least { "≥" } else { "≤" };
+        let limit = match t.unit.as_str() {
+            "×" => format!("{op} {:.2}×", t.limit),
+            "" => format!("{op} {}", t.limit),
+            unit => format!("{op} {} {unit}", fmt_num(t.limit, 0)),
+        };
+        let met = match t.met {
+            Some(true) => "**met**",
+            Some(false) => "missed",
+            None => "unknown",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {limit} | {met} | {} |",
+            t.target,
+            t.server,
+            fmt_target_value(t),
+            t.from
+        );
+    }
+    out.push('\n');
 }
 
 /// The whole document.
@@ -130,6 +192,7 @@ pub fn render(c: &Comparison) -> String {
     for s in &c.scenarios {
         scenario_section(&mut out, &names, s);
     }
+    targets_section(&mut out, &c.targets);
     let _ = writeln!(out, "## Commands\n");
     let _ = writeln!(out, "```sh");
     if let Some(b) = &c.build_command {
@@ -139,7 +202,17 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(out, "# {}\n{}", s.name, s.launch);
     }
     for s in &c.scenarios {
-        let _ = writeln!(out, "# {}\n{}", s.id, s.loadtest_command);
+        if s.server_env.is_empty() {
+            let _ = writeln!(out, "# {}\n{}", s.id, s.loadtest_command);
+        } else {
+            let _ = writeln!(
+                out,
+                "# {} (server also with {})\n{}",
+                s.id,
+                s.server_env.join(" "),
+                s.loadtest_command
+            );
+        }
     }
     let _ = writeln!(out, "```");
     out
@@ -245,14 +318,62 @@ mod tests {
                     launch: format!("PORT=$PORT taskset -c 0 {n}"),
                 })
                 .collect(),
-            scenarios: vec![ScenarioResult {
-                id: "s4".into(),
-                title: "S4 connect storm".into(),
-                loadtest_command: "hubbub-loadtest connect".into(),
-                runs,
-                figures,
-                warnings,
-            }],
+            scenarios: vec![
+                ScenarioResult {
+                    id: "s4".into(),
+                    title: "S4 connect storm".into(),
+                    loadtest_command: "hubbub-loadtest connect".into(),
+                    servers: servers.clone(),
+                    skipped: Vec::new(),
+                    server_env: Vec::new(),
+                    runs,
+                    figures,
+                    warnings,
+                },
+                ScenarioResult {
+                    id: "s9".into(),
+                    title: "S9 typing".into(),
+                    loadtest_command: "hubbub-loadtest typing".into(),
+                    servers: vec!["hubbub".into()],
+                    skipped: vec!["tb (does not speak protocol v2)".into()],
+                    server_env: vec!["PRESENCE=true".into()],
+                    runs: Vec::new(),
+                    figures: Vec::new(),
+                    warnings: Vec::new(),
+                },
+            ],
+            targets: vec![
+                TargetResult {
+                    target: "S9 chat latency p99 ÷ S1's".into(),
+                    server: "hubbub".into(),
+                    value: Some(1.05),
+                    limit: 1.2,
+                    at_least: false,
+                    unit: "×".into(),
+                    met: Some(true),
+                    from: "S9 5.2 ÷ S1 4.95".into(),
+                },
+                TargetResult {
+                    target: "S8 server RSS per subscription".into(),
+                    server: "hubbub".into(),
+                    value: None,
+                    limit: 64.0,
+                    at_least: false,
+                    unit: "B".into(),
+                    met: None,
+                    from: "x".into(),
+                },
+                TargetResult {
+                    target: "S2 with defaults: delivery ratio".into(),
+                    server: "hubbub".into(),
+                    value: Some(0.9995),
+                    limit: 0.999,
+                    at_least: true,
+                    unit: String::new(),
+                    met: Some(true),
+                    from: "y".into(),
+                },
+            ],
         };
         let md = render(&c);
         assert!(md.starts_with("# Side by side: hubbub vs tb\n"), "{md}");
@@ -264,6 +385,20 @@ mod tests {
         assert!(md.contains("- ⚠ tb run 1: no report"));
         assert!(
             md.contains("```sh\ncargo build --release\n# hubbub\nPORT=$PORT taskset -c 0 hubbub\n")
+        );
+        assert!(md.contains("## S9 typing\n\n`hubbub-loadtest typing`\n\nServer environment: `PRESENCE=true`\n\n- skipped: tb (does not speak protocol v2)\n"), "{md}");
+        assert!(md.contains(
+            "| S9 chat latency p99 ÷ S1's | hubbub | 1.05× | ≤ 1.20× | **met** | S9 5.2 ÷ S1 4.95 |"
+        ));
+        assert!(
+            md.contains("| S8 server RSS per subscription | hubbub | — | ≤ 64 B | unknown | x |")
+        );
+        assert!(md.contains("# s9 (server also with PRESENCE=true)\nhubbub-loadtest typing\n"));
+        assert!(
+            md.contains(
+                "| S2 with defaults: delivery ratio | hubbub | 0.99950 | ≥ 0.999 | **met** | y |"
+            ),
+            "{md}"
         );
     }
 }

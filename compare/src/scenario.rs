@@ -1,6 +1,9 @@
-//! The scenarios (PERFORMANCE.md's S1–S4) as `hubbub-loadtest` arguments.
+//! The scenarios (PERFORMANCE.md's S1–S4, and S8–S9 on protocol v2) as
+//! `hubbub-loadtest` arguments.
 
-use super::extract::{Figure, CONNECT_FIGURES, FANOUT_FIGURES, IDLE_FIGURES};
+use super::extract::{
+    Figure, CONNECT_FIGURES, FANOUT_FIGURES, IDLE_FIGURES, ROOMS_FIGURES, TYPING_FIGURES,
+};
 
 /// The loadtest mode a scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +14,10 @@ pub enum Kind {
     Idle,
     /// `connect`: handshakes per second.
     Connect,
+    /// `rooms` (v2): fan-out over many rooms per connection, RSS per subscription.
+    Rooms,
+    /// `typing` (v2): fan-out with typing and presence churn.
+    Typing,
 }
 
 /// One scenario.
@@ -25,7 +32,17 @@ pub struct Scenario {
     /// The loadtest arguments, mode first (without `--url`, `--cpu`, `--server-pid`,
     /// `--json`).
     pub args: &'static [&'static str],
+    /// It speaks protocol v2: servers that do not are skipped.
+    pub v2: bool,
+    /// Server environment on top of the harness's (e.g. presence on).
+    pub env: &'static [(&'static str, &'static str)],
+    /// Scenarios its targets are ratios to: run in the same session, before it.
+    pub needs: &'static [&'static str],
 }
+
+/// The server's own defaults for what the harness's environment turns off or changes
+/// (presence, the rate limit): the `d` scenarios run with these, as users do.
+pub const DEFAULTS: &[(&str, &str)] = &[("PRESENCE", "true"), ("RATE_LIMIT_PER_SEC", "5")];
 
 /// All scenarios, in order.
 pub const SCENARIOS: &[Scenario] = &[
@@ -51,6 +68,9 @@ pub const SCENARIOS: &[Scenario] = &[
             "2s",
             "--allow-loss",
         ],
+        v2: false,
+        env: &[],
+        needs: &[],
     },
     Scenario {
         id: "s2",
@@ -74,18 +94,131 @@ pub const SCENARIOS: &[Scenario] = &[
             "3s",
             "--allow-loss",
         ],
+        v2: false,
+        env: &[],
+        needs: &[],
     },
     Scenario {
         id: "s3",
         title: "S3 idle memory: 18,000 idle connections",
         kind: Kind::Idle,
         args: &["idle", "--conns", "18000"],
+        v2: false,
+        env: &[],
+        needs: &[],
     },
     Scenario {
         id: "s4",
         title: "S4 connect storm: 10,000 connections, 100 handshakes in flight",
         kind: Kind::Connect,
         args: &["connect", "--conns", "10000", "--in-flight", "100"],
+        v2: false,
+        env: &[],
+        needs: &[],
+    },
+    Scenario {
+        id: "s2d",
+        title: "S2 large room with the server's defaults (presence on, rate limit 5/s)",
+        kind: Kind::Fanout,
+        args: &[
+            "fanout",
+            "--conns",
+            "5000",
+            "--rooms",
+            "1",
+            "--senders",
+            "10",
+            "--rate",
+            "2",
+            "--payload-bytes",
+            "64",
+            "--duration",
+            "8s",
+            "--warmup",
+            "3s",
+            "--allow-loss",
+        ],
+        v2: false,
+        env: DEFAULTS,
+        needs: &["s2"],
+    },
+    Scenario {
+        id: "s3d",
+        title: "S3 idle memory with the server's defaults (presence on)",
+        kind: Kind::Idle,
+        args: &["idle", "--conns", "18000"],
+        v2: false,
+        env: DEFAULTS,
+        needs: &["s3"],
+    },
+    Scenario {
+        id: "s4d",
+        title: "S4 connect storm with the server's defaults (presence on)",
+        kind: Kind::Connect,
+        args: &["connect", "--conns", "10000", "--in-flight", "100"],
+        v2: false,
+        env: DEFAULTS,
+        needs: &["s4"],
+    },
+    Scenario {
+        id: "s8",
+        title: "S8 many rooms per connection (v2): 2,000 connections × 20 of 200 rooms, \
+                200 senders × 5 msg/s",
+        kind: Kind::Rooms,
+        args: &[
+            "rooms",
+            "--conns",
+            "2000",
+            "--rooms",
+            "200",
+            "--subscriptions",
+            "20",
+            "--senders",
+            "200",
+            "--rate",
+            "5",
+            "--payload-bytes",
+            "64",
+            "--duration",
+            "8s",
+            "--warmup",
+            "2s",
+            "--allow-loss",
+        ],
+        v2: true,
+        env: &[],
+        needs: &["s1"],
+    },
+    Scenario {
+        id: "s9",
+        title: "S9 typing + presence churn (v2): S1's shape, typing every 3 s, 1 % \
+                reconnecting per second, presence on",
+        kind: Kind::Typing,
+        args: &[
+            "typing",
+            "--conns",
+            "1000",
+            "--rooms",
+            "10",
+            "--senders",
+            "100",
+            "--rate",
+            "20",
+            "--payload-bytes",
+            "64",
+            "--typing-every",
+            "3s",
+            "--churn",
+            "1",
+            "--duration",
+            "8s",
+            "--warmup",
+            "2s",
+            "--allow-loss",
+        ],
+        v2: true,
+        env: &[("PRESENCE", "true")],
+        needs: &["s1"],
     },
 ];
 
@@ -102,6 +235,8 @@ impl Scenario {
             Kind::Fanout => FANOUT_FIGURES,
             Kind::Idle => IDLE_FIGURES,
             Kind::Connect => CONNECT_FIGURES,
+            Kind::Rooms => ROOMS_FIGURES,
+            Kind::Typing => TYPING_FIGURES,
         }
     }
 
@@ -122,6 +257,12 @@ impl Scenario {
                 set_flag(&mut args, flag, v.min(scaled));
             }
         }
+        if let (Some(subs), Some(rooms)) = (
+            flag_value(&args, "--subscriptions"),
+            flag_value(&args, "--rooms"),
+        ) {
+            set_flag(&mut args, "--subscriptions", subs.min(rooms));
+        }
         args
     }
 }
@@ -137,6 +278,26 @@ fn set_flag(args: &mut [String], flag: &str, value: usize) {
             *v = value.to_string();
         }
     }
+}
+
+/// `list` with every scenario a listed one [`Scenario::needs`] inserted before it when
+/// not asked for: the targets are ratios to scenarios run in the same session (S1 for
+/// S8 and S9, S2/S3/S4 for their defaults runs).
+pub fn with_needed(list: Vec<&'static Scenario>) -> Vec<&'static Scenario> {
+    let mut out: Vec<&'static Scenario> = Vec::new();
+    for scn in list {
+        for id in scn.needs {
+            if let Some(n) = Scenario::find(id) {
+                if !out.iter().any(|o| o.id == n.id) {
+                    out.push(n);
+                }
+            }
+        }
+        if !out.iter().any(|o| o.id == scn.id) {
+            out.push(scn);
+        }
+    }
+    out
 }
 
 /// Parses `s1,s3,s4` (or `all`) into scenarios, in the order given, without repeats.
@@ -172,8 +333,8 @@ mod tests {
         let l = parse_list("s1, S3,s4,s1").unwrap();
         let ids: Vec<&str> = l.iter().map(|s| s.id).collect();
         assert_eq!(ids, ["s1", "s3", "s4"]);
-        assert_eq!(parse_list("all").unwrap().len(), 4);
-        assert!(parse_list("s9").unwrap_err().contains("s9"));
+        assert_eq!(parse_list("all").unwrap().len(), 9);
+        assert!(parse_list("s10").unwrap_err().contains("s10"));
         assert!(parse_list(" , ").is_err());
     }
 
@@ -202,6 +363,61 @@ mod tests {
     }
 
     #[test]
+    fn v2_scenarios_match_the_brief() {
+        let s8 = Scenario::find("s8").unwrap();
+        assert_eq!((s8.kind, s8.v2), (Kind::Rooms, true));
+        assert_eq!(
+            s8.args.join(" "),
+            "rooms --conns 2000 --rooms 200 --subscriptions 20 --senders 200 --rate 5 \
+             --payload-bytes 64 --duration 8s --warmup 2s --allow-loss"
+        );
+        let s9 = Scenario::find("s9").unwrap();
+        assert_eq!((s9.kind, s9.v2), (Kind::Typing, true));
+        assert_eq!(
+            s9.args.join(" "),
+            "typing --conns 1000 --rooms 10 --senders 100 --rate 20 --payload-bytes 64 \
+             --typing-every 3s --churn 1 --duration 8s --warmup 2s --allow-loss"
+        );
+        assert_eq!(s9.env, [("PRESENCE", "true")]);
+        // 200 senders × 5 msg/s × 200 members a room = S1's 200k deliveries/s.
+        assert_eq!(200 * 5 * (2000 * 20 / 200), 200_000);
+        assert!(SCENARIOS
+            .iter()
+            .filter(|s| !s.v2 && !s.id.ends_with('d'))
+            .all(|s| s.env.is_empty()));
+    }
+
+    #[test]
+    fn scenarios_bring_what_they_are_compared_to() {
+        let ids = |l: Vec<&'static Scenario>| l.iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(with_needed(parse_list("s8,s9").unwrap())),
+            ["s1", "s8", "s9"]
+        );
+        assert_eq!(
+            ids(with_needed(parse_list("s9,s1").unwrap())),
+            ["s1", "s9"],
+            "the baseline runs first"
+        );
+        assert_eq!(
+            ids(with_needed(parse_list("s4d,s2d,s2").unwrap())),
+            ["s4", "s4d", "s2", "s2d"]
+        );
+        assert_eq!(ids(with_needed(parse_list("s3").unwrap())), ["s3"]);
+        assert_eq!(with_needed(parse_list("all").unwrap()).len(), 9);
+    }
+
+    #[test]
+    fn defaults_scenarios_are_their_benchmark_twins_with_the_servers_defaults() {
+        for (d, b) in [("s2d", "s2"), ("s3d", "s3"), ("s4d", "s4")] {
+            let (d, b) = (Scenario::find(d).unwrap(), Scenario::find(b).unwrap());
+            assert_eq!((d.args, d.kind, d.needs), (b.args, b.kind, &[b.id][..]));
+            assert_eq!(d.env, DEFAULTS);
+            assert!(b.env.is_empty());
+        }
+    }
+
+    #[test]
     fn scaling_keeps_the_arguments_consistent() {
         let s1 = Scenario::find("s1").unwrap();
         assert_eq!(s1.scaled_args(1.0).join(" "), s1.args.join(" "));
@@ -211,5 +427,10 @@ mod tests {
         assert_eq!(a, "connect --conns 10 --in-flight 10");
         let a = Scenario::find("s3").unwrap().scaled_args(0.0).join(" ");
         assert_eq!(a, "idle --conns 1");
+        let a = Scenario::find("s8").unwrap().scaled_args(0.005).join(" ");
+        assert!(
+            a.contains("--conns 10 --rooms 10 --subscriptions 10 --senders 10"),
+            "{a}"
+        );
     }
 }

@@ -61,6 +61,24 @@ pub enum Mode {
     /// --rate / --senders under 5 (the default --senders does), or start the server
     /// with RATE_LIMIT_PER_SEC=0.
     Soak(SoakArgs),
+    /// S8 (protocol v2): many rooms per connection. Each of --conns v2 connections
+    /// subscribes to --subscriptions of --rooms rooms; connections 0..--senders send to
+    /// their first room (room i % --rooms). Reports delivered frames/s, delivery, latency,
+    /// server CPU per delivered chat frame (acks are not deliveries) and server RSS
+    /// growth per subscription (measured between connecting and subscribing, each
+    /// after --settle). With --factor the rate is stepped up as in `steps`.
+    ///
+    /// Connection i subscribes to rooms (i + j·s) % rooms, j < --subscriptions, with a
+    /// stride s coprime with --rooms that changes every --rooms connections: every room
+    /// gets the same number of members and the rooms' member sets overlap in many ways.
+    /// Chat frames carry a clientMsgId (<send ns>.<n>), so acks are timed too.
+    Rooms(RoomsArgs),
+    /// S9 (protocol v2): S1's shape on v2 connections, every connection sending typing
+    /// every --typing-every (staggered) and --churn percent of the connections closed
+    /// and replaced (resubscribing) per second; reports chat latency and typing and
+    /// presence frames received per member per second against the coalescing bound.
+    /// Start the server with presence on (its default), RATE_LIMIT_PER_SEC=0.
+    Typing(TypingArgs),
     /// Measures the receive path (frame scan + seq check + latency record) over an
     /// in-memory buffer of server frames, on one core.
     SelfTest(SelfTestArgs),
@@ -354,6 +372,123 @@ pub struct SoakArgs {
     pub metrics: Vec<String>,
 }
 
+/// Options both protocol v2 modes share.
+#[derive(Debug, Clone, Args)]
+pub struct V2Common {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Measured window.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Sending before the measured window (not counted).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Longest wait after the window for messages still in flight.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub drain: Duration,
+    /// Content bytes per message (at least the ~30-byte marker; at most 1000).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub payload_bytes: u16,
+    /// Longest wait for every subscription to be confirmed (`subscribed`).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub subscribe_timeout: Duration,
+    /// The server's PRESENCE_INTERVAL_MS, for the presence frames' coalescing bound.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub presence_interval_ms: u32,
+    /// The server's typing interval (ms), for the typing frames' coalescing bound.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
+    pub typing_interval_ms: u32,
+    /// Fail (exit 3) when p99 end-to-end latency is over this many milliseconds.
+    #[arg(long, value_parser = positive_f64)]
+    pub max_p99: Option<f64>,
+    /// Fail (exit 3) when delivered / expected is under this ratio (e.g. 0.999).
+    #[arg(long, value_parser = ratio)]
+    pub min_delivery: Option<f64>,
+    /// Do not fail on gaps, duplicates or order violations.
+    #[arg(long)]
+    pub allow_loss: bool,
+}
+
+/// `rooms` options (S8).
+#[derive(Debug, Clone, Args)]
+pub struct RoomsArgs {
+    /// Options both v2 modes share.
+    #[command(flatten)]
+    pub v2: V2Common,
+    /// Connections.
+    #[arg(long, default_value_t = 2000)]
+    pub conns: usize,
+    /// Rooms.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rooms: u32,
+    /// Rooms each connection subscribes to (at most --rooms and the server's
+    /// MAX_SUBSCRIPTIONS, 64 by default).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub subscriptions: u32,
+    /// How many connections send (0..senders, each to its first room).
+    #[arg(long, default_value_t = 200)]
+    pub senders: usize,
+    /// Messages per second per sender (the first step's with --factor). The default
+    /// gives 200k deliveries/s with the other defaults, as S1.
+    #[arg(long, default_value_t = 5.0, value_parser = positive_f64)]
+    pub rate: f64,
+    /// Every connection sends typing this often (staggered); none by default.
+    #[arg(long, value_parser = parse_duration)]
+    pub typing_every: Option<Duration>,
+    /// Percent of the connections closed and replaced per second while sending.
+    #[arg(long, default_value_t = 0.0, value_parser = percent, value_name = "PCT")]
+    pub churn: f64,
+    /// Wait after connecting, and again after subscribing, before reading the server's
+    /// RSS (0: no RSS figures).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Fail (exit 3) when the server's RSS grew more than this per subscription, bytes.
+    #[arg(long, value_parser = positive_f64)]
+    pub max_rss_per_subscription: Option<f64>,
+    /// Step the rate: each step's rate is the previous one's times this, until a step
+    /// fails --max-p99 (default 10) or --min-delivery (default 0.999); connections are
+    /// reopened each step.
+    #[arg(long, value_parser = positive_f64)]
+    pub factor: Option<f64>,
+    /// With --factor: give up after this many steps.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_steps: u32,
+    /// With --factor: pause between steps.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub pause: Duration,
+}
+
+/// `typing` options (S9).
+#[derive(Debug, Clone, Args)]
+pub struct TypingArgs {
+    /// Options both v2 modes share.
+    #[command(flatten)]
+    pub v2: V2Common,
+    /// Connections.
+    #[arg(long, default_value_t = 1000)]
+    pub conns: usize,
+    /// Rooms.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rooms: u32,
+    /// Rooms each connection subscribes to.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub subscriptions: u32,
+    /// How many connections send (0..senders, each to its first room).
+    #[arg(long, default_value_t = 100)]
+    pub senders: usize,
+    /// Messages per second per sender (the default gives S1's 200k deliveries/s).
+    #[arg(long, default_value_t = 20.0, value_parser = positive_f64)]
+    pub rate: f64,
+    /// Every connection sends typing this often, staggered over the period.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub typing_every: Duration,
+    /// Percent of the connections closed (close 1000) and replaced per second while
+    /// sending; a replacement is a new user (lt-<i>-g<n>) that subscribes again.
+    #[arg(long, default_value_t = 1.0, value_parser = percent, value_name = "PCT")]
+    pub churn: f64,
+}
+
 /// Self-test options.
 #[derive(Debug, Clone, Args)]
 pub struct SelfTestArgs {
@@ -372,6 +507,13 @@ pub struct SelfTestArgs {
     /// Pin to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
+    /// Protocol of the frames: 1 (v1 chat frames, one room) or 2 (v2 chat frames over
+    /// --subscriptions rooms, the per-room seq check and an ack per 100 frames).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub proto: u8,
+    /// With --proto 2: rooms the frames are spread over.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub subscriptions: u32,
     /// Fail (exit 3) under this many frames per second.
     #[arg(long, default_value_t = 0.0)]
     pub min_frames_per_sec: f64,
@@ -431,6 +573,53 @@ mod tests {
         );
         assert_eq!(f.common.cpu, Some(CpuList(vec![1])));
         assert!(Cli::try_parse_from(["lt", "fanout", "--rate", "0"]).is_err());
+    }
+
+    #[test]
+    fn v2_modes_have_the_scenarios_defaults() {
+        let c = Cli::try_parse_from(["lt", "rooms"]).unwrap();
+        let Mode::Rooms(r) = c.mode else { panic!() };
+        assert_eq!(
+            (r.conns, r.rooms, r.subscriptions, r.senders, r.rate),
+            (2000, 200, 20, 200, 5.0)
+        );
+        assert_eq!((r.typing_every, r.churn, r.factor), (None, 0.0, None));
+        assert_eq!(r.settle, Duration::from_secs(2));
+        assert_eq!(
+            (r.v2.presence_interval_ms, r.v2.typing_interval_ms),
+            (200, 250)
+        );
+        let c = Cli::try_parse_from(["lt", "typing"]).unwrap();
+        let Mode::Typing(t) = c.mode else { panic!() };
+        assert_eq!(
+            (
+                t.conns,
+                t.rooms,
+                t.subscriptions,
+                t.senders,
+                t.rate,
+                t.churn
+            ),
+            (1000, 10, 1, 100, 20.0, 1.0)
+        );
+        assert_eq!(t.typing_every, Duration::from_secs(3));
+        let c = Cli::try_parse_from([
+            "lt",
+            "rooms",
+            "--factor",
+            "1.5",
+            "--typing-every",
+            "500ms",
+            "--max-rss-per-subscription",
+            "64",
+        ])
+        .unwrap();
+        let Mode::Rooms(r) = c.mode else { panic!() };
+        assert_eq!(r.factor, Some(1.5));
+        assert_eq!(r.typing_every, Some(Duration::from_millis(500)));
+        assert_eq!(r.max_rss_per_subscription, Some(64.0));
+        assert!(Cli::try_parse_from(["lt", "typing", "--churn", "200"]).is_err());
+        assert!(Cli::try_parse_from(["lt", "self-test", "--proto", "3"]).is_err());
     }
 
     #[test]

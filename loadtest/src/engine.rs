@@ -10,6 +10,12 @@
 //! (close frame 1000) while sending runs, and every connection that ends then is replaced
 //! in its slot — same index, same room, sender if the slot sends — by a new identity,
 //! `lt-<i>-g<generation>`, so per-user server state turns over too.
+//!
+//! With [`Plan::v2`] the connections speak protocol v2: connection `i` subscribes to the
+//! rooms [`crate::v2::rooms_of`] gives it (its first, `i % rooms`, is the one it sends
+//! to): its first room once [`Engine::subscribe_first`] is called, the others once
+//! [`Engine::subscribe_all`] is (a replacement subscribes to all at once); with
+//! [`V2Plan::typing_every`] it sends `typing` on schedule while sending runs.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
@@ -32,6 +38,7 @@ use crate::recv::{compact, ConnRecv, Reply, Window};
 use crate::send::{write_chat, write_close, write_pong, MaskRng};
 use crate::stats::{new_histogram, Stats};
 use crate::target::Target;
+use crate::v2::{self, V2ConnRecv};
 
 /// Wall-clock time in Unix nanoseconds (the clock senders embed and receivers compare).
 #[inline]
@@ -83,6 +90,18 @@ pub struct Plan {
     pub reconnect: bool,
     /// Keep latency samples per interval for [`Engine::take_interval_latency`].
     pub interval_latency: bool,
+    /// Speak protocol v2 (`None`: v1, one room per connection given in the upgrade).
+    pub v2: Option<V2Plan>,
+}
+
+/// What v2 connections do besides chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2Plan {
+    /// Rooms each connection subscribes to (at most [`Plan::rooms`]).
+    pub subscriptions: usize,
+    /// Every connection sends `typing` this often while sending runs, staggered over the
+    /// period and rotating over its rooms; `None`: never.
+    pub typing_every: Option<Duration>,
 }
 
 const CONNECTING: u8 = 0;
@@ -140,6 +159,11 @@ pub struct Shared {
     settled: AtomicUsize,
     open: AtomicUsize,
     last_settled_ns: AtomicU64,
+    /// v2: how far the first connections may subscribe: 0 not yet, 1 their first room,
+    /// 2 all their rooms.
+    subscribe_stage: AtomicU8,
+    /// v2: subscriptions confirmed (`subscribed` received) on connections still open.
+    subs_open: AtomicUsize,
     /// Per thread: latency samples published since the main thread last took them
     /// (empty unless [`Plan::interval_latency`]).
     interval_latency: Vec<Mutex<Histogram<u64>>>,
@@ -202,6 +226,8 @@ impl Engine {
             settled: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             last_settled_ns: AtomicU64::new(0),
+            subscribe_stage: AtomicU8::new(0),
+            subs_open: AtomicUsize::new(0),
             interval_latency: if plan.interval_latency {
                 (0..threads).map(|_| Mutex::new(new_histogram())).collect()
             } else {
@@ -247,6 +273,23 @@ impl Engine {
     pub fn connect_elapsed(&self) -> Duration {
         let last = self.shared.last_settled_ns.load(Relaxed);
         Duration::from_nanos(last.saturating_sub(self.started_ns))
+    }
+
+    /// v2: lets the connections subscribe to their first room (which creates every
+    /// room when there are at least as many connections as rooms).
+    pub fn subscribe_first(&self) {
+        self.shared.subscribe_stage.fetch_max(1, Release);
+    }
+
+    /// v2: lets the connections subscribe to all their rooms (the first ones wait for
+    /// this or [`Engine::subscribe_first`]; replacements subscribe to all at once).
+    pub fn subscribe_all(&self) {
+        self.shared.subscribe_stage.store(2, Release);
+    }
+
+    /// v2: subscriptions confirmed by the server on connections open now.
+    pub fn subscriptions(&self) -> usize {
+        self.shared.subs_open.load(Relaxed)
     }
 
     /// Whether every engine thread is still running.
@@ -451,6 +494,9 @@ async fn root(ctx: Rc<Ctx>) {
     if ctx.plan.churn_per_sec > 0.0 {
         monoio::spawn(churner(ctx.clone()));
     }
+    if ctx.plan.v2.is_some() {
+        monoio::spawn(v2_driver(ctx.clone()));
+    }
     loop {
         monoio::time::sleep(Duration::from_millis(50)).await;
         publish(&ctx);
@@ -485,7 +531,11 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize, gen: u64) -> bool {
         }
     }
     let room = i % plan.rooms.max(1);
-    let room_name = format!("{}{room}", plan.room_prefix);
+    // A v2 connection names its rooms in subscribe frames.
+    let room_name = plan
+        .v2
+        .is_none()
+        .then(|| format!("{}{room}", plan.room_prefix));
     let user = if gen == 0 {
         format!("lt-{i}")
     } else {
@@ -496,7 +546,14 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize, gen: u64) -> bool {
         hubbub_core::auth::sign(s.as_bytes(), &user, expiry)
     });
     let key = tungstenite::handshake::client::generate_key();
-    let request = build_request(&plan.target, &user, &room_name, token.as_deref(), &key);
+    let request = build_request(
+        &plan.target,
+        &user,
+        room_name.as_deref(),
+        plan.v2.is_some(),
+        token.as_deref(),
+        &key,
+    );
     let source = (!plan.sources.is_empty()).then(|| plan.sources[i % plan.sources.len()]);
     let begin = Instant::now();
     let begin_ns = realtime_ns();
@@ -643,11 +700,29 @@ struct Out {
     timed_out: Cell<bool>,
     /// The socket's descriptor (valid while `dead` is false).
     fd: RawFd,
+    /// Its slot.
+    i: usize,
+    /// v2: the rooms it subscribes to.
+    rooms: Rc<[u32]>,
+    /// v2: how many of its rooms' subscribe frames were queued.
+    subscribing: Cell<usize>,
+    /// v2: its typing task was started.
+    typing: Cell<bool>,
 }
 
 impl Out {
-    fn new(half: OwnedWriteHalf<TcpStream>, fd: RawFd, seed: u64) -> Self {
+    fn new(
+        half: OwnedWriteHalf<TcpStream>,
+        fd: RawFd,
+        seed: u64,
+        i: usize,
+        rooms: Rc<[u32]>,
+    ) -> Self {
         Self {
+            i,
+            rooms,
+            subscribing: Cell::new(0),
+            typing: Cell::new(false),
             half: RefCell::new(Some(half)),
             pending: RefCell::new(Vec::new()),
             spare: RefCell::new(Vec::new()),
@@ -721,14 +796,34 @@ struct Conn {
     since_ns: u64,
 }
 
+/// A connection's receive path, by protocol.
+enum Recv {
+    V1(ConnRecv),
+    V2(V2ConnRecv),
+}
+
 async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>) {
     let Conn { i, room, .. } = conn;
-    ctx.shared.members[room].fetch_add(1, Relaxed);
+    let v2 = ctx.plan.v2.clone();
+    let rooms: Rc<[u32]> = match &v2 {
+        Some(v) => v2::rooms_of(i, ctx.plan.rooms, v.subscriptions).into(),
+        None => Rc::new([room as u32]),
+    };
+    if v2.is_none() {
+        // A v2 connection becomes a member of each room when its `subscribed` arrives.
+        ctx.shared.members[room].fetch_add(1, Relaxed);
+    }
     ctx.shared.open.fetch_add(1, Relaxed);
     ctx.open_here.set(ctx.open_here.get() + 1);
     let fd = stream.as_raw_fd();
     let (mut rd, wr) = stream.into_split();
-    let out = Rc::new(Out::new(wr, fd, i as u64 ^ conn.gen.rotate_left(32)));
+    let out = Rc::new(Out::new(
+        wr,
+        fd,
+        i as u64 ^ conn.gen.rotate_left(32),
+        i,
+        rooms.clone(),
+    ));
     let slot = ctx.slot(i);
     if let Some(s) = ctx.outs.borrow_mut().get_mut(slot) {
         *s = Some(out.clone());
@@ -739,10 +834,34 @@ async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>)
         out.queue_close(1000);
         out.flush().await;
     }
+    if let Some(v) = &v2 {
+        // The first connections wait for the main thread (the v2 driver then subscribes
+        // them); one that opens after it subscribes as far as it allows, and a
+        // replacement to all its rooms, now.
+        let upto = if conn.gen > 0 {
+            rooms.len()
+        } else {
+            subscribe_upto(&ctx, rooms.len())
+        };
+        if upto > 0 {
+            queue_subscribes(&ctx, &out, upto);
+            let o = out.clone();
+            monoio::spawn(async move { o.flush().await });
+        }
+        if let Some(every) = v.typing_every {
+            if ctx.shared.phase.load(Relaxed) == RUNNING {
+                out.typing.set(true);
+                monoio::spawn(typer(ctx.clone(), out.clone(), every));
+            }
+        }
+    }
     if i < ctx.plan.senders && ctx.plan.rate > 0.0 {
         monoio::spawn(sender(ctx.clone(), i, room, out.clone(), conn.gen > 0));
     }
-    let mut recv = ConnRecv::new(i as u32);
+    let mut recv = match &v2 {
+        None => Recv::V1(ConnRecv::new(i as u32)),
+        Some(_) => Recv::V2(V2ConnRecv::new(i as u32, &rooms)),
+    };
     let mut reply = Reply::default();
     let min_room = ctx.plan.read_buffer.clamp(64, 1 << 20);
     let (kind, detail) = loop {
@@ -752,8 +871,17 @@ async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>)
             win.t0 = win.t0.max(conn.since_ns);
             let r = {
                 let mut st = ctx.stats.borrow_mut();
-                recv.on_bytes(&buf, now, win, &mut st, &mut reply)
+                match &mut recv {
+                    Recv::V1(c) => c.on_bytes(&buf, now, win, &mut st, &mut reply),
+                    Recv::V2(c) => c.on_bytes(&buf, now, win, &mut st, &mut reply),
+                }
             };
+            if let Recv::V2(c) = &mut recv {
+                for r in c.take_subscribed() {
+                    ctx.shared.members[r as usize].fetch_add(1, Relaxed);
+                    ctx.shared.subs_open.fetch_add(1, Relaxed);
+                }
+            }
             match r {
                 Ok((used, next)) => compact(&mut buf, used, next),
                 Err(e) => break ("protocol_error".to_string(), e.to_string()),
@@ -801,7 +929,17 @@ async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>)
             *s = None;
         }
     }
-    ctx.shared.members[room].fetch_sub(1, Relaxed);
+    match &recv {
+        Recv::V1(_) => {
+            ctx.shared.members[room].fetch_sub(1, Relaxed);
+        }
+        Recv::V2(c) => {
+            for r in c.subscribed() {
+                ctx.shared.members[r as usize].fetch_sub(1, Relaxed);
+                ctx.shared.subs_open.fetch_sub(1, Relaxed);
+            }
+        }
+    }
     ctx.shared.open.fetch_sub(1, Relaxed);
     ctx.open_here.set(ctx.open_here.get().saturating_sub(1));
     let running = ctx.shared.phase.load(Relaxed) == RUNNING;
@@ -854,6 +992,12 @@ async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>, late: bool) {
         }
     };
     let mut scheduled: u64 = if late { due_at(realtime_ns()) } else { 0 };
+    // v2: the room is named in every chat frame.
+    let room_name = plan
+        .v2
+        .is_some()
+        .then(|| format!("{}{room}", plan.room_prefix));
+    let mut n: u64 = 0;
     loop {
         if shared.phase.load(Relaxed) != RUNNING || out.dead.get() || out.closing.get() {
             break;
@@ -875,13 +1019,25 @@ async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>, late: bool) {
                 let mut pending = out.pending.borrow_mut();
                 let mut rng = out.rng.borrow_mut();
                 for _ in 0..due {
-                    write_chat(
-                        &mut pending,
-                        i as u32,
-                        now,
-                        plan.payload_bytes,
-                        rng.next_mask(),
-                    );
+                    match &room_name {
+                        None => write_chat(
+                            &mut pending,
+                            i as u32,
+                            now,
+                            plan.payload_bytes,
+                            rng.next_mask(),
+                        ),
+                        Some(r) => v2::write_chat(
+                            &mut pending,
+                            r,
+                            i as u32,
+                            now,
+                            n,
+                            plan.payload_bytes,
+                            rng.next_mask(),
+                        ),
+                    }
+                    n += 1;
                 }
             }
             {
@@ -899,5 +1055,166 @@ async fn sender(ctx: Rc<Ctx>, i: usize, room: usize, out: Rc<Out>, late: bool) {
         let next = start + (scheduled as f64 * period_ns) as u64;
         let wait = next.saturating_sub(realtime_ns()).max(200_000);
         monoio::time::sleep(Duration::from_nanos(wait)).await;
+    }
+}
+
+/// v2: how many of a connection's `n` rooms the first connections may subscribe to now.
+fn subscribe_upto(ctx: &Ctx, n: usize) -> usize {
+    match ctx.shared.subscribe_stage.load(Acquire) {
+        0 => 0,
+        1 => n.min(1),
+        _ => n,
+    }
+}
+
+/// v2: queues the subscribe frames of connection `out`'s rooms up to `upto` (ids 1, 2,
+/// …, one per room) that are not queued yet.
+fn queue_subscribes(ctx: &Ctx, out: &Out, upto: usize) {
+    let from = out.subscribing.get();
+    let upto = upto.min(out.rooms.len());
+    if from >= upto || out.dead.get() || out.closing.get() {
+        return;
+    }
+    out.subscribing.set(upto);
+    {
+        let mut pending = out.pending.borrow_mut();
+        let mut rng = out.rng.borrow_mut();
+        let mut name = String::with_capacity(ctx.plan.room_prefix.len() + 10);
+        for (n, r) in out.rooms.iter().enumerate().take(upto).skip(from) {
+            name.clear();
+            name.push_str(&ctx.plan.room_prefix);
+            name.push_str(&r.to_string());
+            v2::write_subscribe(&mut pending, n as u32 + 1, &name, rng.next_mask());
+        }
+    }
+    ctx.stats.borrow_mut().subscribes_sent += (upto - from) as u64;
+}
+
+/// v2, one per thread: as [`Engine::subscribe_first`] and [`Engine::subscribe_all`] are
+/// called, queues the subscribe frames of every open connection of this thread; when
+/// sending starts, starts their typing tasks (connections opened later do both
+/// themselves).
+async fn v2_driver(ctx: Rc<Ctx>) {
+    let open_outs = |ctx: &Ctx| -> Vec<Rc<Out>> {
+        ctx.outs
+            .borrow()
+            .iter()
+            .flatten()
+            .filter(|o| !o.dead.get() && !o.closing.get())
+            .cloned()
+            .collect()
+    };
+    let mut stage = 0;
+    while stage < 2 {
+        if ctx.shared.phase.load(Relaxed) == STOPPING {
+            return;
+        }
+        let now = ctx.shared.subscribe_stage.load(Acquire);
+        if now > stage {
+            stage = now;
+            for out in open_outs(&ctx) {
+                let upto = subscribe_upto(&ctx, out.rooms.len());
+                if out.subscribing.get() < upto {
+                    queue_subscribes(&ctx, &out, upto);
+                    monoio::spawn(async move { out.flush().await });
+                }
+            }
+        } else {
+            monoio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let Some(every) = ctx.plan.v2.as_ref().and_then(|v| v.typing_every) else {
+        return;
+    };
+    while ctx.shared.phase.load(Acquire) == CONNECTING {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for out in open_outs(&ctx) {
+        if !out.typing.replace(true) {
+            monoio::spawn(typer(ctx.clone(), out, every));
+        }
+    }
+}
+
+/// The `n`-th typing time of connection `i` of `conns`: from `start`, staggered over
+/// one period by `i`, then once a period. Unix ns.
+pub fn typing_at(start: u64, every_ns: u64, i: usize, conns: usize, n: u64) -> u64 {
+    let offset = (u128::from(every_ns) * (i % conns.max(1)) as u128 / conns.max(1) as u128) as u64;
+    start
+        .saturating_add(offset)
+        .saturating_add(n.saturating_mul(every_ns))
+}
+
+/// The first typing slot at or after `now` (so a connection opened late does not catch
+/// up on the ones it missed).
+pub fn first_typing_slot(start: u64, every_ns: u64, i: usize, conns: usize, now: u64) -> u64 {
+    let first = typing_at(start, every_ns, i, conns, 0);
+    if now <= first || every_ns == 0 {
+        0
+    } else {
+        (now - first).div_ceil(every_ns)
+    }
+}
+
+/// v2: sends `typing` every `every` (staggered by slot, rotating over the connection's
+/// rooms) until the window ends or the connection does.
+async fn typer(ctx: Rc<Ctx>, out: Rc<Out>, every: Duration) {
+    let shared = &ctx.shared;
+    let start = shared.send_start.load(Relaxed);
+    let t1 = shared.window().t1;
+    let every_ns = (every.as_nanos() as u64).max(1);
+    let conns = ctx.plan.conns;
+    let mut n = first_typing_slot(start, every_ns, out.i, conns, realtime_ns());
+    let mut name = String::with_capacity(ctx.plan.room_prefix.len() + 10);
+    loop {
+        let at = typing_at(start, every_ns, out.i, conns, n);
+        if at >= t1 {
+            break;
+        }
+        let wait = at.saturating_sub(realtime_ns());
+        if wait > 0 {
+            monoio::time::sleep(Duration::from_nanos(wait)).await;
+        }
+        if shared.phase.load(Relaxed) != RUNNING || out.dead.get() || out.closing.get() {
+            break;
+        }
+        let room = out.rooms[(n % out.rooms.len() as u64) as usize];
+        name.clear();
+        name.push_str(&ctx.plan.room_prefix);
+        name.push_str(&room.to_string());
+        {
+            let m = out.mask();
+            v2::write_typing(&mut out.pending.borrow_mut(), &name, m);
+        }
+        ctx.stats.borrow_mut().typing_sent += 1;
+        out.flush().await;
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_is_staggered_and_late_connections_skip_missed_slots() {
+        let s = 1_000_000_000_000;
+        let every = 3_000_000_000;
+        assert_eq!(typing_at(s, every, 0, 1000, 0), s);
+        assert_eq!(typing_at(s, every, 500, 1000, 0), s + 1_500_000_000);
+        assert_eq!(typing_at(s, every, 500, 1000, 2), s + 7_500_000_000);
+        assert_eq!(
+            typing_at(s, every, 1500, 1000, 0),
+            s + 1_500_000_000,
+            "slot i % conns"
+        );
+        // Spread: the first slots of all connections cover one period evenly.
+        let firsts: Vec<u64> = (0..4).map(|i| typing_at(0, 100, i, 4, 0)).collect();
+        assert_eq!(firsts, [0, 25, 50, 75]);
+        assert_eq!(first_typing_slot(s, every, 0, 1000, s - 5), 0);
+        assert_eq!(first_typing_slot(s, every, 0, 1000, s), 0);
+        assert_eq!(first_typing_slot(s, every, 0, 1000, s + 1), 1);
+        assert_eq!(first_typing_slot(s, every, 0, 1000, s + 6_000_000_000), 2);
+        assert_eq!(typing_at(u64::MAX - 5, every, 1, 2, 9), u64::MAX);
     }
 }

@@ -18,8 +18,8 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 static SEQ_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"seq\""));
 static CONTENT_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"content\""));
-static TYPE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\""));
-static CODE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"code\""));
+pub(crate) static TYPE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\""));
+pub(crate) static CODE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"code\""));
 
 /// What the sender embedded at the start of the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,21 @@ pub enum Event<'a> {
     /// A binary data frame (not part of the protocol).
     Binary,
     /// A ping with its payload (to be echoed in a pong).
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong,
+    /// A close frame with its status code, when it has one.
+    Close(Option<u16>),
+}
+
+/// One complete server frame, its text payload not yet looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A text message (reassembled when it was fragmented).
+    Text(&'a [u8]),
+    /// A binary data message.
+    Binary,
+    /// A ping with its payload.
     Ping(&'a [u8]),
     /// A pong.
     Pong,
@@ -166,10 +181,30 @@ impl Scanner {
         Self::default()
     }
 
-    /// Scans the whole frames at the front of `buf`, calling `on` for each, and stops at
-    /// an incomplete frame or after a close frame.
+    /// Scans the whole frames at the front of `buf`, calling `on` for each with its text
+    /// classified by [`classify_text`] (protocol v1), and stops at an incomplete frame or
+    /// after a close frame.
     #[inline]
     pub fn scan<F: FnMut(Event<'_>)>(
+        &mut self,
+        buf: &[u8],
+        on: &mut F,
+    ) -> Result<Scanned, ScanError> {
+        self.scan_frames(buf, &mut |f| {
+            on(match f {
+                Frame::Text(p) => classify_text(p),
+                Frame::Binary => Event::Binary,
+                Frame::Ping(p) => Event::Ping(p),
+                Frame::Pong => Event::Pong,
+                Frame::Close(code) => Event::Close(code),
+            })
+        })
+    }
+
+    /// As [`Scanner::scan`], with each text payload handed over unclassified (protocol
+    /// v2 classifies it with [`crate::v2::classify`]).
+    #[inline]
+    pub fn scan_frames<F: FnMut(Frame<'_>)>(
         &mut self,
         buf: &[u8],
         on: &mut F,
@@ -195,8 +230,8 @@ impl Scanner {
             let payload = &rest[h.header_len..total];
             pos += total;
             match (h.opcode, h.fin) {
-                (0x1, true) if self.frag_opcode == 0 => on(classify_text(payload)),
-                (0x2, true) if self.frag_opcode == 0 => on(Event::Binary),
+                (0x1, true) if self.frag_opcode == 0 => on(Frame::Text(payload)),
+                (0x2, true) if self.frag_opcode == 0 => on(Frame::Binary),
                 (0x1 | 0x2, false) if self.frag_opcode == 0 => {
                     self.frag_opcode = h.opcode;
                     self.frag.clear();
@@ -210,9 +245,9 @@ impl Scanner {
                     if fin {
                         let op = std::mem::replace(&mut self.frag_opcode, 0);
                         if op == 0x1 {
-                            on(classify_text(&self.frag));
+                            on(Frame::Text(&self.frag));
                         } else {
-                            on(Event::Binary);
+                            on(Frame::Binary);
                         }
                         self.frag.clear();
                     }
@@ -225,15 +260,15 @@ impl Scanner {
                         [a, b, ..] => Some(u16::from_be_bytes([*a, *b])),
                         _ => None,
                     };
-                    on(Event::Close(code));
+                    on(Frame::Close(code));
                     return Ok(Scanned {
                         consumed: pos,
                         next_frame_len: 0,
                         closed: true,
                     });
                 }
-                (0x9, true) => on(Event::Ping(payload)),
-                (0xa, true) => on(Event::Pong),
+                (0x9, true) => on(Frame::Ping(payload)),
+                (0xa, true) => on(Frame::Pong),
                 _ => return Err(ScanError::BadHeader),
             }
         }
@@ -251,7 +286,7 @@ fn skip_ws(p: &[u8], mut i: usize) -> usize {
 /// Parses ASCII digits at `p[i..]`: (value, index after them); `None` without a digit or
 /// on overflow.
 #[inline]
-fn digits(p: &[u8], mut i: usize) -> Option<(u64, usize)> {
+pub(crate) fn digits(p: &[u8], mut i: usize) -> Option<(u64, usize)> {
     let start = i;
     let mut v: u64 = 0;
     while let Some(&d) = p.get(i) {
@@ -266,7 +301,7 @@ fn digits(p: &[u8], mut i: usize) -> Option<(u64, usize)> {
 
 /// The index just after `key` (a quoted JSON key), the colon and any white space.
 #[inline]
-fn value_of(p: &[u8], key: &Finder<'_>) -> Option<usize> {
+pub(crate) fn value_of(p: &[u8], key: &Finder<'_>) -> Option<usize> {
     let mut from = 0;
     loop {
         let at = from + key.find(&p[from..])?;
@@ -281,7 +316,7 @@ fn value_of(p: &[u8], key: &Finder<'_>) -> Option<usize> {
 /// The `seq` number of a chat frame. hubbub writes it last (`…,"seq":42}`), which is
 /// checked from the end first; any other placement is found by search.
 #[inline]
-fn find_seq(p: &[u8]) -> Option<u64> {
+pub(crate) fn find_seq(p: &[u8]) -> Option<u64> {
     let mut end = p.len();
     while end > 0 && matches!(p[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
         end -= 1;
@@ -302,7 +337,7 @@ fn find_seq(p: &[u8]) -> Option<u64> {
 
 /// The generator's marker at the start of the `content` string.
 #[inline]
-fn find_marker(p: &[u8]) -> Option<Marker> {
+pub(crate) fn find_marker(p: &[u8]) -> Option<Marker> {
     let at = value_of(p, &CONTENT_KEY)?;
     let rest = p.get(at..)?;
     if rest.len() < 1 + MARKER_PREFIX.len() || rest[0] != b'"' || &rest[1..4] != MARKER_PREFIX {
@@ -323,7 +358,8 @@ fn find_marker(p: &[u8]) -> Option<Marker> {
 }
 
 /// The raw bytes of a string value (up to its closing quote; escapes are left as is).
-fn string_value<'a>(p: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
+#[inline]
+pub(crate) fn string_value<'a>(p: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
     let at = value_of(p, key)?;
     let rest = p.get(at..)?.strip_prefix(b"\"")?;
     let end = memchr::memchr(b'"', rest)?;

@@ -63,12 +63,14 @@ fn encode_query_value(out: &mut String, v: &str) {
     }
 }
 
-/// The upgrade request for one connection: the URL's own query, then `userId`,
-/// `username`, `room` and, with a secret, a signed `token`.
+/// The upgrade request for one connection: the URL's own query, then `proto=2` for a
+/// protocol v2 connection, `userId`, `username`, `room` (when given: a v2 connection
+/// subscribes with frames instead) and, with a secret, a signed `token`.
 pub fn build_request(
     target: &Target,
     user: &str,
-    room: &str,
+    room: Option<&str>,
+    v2: bool,
     token: Option<&str>,
     key: &str,
 ) -> Vec<u8> {
@@ -77,12 +79,17 @@ pub fn build_request(
         q.push_str(&target.query);
         q.push('&');
     }
+    if v2 {
+        q.push_str("proto=2&");
+    }
     q.push_str("userId=");
     encode_query_value(&mut q, user);
     q.push_str("&username=");
     encode_query_value(&mut q, user);
-    q.push_str("&room=");
-    encode_query_value(&mut q, room);
+    if let Some(room) = room {
+        q.push_str("&room=");
+        encode_query_value(&mut q, room);
+    }
     if let Some(t) = token {
         q.push_str("&token=");
         encode_query_value(&mut q, t);
@@ -188,12 +195,25 @@ mod tests {
 
     #[test]
     fn request_carries_identity_room_and_token() {
-        let r = build_request(&target("a=1"), "lt-3", "r 1", Some("t.k"), "KEY");
+        let r = build_request(
+            &target("a=1"),
+            "lt-3",
+            Some("r 1"),
+            false,
+            Some("t.k"),
+            "KEY",
+        );
         let s = String::from_utf8(r).unwrap();
         assert!(s.starts_with(
             "GET /ws?a=1&userId=lt-3&username=lt-3&room=r%201&token=t.k HTTP/1.1\r\n"
         ));
         assert!(s.contains("Sec-WebSocket-Key: KEY\r\n") && s.ends_with("\r\n\r\n"));
+        let r = build_request(&target(""), "lt-3", None, true, None, "KEY");
+        let s = String::from_utf8(r).unwrap();
+        assert!(
+            s.starts_with("GET /ws?proto=2&userId=lt-3&username=lt-3 HTTP/1.1\r\n"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! - [`net`]: TCP connect from chosen source addresses; [`handshake`]: the upgrade.
 //! - [`frame`]: scanning server frames; [`send`]: writing client frames.
 //! - [`recv`]: one connection's receive path; [`stats`]: counters and histograms.
+//! - [`v2`]: protocol v2's rooms per connection, client frames and receive path.
 //! - [`engine`]: the threads, connections, senders and phases.
-//! - [`modes`]: `fanout`, `steps`, `idle`, `connect`, `soak`; [`selftest`]: the receive
-//!   path's speed.
+//! - [`modes`]: `fanout`, `steps`, `idle`, `connect`, `soak`, and on protocol v2 `rooms`
+//!   and `typing`; [`selftest`]: the receive path's speed.
 //! - [`report`]: tables and JSON; [`progress`]: the live line; [`procfs`]: CPU, RSS and
 //!   descriptors; [`prometheus`]: a server's `/metrics`, fetched and parsed.
 
@@ -34,3 +35,4 @@ pub mod selftest;
 pub mod send;
 pub mod stats;
 pub mod target;
+pub mod v2;

@@ -53,6 +53,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let r = modes::soak::run(a).context("soak failed")?;
             emit(a.common.json, &r, report::soak_text, r.pass)
         }
+        Mode::Rooms(a) => match modes::v2::run_rooms(a).context("rooms failed")? {
+            modes::v2::RoomsOutcome::Fixed(r) => {
+                emit(a.v2.common.json, &*r, report::fanout_text, r.pass)
+            }
+            modes::v2::RoomsOutcome::Steps(r) => {
+                emit(a.v2.common.json, &r, report::steps_text, r.pass)
+            }
+        },
+        Mode::Typing(a) => {
+            let r = modes::v2::run_typing(a).context("typing failed")?;
+            emit(a.v2.common.json, &r, report::fanout_text, r.pass)
+        }
         Mode::SelfTest(a) => {
             let r = selftest::run(a).context("self-test failed")?;
             emit(a.json, &r, selftest::text, r.pass)

@@ -88,7 +88,10 @@ impl ConnRecv {
                         None => stats.foreign_chat += 1,
                     }
                 }
-                Event::Presence => stats.presence += 1,
+                Event::Presence => {
+                    stats.presence += 1;
+                    stats.presence_in_window += u64::from(recv_in_window);
+                }
                 Event::Error { code } => stats.count_error_frame(code),
                 Event::OtherText | Event::Binary | Event::Pong => stats.other_text += 1,
                 Event::Ping(p) => {

@@ -149,12 +149,69 @@ pub struct FanoutReport {
     /// The server's CPU and memory, with `--server-pid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
+    /// Protocol v2's figures (`rooms`, `typing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v2: Option<V2Figures>,
     /// Threshold checks.
     pub checks: Vec<Check>,
     /// All checks passed.
     pub pass: bool,
     /// Things that make the figures less trustworthy.
     pub warnings: Vec<String>,
+}
+
+/// What a protocol v2 run (`rooms`, `typing`) measured besides the fan-out figures.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2Figures {
+    /// Rooms each connection subscribed to.
+    pub subscriptions_per_conn: usize,
+    /// Subscriptions the server confirmed before sending started.
+    pub subscriptions: usize,
+    /// Time from asking every connection to subscribe to the last confirmation, s.
+    pub subscribe_seconds: f64,
+    /// Server RSS growth per open connection while connecting (before any subscription),
+    /// bytes (with `--server-pid` and `--settle` > 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_conn_bytes: Option<f64>,
+    /// Server RSS growth per subscription while every connection subscribed to its
+    /// first room, bytes: this step creates the rooms, so their cost is in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_first_subscription_bytes: Option<f64>,
+    /// Server RSS growth per subscription while the connections subscribed to their
+    /// other rooms (which exist by then), bytes: a subscription's own cost (with one
+    /// room per connection, the first step's figure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_subscription_bytes: Option<f64>,
+    /// `ack` frames received (acks are not deliveries).
+    pub acks: u64,
+    /// Acks of messages sent in the window.
+    pub acks_in_window: u64,
+    /// Acks with `duplicate:true`.
+    pub duplicate_acks: u64,
+    /// Send → ack time of the messages sent in the window, ms.
+    pub ack_latency_ms: Percentiles,
+    /// `typing` frames the generator sent (whole run).
+    pub typing_sent: u64,
+    /// `typing` frames received during the window.
+    pub typing_received: u64,
+    /// `presence` frames received during the window.
+    pub presence_received: u64,
+    /// Typing frames received per connection per second of the window.
+    pub typing_per_member_per_sec: f64,
+    /// Presence frames received per connection per second of the window.
+    pub presence_per_member_per_sec: f64,
+    /// The most typing frames per connection per second the coalescing allows (one per
+    /// room and typing interval, plus one per room at the window's edge).
+    pub typing_bound_per_member_per_sec: f64,
+    /// The same for presence (one per room and `PRESENCE_INTERVAL_MS`).
+    pub presence_bound_per_member_per_sec: f64,
+    /// Connections closed and replaced per second (asked).
+    pub churn_per_sec: f64,
+    /// Connections the generator closed and replaced (whole run).
+    pub churned: u64,
+    /// Chat frames of a room the connection had not subscribed to.
+    pub unknown_room: u64,
 }
 
 /// A `steps` run.
@@ -379,10 +436,77 @@ pub fn fanout_text(r: &FanoutReport) -> String {
     if r.send_skipped > 0 {
         row(&mut o, "sends skipped (behind)", r.send_skipped);
     }
+    if let Some(v) = &r.v2 {
+        v2_rows(&mut o, v);
+    }
     errors_rows(&mut o, &r.errors);
     generator_rows(&mut o, &r.generator, &r.server);
     checks_rows(&mut o, &r.checks, &r.warnings, r.pass);
     o
+}
+
+fn v2_rows(o: &mut String, v: &V2Figures) {
+    row(
+        o,
+        "subscriptions",
+        format!(
+            "{} ({} per connection), confirmed in {:.2} s",
+            v.subscriptions, v.subscriptions_per_conn, v.subscribe_seconds
+        ),
+    );
+    if let Some(b) = v.rss_per_conn_bytes {
+        row(o, "server RSS per connection", format!("{b:.0} B"));
+    }
+    if let Some(b) = v.rss_per_first_subscription_bytes {
+        row(
+            o,
+            "server RSS per 1st subscription",
+            format!("{b:.1} B (rooms created)"),
+        );
+    }
+    if let Some(b) = v.rss_per_subscription_bytes {
+        row(o, "server RSS per subscription", format!("{b:.1} B"));
+    }
+    row(
+        o,
+        "acks (in window / dup)",
+        format!("{} ({} / {})", v.acks, v.acks_in_window, v.duplicate_acks),
+    );
+    let a = &v.ack_latency_ms;
+    row(
+        o,
+        "ack latency ms p50/p99",
+        format!("{:.3} / {:.3}", a.p50, a.p99),
+    );
+    row(
+        o,
+        "typing per member",
+        format!(
+            "{:.2} /s (bound {:.2}; {} received, {} sent)",
+            v.typing_per_member_per_sec,
+            v.typing_bound_per_member_per_sec,
+            v.typing_received,
+            v.typing_sent
+        ),
+    );
+    row(
+        o,
+        "presence per member",
+        format!(
+            "{:.2} /s (bound {:.2}; {} received)",
+            v.presence_per_member_per_sec, v.presence_bound_per_member_per_sec, v.presence_received
+        ),
+    );
+    if v.churn_per_sec > 0.0 {
+        row(
+            o,
+            "churn",
+            format!("{:.1} /s asked, {} replaced", v.churn_per_sec, v.churned),
+        );
+    }
+    if v.unknown_room > 0 {
+        row(o, "chat of unsubscribed rooms", v.unknown_room);
+    }
 }
 
 /// The human table of a steps run.

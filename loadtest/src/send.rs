@@ -32,7 +32,12 @@ impl MaskRng {
 }
 
 /// Appends a masked frame with `payload` to `out`.
-fn write_masked(out: &mut Vec<u8>, opcode: u8, payload_len: usize, mask: [u8; 4]) -> usize {
+pub(crate) fn write_masked(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    payload_len: usize,
+    mask: [u8; 4],
+) -> usize {
     out.push(0x80 | opcode);
     if payload_len < 126 {
         out.push(0x80 | payload_len as u8);
@@ -47,7 +52,7 @@ fn write_masked(out: &mut Vec<u8>, opcode: u8, payload_len: usize, mask: [u8; 4]
     out.len()
 }
 
-fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
+pub(crate) fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
     for (i, b) in bytes.iter_mut().enumerate() {
         *b ^= mask[i & 3];
     }
@@ -100,12 +105,12 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, mask: [u8; 4]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hubbub_core::protocol::{decode_client_frame, ClientFrame};
 
     /// Decodes one masked client frame: (opcode, unmasked payload, bytes used).
-    fn unmask(buf: &[u8]) -> (u8, Vec<u8>, usize) {
+    pub(crate) fn unmask(buf: &[u8]) -> (u8, Vec<u8>, usize) {
         assert_eq!(buf[0] & 0x80, 0x80, "FIN");
         assert_eq!(buf[1] & 0x80, 0x80, "masked");
         let (len, mut i) = match buf[1] & 0x7f {

@@ -113,6 +113,30 @@ pub struct Stats {
     pub churned: u64,
     /// Churn ticks that found no open connection to close.
     pub churn_missed: u64,
+    /// v2: `ack` frames received.
+    pub acks: u64,
+    /// v2: of those, acks of messages sent inside the measured window.
+    pub acks_in_window: u64,
+    /// v2: acks saying `duplicate:true` (the generator never resends, so 0 expected).
+    pub duplicate_acks: u64,
+    /// v2: send → ack time of the messages sent in the window, ns.
+    pub ack_latency: Histogram<u64>,
+    /// v2: `hello` frames.
+    pub hellos: u64,
+    /// v2: `subscribe` frames written.
+    pub subscribes_sent: u64,
+    /// v2: `subscribed` frames received.
+    pub subscribed: u64,
+    /// v2: `typing` frames written.
+    pub typing_sent: u64,
+    /// v2: `typing` frames received.
+    pub typing: u64,
+    /// v2: of those, received during the window.
+    pub typing_in_window: u64,
+    /// Presence frames (v1 join/leave, v2 presence) received during the window.
+    pub presence_in_window: u64,
+    /// v2: chat frames of a room the connection did not subscribe to.
+    pub unknown_room: u64,
 }
 
 impl Default for Stats {
@@ -142,6 +166,18 @@ impl Default for Stats {
             connected: 0,
             churned: 0,
             churn_missed: 0,
+            acks: 0,
+            acks_in_window: 0,
+            duplicate_acks: 0,
+            ack_latency: new_histogram(),
+            hellos: 0,
+            subscribes_sent: 0,
+            subscribed: 0,
+            typing_sent: 0,
+            typing: 0,
+            typing_in_window: 0,
+            presence_in_window: 0,
+            unknown_room: 0,
         }
     }
 }
@@ -161,6 +197,12 @@ impl Stats {
     #[inline]
     pub fn record_latency(&mut self, ns: u64) {
         self.latency.saturating_record(ns.clamp(1, MAX_NS));
+    }
+
+    /// Records one send → ack time in nanoseconds (clamped like latency).
+    #[inline]
+    pub fn record_ack_latency(&mut self, ns: u64) {
+        self.ack_latency.saturating_record(ns.clamp(1, MAX_NS));
     }
 
     /// Applies one `seq` check result to the integrity counters.
@@ -236,6 +278,18 @@ impl Stats {
         self.connected += o.connected;
         self.churned += o.churned;
         self.churn_missed += o.churn_missed;
+        self.acks += o.acks;
+        self.acks_in_window += o.acks_in_window;
+        self.duplicate_acks += o.duplicate_acks;
+        let _ = self.ack_latency.add(&o.ack_latency);
+        self.hellos += o.hellos;
+        self.subscribes_sent += o.subscribes_sent;
+        self.subscribed += o.subscribed;
+        self.typing_sent += o.typing_sent;
+        self.typing += o.typing;
+        self.typing_in_window += o.typing_in_window;
+        self.presence_in_window += o.presence_in_window;
+        self.unknown_room += o.unknown_room;
     }
 
     /// Delivered ÷ expected (1 when nothing was expected).

@@ -6,6 +6,12 @@
 //! cargo run --release -p hubbub-compare --bin compare -- --scenarios s1,s3,s4 --runs 3
 //! ```
 //!
+//! S8 and S9 speak protocol v2: servers that do not (tokio-broadcast, any `--v1-only`)
+//! are skipped for them. S2d, S3d and S4d are S2, S3 and S4 with the server's defaults
+//! (presence on, the default rate limit). A scenario's targets are ratios to another
+//! one run in the same session (S1 for S8 and S9, S2/S3/S4 for the defaults runs),
+//! which is run too when not asked for; the targets are judged at the end.
+//!
 //! The pure parts (scenarios, figures, medians, Markdown) are in
 //! [`hubbub_compare`].
 
@@ -22,9 +28,10 @@ use serde_json::Value;
 use hubbub_compare::extract::generator_cpu;
 use hubbub_compare::markdown;
 use hubbub_compare::report::{
-    lscpu_model, summarize_scenario, utc_date, Comparison, RunRecord, ScenarioResult, ServerSpec,
+    lscpu_model, summarize_scenario, targets, utc_date, Comparison, RunRecord, ScenarioResult,
+    ServerSpec,
 };
-use hubbub_compare::scenario::{parse_list, Scenario};
+use hubbub_compare::scenario::{parse_list, with_needed, Scenario};
 
 const BUILD_ARGS: &[&str] = &[
     "build",
@@ -54,6 +61,9 @@ const SERVER_ENV: &[(&str, &str)] = &[
     ("PIN_WORKERS", "false"),
 ];
 
+/// The servers known not to speak protocol v2 (skipped for S8 and S9).
+const V1_ONLY: &[&str] = &["tokio-broadcast"];
+
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The longest a load generator run may take (every scenario's own time is well under a
@@ -65,7 +75,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Parser)]
 #[command(name = "compare")]
 struct Cli {
-    /// Scenarios, comma-separated: s1, s2, s3, s4 or all.
+    /// Scenarios, comma-separated: s1, s2, s3, s4, s2d, s3d, s4d (S2–S4 with the
+    /// server's defaults), s8, s9 (protocol v2) or all. S8 and S9 bring S1 along, and
+    /// S2d–S4d their PRESENCE=false twins, for their targets' ratios.
     #[arg(long, default_value = "all", value_parser = parse_scenarios)]
     scenarios: Scenarios,
     /// Runs per scenario and server.
@@ -78,6 +90,10 @@ struct Cli {
     /// workspace root; it gets PORT and BIND=127.0.0.1). Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND", value_parser = parse_server)]
     servers: Vec<(String, String)>,
+    /// A server that does not speak protocol v2: skipped for S8 and S9 (tokio-broadcast
+    /// always is). Repeatable.
+    #[arg(long = "v1-only", value_name = "NAME")]
+    v1_only: Vec<String>,
     /// CPUs the server is pinned to (taskset -c).
     #[arg(long, default_value = "0")]
     server_cpus: String,
@@ -257,7 +273,13 @@ impl Env {
         parts.join(" ")
     }
 
-    fn start_server(&self, command: &str, port: u16, log: &Path) -> Result<Server> {
+    fn start_server(
+        &self,
+        command: &str,
+        port: u16,
+        log: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Server> {
         let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let err = out
             .try_clone()
@@ -271,6 +293,7 @@ impl Env {
             .current_dir(&self.root)
             .env("PORT", port.to_string())
             .envs(SERVER_ENV.iter().copied())
+            .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -304,7 +327,7 @@ impl Env {
     ) -> Result<RunRecord> {
         let port = free_port()?;
         let log = self.logs.join(format!("{}-{name}-{run}.log", scn.id));
-        let mut server = self.start_server(command, port, &log)?;
+        let mut server = self.start_server(command, port, &log, scn.env)?;
         let pid = server.pid();
         let args = self.loadtest_args(scn, scale, &port.to_string(), &pid.to_string());
         let mut line = vec![self.loadtest_shown.clone()];
@@ -511,13 +534,33 @@ fn main() -> Result<()> {
         logs,
     };
 
-    let names: Vec<String> = servers.iter().map(|(n, _)| n.clone()).collect();
+    let v1_only = |name: &str| V1_ONLY.contains(&name) || cli.v1_only.iter().any(|n| n == name);
+    let scenarios = with_needed(cli.scenarios.0.clone());
+    for s in &scenarios {
+        if !cli.scenarios.0.iter().any(|a| a.id == s.id) {
+            eprintln!(
+                "compare: adding {} (targets are ratios to it)",
+                s.id.to_uppercase()
+            );
+        }
+    }
     let mut results = Vec::new();
-    for scn in &cli.scenarios.0 {
+    for scn in &scenarios {
         eprintln!("compare: {}", scn.title);
+        let speaks = |name: &str| !(scn.v2 && v1_only(name));
+        let here: Vec<&(String, String)> = servers.iter().filter(|(n, _)| speaks(n)).collect();
+        let skipped: Vec<String> = servers
+            .iter()
+            .filter(|(n, _)| !speaks(n))
+            .map(|(name, _)| format!("{name} (does not speak protocol v2)"))
+            .collect();
+        for k in &skipped {
+            eprintln!("  skipping {k}");
+        }
+        let here_names: Vec<String> = here.iter().map(|(n, _)| n.clone()).collect();
         let mut runs = Vec::new();
         for run in 1..=cli.runs {
-            for (name, cmd) in &servers {
+            for (name, cmd) in &here {
                 let rec = env
                     .run_once(scn, cli.conns_scale, name, cmd, run)
                     .with_context(|| format!("{} run {run} against {name}", scn.id))?;
@@ -525,7 +568,11 @@ fn main() -> Result<()> {
                 runs.push(rec);
             }
         }
-        let (figures, warnings) = summarize_scenario(scn.figures(), &names, &runs);
+        let (figures, warnings) = if here.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            summarize_scenario(scn.figures(), &here_names, &runs)
+        };
         let template = {
             let mut line = vec![env.loadtest_shown.clone()];
             line.extend(env.loadtest_args(scn, cli.conns_scale, "$PORT", "$PID"));
@@ -540,6 +587,9 @@ fn main() -> Result<()> {
             id: scn.id.to_string(),
             title,
             loadtest_command: template,
+            servers: here_names,
+            skipped,
+            server_env: scn.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             runs,
             figures,
             warnings,
@@ -581,8 +631,25 @@ fn main() -> Result<()> {
                 launch: env.launch_line(cmd),
             })
             .collect(),
+        targets: targets(&results),
         scenarios: results,
     };
+    for t in &comparison.targets {
+        eprintln!(
+            "compare: {} for {}: {} (limit {} {} {}): {}",
+            t.target,
+            t.server,
+            t.value.map_or("unknown".into(), |v| format!("{v:.3}")),
+            if t.at_least { ">=" } else { "<=" },
+            t.limit,
+            t.unit,
+            match t.met {
+                Some(true) => "met",
+                Some(false) => "missed",
+                None => "unknown",
+            }
+        );
+    }
 
     let md = markdown::render(&comparison);
     print!("{md}");

@@ -1,10 +1,12 @@
 //! The modes, and what they share: building the plan, checking limits, sampling CPU.
+//! `rooms` and `typing` (protocol v2) are in [`v2`].
 
 pub mod connect;
 pub mod fanout;
 pub mod idle;
 pub mod soak;
 pub mod steps;
+pub mod v2;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -106,6 +108,7 @@ pub fn plan(
         churn_per_sec: 0.0,
         reconnect: false,
         interval_latency: false,
+        v2: None,
     })
 }
 

@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::fanout::measure;
 use crate::cli::StepsArgs;
 use crate::progress::Progress;
-use crate::report::StepsReport;
+use crate::report::{FanoutReport, StepsReport};
 
 /// Runs the steps.
 pub fn run(a: &StepsArgs) -> Result<StepsReport> {
@@ -16,20 +16,65 @@ pub fn run(a: &StepsArgs) -> Result<StepsReport> {
     // Integrity is judged over all steps below, not as a stepping criterion.
     f.allow_loss = true;
     let mut progress = Progress::new(!f.common.json);
+    let r = run_steps(
+        &Stepping {
+            mode: "steps",
+            first_rate: f.rate,
+            factor: a.factor,
+            max_steps: a.max_steps,
+            pause: a.pause,
+            max_p99,
+            min_delivery,
+            allow_loss: a.fanout.allow_loss,
+        },
+        &mut progress,
+        |rate, progress| measure(&f, rate, progress),
+    );
+    progress.finish();
+    r
+}
+
+/// How to step.
+#[derive(Debug, Clone, Copy)]
+pub struct Stepping {
+    /// The report's `mode`.
+    pub mode: &'static str,
+    /// The first step's rate per sender.
+    pub first_rate: f64,
+    /// Each step's rate is the previous one's times this.
+    pub factor: f64,
+    /// Give up after this many steps.
+    pub max_steps: u32,
+    /// Pause between steps.
+    pub pause: std::time::Duration,
+    /// A step fails over this p99, ms.
+    pub max_p99: f64,
+    /// A step fails under this delivery ratio.
+    pub min_delivery: f64,
+    /// Do not fail the whole run on gaps, duplicates or order violations.
+    pub allow_loss: bool,
+}
+
+/// Measures with `measure(rate)` at rising rates until a step fails (p99 over
+/// `max_p99`, delivery under `min_delivery`), the generator saturates or `max_steps`
+/// ran; the knee is the last step that met both.
+pub fn run_steps(
+    st: &Stepping,
+    progress: &mut Progress,
+    mut measure: impl FnMut(f64, &mut Progress) -> Result<FanoutReport>,
+) -> Result<StepsReport> {
+    let (max_p99, min_delivery) = (st.max_p99, st.min_delivery);
     let mut report = StepsReport {
-        mode: "steps",
+        mode: st.mode,
         ..Default::default()
     };
-    let mut rate = f.rate;
+    let mut rate = st.first_rate;
     let mut integrity = 0;
-    for n in 0..a.max_steps {
+    for n in 0..st.max_steps {
         progress.note(&format!("step {}: {rate:.1} msg/s per sender", n + 1));
-        let step = match measure(&f, rate, &mut progress) {
+        let step = match measure(rate, progress) {
             Ok(s) => s,
-            Err(e) if report.steps.is_empty() => {
-                progress.finish();
-                return Err(e);
-            }
+            Err(e) if report.steps.is_empty() => return Err(e),
             Err(e) => {
                 report.stopped_because = format!("step {} could not run: {e:#}", n + 1);
                 break;
@@ -64,14 +109,13 @@ pub fn run(a: &StepsArgs) -> Result<StepsReport> {
             );
             break;
         }
-        rate *= a.factor;
-        if n + 1 == a.max_steps {
+        rate *= st.factor;
+        if n + 1 == st.max_steps {
             report.stopped_because = "--max-steps reached without failing".into();
         } else {
-            std::thread::sleep(a.pause);
+            std::thread::sleep(st.pause);
         }
     }
-    progress.finish();
     if let Some(k) = report.knee_step {
         report.knee_rate_per_sender = Some(report.steps[k].rate_per_sender);
         report.knee_delivered_per_sec = Some(report.steps[k].delivered_per_sec);
@@ -88,6 +132,6 @@ pub fn run(a: &StepsArgs) -> Result<StepsReport> {
             }
         }
     }
-    report.pass = report.knee_step.is_some() && (a.fanout.allow_loss || integrity == 0);
+    report.pass = report.knee_step.is_some() && (st.allow_loss || integrity == 0);
     Ok(report)
 }
