@@ -90,6 +90,11 @@ struct Cli {
     /// workspace root; it gets PORT and BIND=127.0.0.1). Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND", value_parser = parse_server)]
     servers: Vec<(String, String)>,
+    /// Leave out a default server (`hubbub` or `tokio-broadcast`), e.g. to measure
+    /// hubbub's own scenarios against each other (S8/S9 vs S1, S2d–S4d vs S2–S4) without
+    /// building the reference server. Repeatable.
+    #[arg(long = "without", value_name = "NAME")]
+    without: Vec<String>,
     /// A server that does not speak protocol v2: skipped for S8 and S9 (tokio-broadcast
     /// always is). Repeatable.
     #[arg(long = "v1-only", value_name = "NAME")]
@@ -502,6 +507,9 @@ fn main() -> Result<()> {
     };
     let mut servers: Vec<(String, String)> = Vec::new();
     for (name, cmd, path) in [default_server("hubbub"), default_server("tokio-broadcast")] {
+        if cli.without.contains(&name) {
+            continue;
+        }
         let replaced = cli.servers.iter().any(|(n, _)| *n == name);
         if !replaced && !path.is_file() {
             bail!(
@@ -516,6 +524,9 @@ fn main() -> Result<()> {
             Some(s) => s.1 = cmd.clone(),
             None => servers.push((name.clone(), cmd.clone())),
         }
+    }
+    if servers.is_empty() {
+        bail!("no server left to measure (--without dropped them all)");
     }
     Command::new("taskset")
         .arg("-V")
