@@ -107,7 +107,10 @@ impl Shared {
                 // as a pong and not at all), so these never come.
                 Output::Pong { .. } | Output::CloseReply { .. } => continue,
                 // One worker: no peers; no HTTP queries, no durable store in this example.
-                Output::Peer { .. } | Output::Reply { .. } | Output::LoadRoom { .. } => continue,
+                Output::Peer { .. }
+                | Output::Reply { .. }
+                | Output::LoadRoom { .. }
+                | Output::LoadRange { .. } => continue,
             };
             self.push(conn, out, &mut backed_up);
         }

@@ -112,6 +112,7 @@ pub(crate) struct Counters {
     pub presence_withheld: u64,
     pub typing_dropped: u64,
     pub duplicates: u64,
+    pub store_replays: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -263,6 +264,8 @@ pub struct Snapshot {
     pub typing_dropped: u64,
     /// v2 sends acknowledged as duplicates of an earlier `clientMsgId` (not broadcast).
     pub duplicates_acked: u64,
+    /// v2 recoveries that went past the memory ring to the durable store.
+    pub recovered_from_store: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -313,6 +316,7 @@ impl Snapshot {
             total.presence_withheld += c.presence_withheld;
             total.typing_dropped += c.typing_dropped;
             total.duplicates += c.duplicates;
+            total.store_replays += c.store_replays;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -366,6 +370,7 @@ impl Snapshot {
             presence_withheld: total.presence_withheld,
             typing_dropped: total.typing_dropped,
             duplicates_acked: total.duplicates,
+            recovered_from_store: total.store_replays,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

@@ -68,7 +68,8 @@
 //!                     Output::NotifyWritten { .. } | Output::Ping { .. }
 //!                     | Output::Pong { .. } | Output::Close { .. }
 //!                     | Output::CloseReply { .. } | Output::Reply { .. }
-//!                     | Output::LoadRoom { .. } => {}
+//!                     | Output::LoadRoom { .. }
+//!                     | Output::LoadRange { .. } => {}
 //!                 }
 //!             }
 //!         }
@@ -119,7 +120,7 @@ pub use hub::{
     history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
     Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, PresentUser, Query, QueryId,
     RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
-    REPLAY_SLICE,
+    MAX_STORE_REPLAY, REPLAY_SLICE,
 };
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};

@@ -1781,3 +1781,74 @@ fn a_newcomer_told_a_count_midway_hears_where_the_interval_ends() {
     let last = presence_frames(&sim, n).pop().expect("a presence frame");
     assert_eq!(last["online"], 1, "{frames:?}");
 }
+
+/// The chats' seqs and contents a v2 connection got, after its `subscribed`.
+fn v2_chats(sim: &Sim, key: Key) -> Vec<(u64, String)> {
+    v2_frames(sim, key)
+        .iter()
+        .filter(|v| v["type"] == "chat")
+        .map(|v| {
+            (
+                v["seq"].as_u64().unwrap(),
+                v["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A durable room whose ring (3 messages) lacks what a subscriber missed: the store gives
+/// the older ones, the ring the rest, and a message sent while the store answers follows;
+/// `recovered:true`, each seq once and in order. With the store down, the backlog.
+#[test]
+fn recovery_beyond_the_ring_comes_from_the_store() {
+    for fails in [false, true] {
+        let mut sim = Sim::new(2, 7, |h| {
+            h.durable = true;
+            h.history_size = 3;
+            h.backlog_size = 2;
+        });
+        sim.store.max_delay = 6;
+        let room = ROOMS[0];
+        sim.preload(room, (1..=10).map(|seq| earlier(0, seq, 10)).collect());
+        let owner = owner_of(room, 2).index();
+        let a = (
+            owner,
+            sim.open(owner, &format!("proto=2&userId=a&room={room}"))
+                .unwrap(),
+        );
+        sim.settle();
+        let epoch = v2_frames(&sim, a)
+            .iter()
+            .find(|v| v["type"] == "subscribed")
+            .map(|v| v["epoch"].as_str().unwrap().to_owned())
+            .unwrap();
+        if fails {
+            sim.store.fail_percent = 100;
+        }
+        let w = 1 - owner;
+        let b = (w, sim.open(w, "proto=2&userId=b").unwrap());
+        let sub =
+            serde_json::json!({"type":"subscribe","id":1,"roomId":room,"since":2,"epoch":epoch});
+        sim.frame(b, Inbound::Text(sub.to_string().as_bytes()));
+        let chat = serde_json::json!({"type":"chat","roomId":room,"content":"while loading"});
+        sim.frame(a, Inbound::Text(chat.to_string().as_bytes()));
+        sim.settle();
+        let subscribed = v2_frames(&sim, b)
+            .into_iter()
+            .find(|v| v["type"] == "subscribed")
+            .unwrap();
+        let seqs: Vec<u64> = v2_chats(&sim, b).iter().map(|c| c.0).collect();
+        if fails {
+            assert_eq!(subscribed["recovered"], false, "{subscribed}");
+            assert!(seqs.ends_with(&[11]) && seqs.len() <= 3, "{seqs:?}");
+        } else {
+            assert_eq!(subscribed["recovered"], true, "{subscribed}");
+            assert_eq!(seqs, (3..=11).collect::<Vec<u64>>());
+            let got = v2_chats(&sim, b);
+            assert_eq!(got[0].1, "stored 3");
+            assert_eq!(got[8].1, "while loading");
+            let stats = sim.stats(owner);
+            assert_eq!(stats.recovered_from_store, 1);
+        }
+    }
+}

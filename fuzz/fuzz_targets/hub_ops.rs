@@ -117,7 +117,8 @@ fuzz_target!(|data: &[u8]| {
                         | Output::Close { .. }
                         | Output::CloseReply { .. }
                         | Output::Reply { .. }
-                        | Output::LoadRoom { .. } => {}
+                        | Output::LoadRoom { .. }
+                        | Output::LoadRange { .. } => {}
                     }
                 }
             }

@@ -214,6 +214,20 @@ impl Bridge {
         })
     }
 
+    /// The messages of `room` with `after < seq <= upto`, in any order: what a
+    /// subscriber missed that the memory ring no longer holds.
+    pub fn load_range(
+        &self,
+        room: &str,
+        after: u64,
+        upto: u64,
+    ) -> oneshot::Receiver<Result<Vec<ChatMessage>, QueryError>> {
+        let (client, table, room) = (self.ctx.query_client.clone(), self.table(), room.to_owned());
+        self.spawn_query(upto <= after, async move {
+            dynamo::query_range(&client, &table, &room, after, upto).await
+        })
+    }
+
     /// When each of `users` was last seen, as the state table keeps it (Unix ms; `None`
     /// for a user never stored), in the order given.
     pub fn last_seen(

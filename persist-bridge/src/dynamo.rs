@@ -409,6 +409,62 @@ impl BatchWriter for DynamoWriter {
     }
 }
 
+/// The messages of `room` with `after < Seq <= upto`, in any order (a seq stored twice,
+/// by two lives of the room, comes twice). Reads the room's partition of the room index
+/// newest first, until past the first message at or before `after` by timestamp (ties in
+/// a GSI come back in any order) or the partition's end.
+pub(crate) async fn query_range(
+    client: &Client,
+    table: &str,
+    room: &str,
+    after: u64,
+    upto: u64,
+) -> Result<Vec<ChatMessage>, QueryError> {
+    if room.is_empty() || upto <= after {
+        return Ok(Vec::new());
+    }
+    let page = i32::try_from(MAX_QUERY_LIMIT).unwrap_or(i32::MAX);
+    let mut out: Vec<ChatMessage> = Vec::new();
+    // The timestamp of the newest message at or before `after`: older pages hold none of
+    // the range.
+    let mut boundary: Option<String> = None;
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    for _ in 0..MAX_PAGES {
+        let resp = client
+            .query()
+            .table_name(table)
+            .index_name(ROOM_INDEX)
+            .key_condition_expression(format!("{} = :k", attr::ROOM_ID))
+            .expression_attribute_values(":k", AttributeValue::S(room.to_owned()))
+            .scan_index_forward(false)
+            .limit(page)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| query_error(classify(&e)))?;
+        let mut oldest: Option<String> = None;
+        for item in resp.items() {
+            match from_item(item) {
+                Ok(msg) => {
+                    oldest = Some(msg.timestamp.clone());
+                    if msg.seq <= after {
+                        boundary.get_or_insert_with(|| msg.timestamp.clone());
+                    } else if msg.seq <= upto {
+                        out.push(msg);
+                    }
+                }
+                Err(e) => tracing::debug!(table = %table, error = %e, "skipping item"),
+            }
+        }
+        start = resp.last_evaluated_key().cloned();
+        let past = matches!((&boundary, &oldest), (Some(b), Some(o)) if o < b);
+        if start.is_none() || past {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// The newest messages of one partition of `index` (`key_attr = key`), newest first by
 /// (`Timestamp`, `Seq`, `MessageID`): at least the `want` newest, plus every message that
 /// shares the timestamp of the last of those (ties in a GSI come back in any order, so

@@ -11,7 +11,7 @@ use hubbub_persist_bridge::{Bridge, BridgeConfig};
 use hubbub_core::StoredRoom;
 
 use crate::config::{Config, Store};
-use crate::engine::{Host, LoadFuture};
+use crate::engine::{Host, LoadFuture, RangeFuture};
 
 /// Tries to load a room's state before starting it afresh.
 const LOAD_ATTEMPTS: u32 = 4;
@@ -72,6 +72,21 @@ pub(crate) struct StoreHost(pub(crate) Arc<Bridge>);
 impl Host for StoreHost {
     fn load_room(&self, room: Arc<str>, recent: usize) -> LoadFuture {
         Box::pin(load_room(self.0.clone(), room, recent))
+    }
+
+    fn load_range(&self, room: Arc<str>, after: u64, upto: u64) -> RangeFuture {
+        let bridge = self.0.clone();
+        Box::pin(async move {
+            // One try: the subscriber waits, and the backlog is a fine answer too.
+            match bridge.load_range(&room, after, upto).await {
+                Ok(Ok(messages)) => Some(messages),
+                Ok(Err(e)) => {
+                    tracing::debug!(room = %room, error = %e, "missed messages not loaded: backlog instead");
+                    None
+                }
+                Err(_canceled) => None,
+            }
+        })
     }
 }
 

@@ -42,6 +42,7 @@ const BOTH: &[Store] = &[Store::Memory, Store::DynamoDb];
 struct Run {
     server: Server,
     workers: u16,
+    store: Store,
 }
 
 impl Run {
@@ -76,7 +77,11 @@ fn each_run(test: &str, stores: &[Store], env: &[(&str, &str)], body: impl Fn(&R
             if store == Store::DynamoDb {
                 server.wait_for_storage();
             }
-            body(&Run { server, workers });
+            body(&Run {
+                server,
+                workers,
+                store,
+            });
         }
     }
 }
@@ -884,6 +889,64 @@ fn with_dynamodb_a_restart_keeps_the_epoch_and_recovery_continues_the_seq() {
 
 // ---------------------------------------------------------------------------------------
 // Errors: each with the `id` of the frame it answers and the room it concerns.
+
+/// With DynamoDB, recovery reaches past the memory ring: a `since` older than the ring's
+/// five messages gets the older ones from the table and the rest from the ring, each
+/// once and in order, `recovered:true`, counted in `/metrics`. Too far back for the ring
+/// with the memory store: the backlog, as §7.2 says.
+#[test]
+fn recovery_beyond_the_ring_comes_from_the_durable_store() {
+    let env = [
+        ("RATE_LIMIT_PER_SEC", "0"),
+        ("HISTORY_SIZE", "5"),
+        ("BACKLOG_SIZE", "2"),
+    ];
+    each_run("deep", BOTH, &env, |run| {
+        let durable = run.store == Store::DynamoDb;
+        let rooms = run.rooms("deep");
+        let mut bob = run.connect("userId=bob");
+        let mut epochs = Vec::new();
+        for (i, room) in rooms.iter().enumerate() {
+            epochs.push(bob.subscribe(i as u32, room)["epoch"].clone());
+            for n in 1..=20u32 {
+                bob.chat_acked(100 + n, room, &format!("m{n}"), None);
+            }
+        }
+        if durable {
+            let written = 20.0 * rooms.len() as f64;
+            let ok = wait_until(Duration::from_secs(15), || {
+                metric(&run.server, "hubbub_persist_written_total") >= written
+            });
+            assert!(ok, "the messages reached the table");
+        }
+        let mut alice = run.connect("userId=alice");
+        for (i, room) in rooms.iter().enumerate() {
+            let s = alice.subscribe_with(json!({
+                "type": "subscribe", "id": i, "roomId": room, "since": 3, "epoch": epochs[i]
+            }));
+            let (seq, recovered, _, _) = subscribed_state(&s);
+            assert_eq!((seq, recovered), (20, durable), "{s}");
+            let first = if durable { 4 } else { 19 };
+            for n in first..=20 {
+                assert_chat(&alice.expect("chat"), room, n, &format!("m{n}"));
+            }
+            // Live on from there.
+            bob.chat_acked(200, room, "live", None);
+            assert_chat(&alice.expect("chat"), room, 21, "live");
+        }
+        let recovered = metric(&run.server, "hubbub_recovered_from_store_total");
+        let want = if durable { rooms.len() as f64 } else { 0.0 };
+        assert_eq!(recovered, want);
+    });
+}
+
+/// The value of an unlabelled metric in `/metrics`.
+fn metric(server: &Server, name: &str) -> f64 {
+    let body = server.get("/metrics").body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics: {body}"))
+}
 
 #[test]
 fn error_already_subscribed() {

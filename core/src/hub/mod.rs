@@ -39,6 +39,7 @@ mod recall;
 mod retention;
 mod rooms;
 mod signals;
+mod store_replay;
 mod subscriptions;
 
 use std::cmp::Reverse;
@@ -53,6 +54,7 @@ pub use output::{
     UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
 };
 pub use peer::PeerEvent;
+pub use store_replay::MAX_STORE_REPLAY;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
 use crate::gauge::{ConnectionGauge, Reservation};
@@ -473,6 +475,9 @@ pub struct Hub {
     last_seen: LastSeen,
     /// Incarnation numbers for new owned rooms.
     next_room_id: u64,
+    /// v2 subscriptions waiting for the store to give what they missed, by request id.
+    ranges: HashMap<u64, store_replay::PendingRange>,
+    next_range: u64,
     /// Every retained message of the owned rooms, oldest first, against the byte budget.
     retention: Ledger,
     user_index: UserIndex,
@@ -547,6 +552,8 @@ impl Hub {
             sends: SendLog::new(recall::SEND_LOG_CAPACITY),
             last_seen: LastSeen::new(recall::LAST_SEEN_CAPACITY),
             next_room_id: 1,
+            ranges: HashMap::new(),
+            next_range: 1,
             retention: Ledger::new(cfg.max_history_bytes),
             counters: Counters::default(),
             minutes: MinuteCounts::default(),

@@ -257,6 +257,20 @@ pub enum Output {
         /// How many of its newest messages to load (the history size).
         recent: usize,
     },
+    /// With a durable store: a v2 subscriber asked to recover more than the memory ring
+    /// holds. Load the room's messages with `seq` in `after + 1 ..= upto`, then call
+    /// [`Hub::handle_range_loaded`](crate::Hub::handle_range_loaded) with `id` (with
+    /// `None` if the store could not answer). Until then that subscription waits.
+    LoadRange {
+        /// Names the request in the answer.
+        id: u64,
+        /// The room.
+        room: Arc<str>,
+        /// The last message the subscriber has.
+        after: u64,
+        /// The newest message to load (the ring holds those after it).
+        upto: u64,
+    },
     /// Nothing more to do until this instant (or the next input): call
     /// [`handle_timeout`](crate::Hub::handle_timeout) then.
     Timeout(Mono),

@@ -126,49 +126,23 @@ impl Hub {
             }
             Some(join) => {
                 // Exactly what was missed, or the backlog and a word that it is not.
-                let recovered = match (since, &join.epoch) {
-                    (Some(since), Some(epoch)) => *room.epoch == **epoch && room.covers(since),
-                    _ => false,
+                let replay = match (since, &join.epoch) {
+                    (Some(since), Some(epoch)) if *room.epoch == **epoch && room.covers(since) => {
+                        Some(room.after(since).map(|e| e.frame.clone()).collect())
+                    }
+                    _ => None,
                 };
-                let last_read = room
-                    .signals
-                    .as_ref()
-                    .map_or(0, |s| s.last_read(&member.user));
-                let online = room.users.len();
-                if let Some(s) = room.signals.as_deref_mut() {
-                    s.told_count(online);
+                let token = join.token;
+                if replay.is_none() && self.ask_store(from, conn, &member, since, join) {
+                    // The subscription is answered when the store is.
+                    if was_idle {
+                        self.idle_count -= 1;
+                    }
+                    self.announce(now, PresenceKind::Join, &member, announce);
+                    return;
                 }
-                let users = (self.cfg.presence && room.users.len() <= presence_max)
-                    .then(|| signals::announced(room.signals.as_deref(), &room.users));
-                self.scratch.clear();
-                protocol::encode_subscribed(
-                    &mut self.scratch,
-                    &protocol::Subscribed {
-                        id: join.id,
-                        room_id: &member.room,
-                        epoch: &room.epoch,
-                        seq: room.last_seq,
-                        recovered,
-                        last_read,
-                        online: room.users.len(),
-                        users: users.as_deref(),
-                    },
-                );
-                frames.push(Bytes::copy_from_slice(&self.scratch));
-                match since.filter(|_| recovered) {
-                    Some(since) => frames.extend(room.after(since).map(|e| e.frame.clone())),
-                    None => frames.extend(room.newest(backlog).map(|e| e.frame.clone())),
-                }
-                // Who is typing already: a newcomer would otherwise hear of it only
-                // at the next change.
-                if let Some(typing) = room
-                    .signals
-                    .as_ref()
-                    .and_then(|s| s.typing_now(&member.room, &mut self.scratch))
-                {
-                    frames.push(typing);
-                }
-                join.token
+                frames = self.subscribe_answer(&member, join.id, replay);
+                token
             }
         };
         if was_idle {
@@ -186,6 +160,61 @@ impl Hub {
             },
         );
         self.announce(now, PresenceKind::Join, &member, announce);
+    }
+
+    /// A v2 subscriber's first frames: `subscribed`, then `replay` (exactly what it
+    /// missed) or the backlog, then who is typing.
+    pub(super) fn subscribe_answer(
+        &mut self,
+        member: &Member,
+        id: Option<u32>,
+        replay: Option<Vec<Bytes>>,
+    ) -> Vec<Bytes> {
+        let backlog = self.cfg.backlog_size;
+        let presence = self.cfg.presence;
+        let presence_max = self.cfg.presence_max_members;
+        let Some(room) = self.owned.get_mut(&*member.room) else {
+            return Vec::new();
+        };
+        let last_read = room
+            .signals
+            .as_ref()
+            .map_or(0, |s| s.last_read(&member.user));
+        let online = room.users.len();
+        if let Some(s) = room.signals.as_deref_mut() {
+            s.told_count(online);
+        }
+        let users = (presence && online <= presence_max)
+            .then(|| signals::announced(room.signals.as_deref(), &room.users));
+        self.scratch.clear();
+        protocol::encode_subscribed(
+            &mut self.scratch,
+            &protocol::Subscribed {
+                id,
+                room_id: &member.room,
+                epoch: &room.epoch,
+                seq: room.last_seq,
+                recovered: replay.is_some(),
+                last_read,
+                online,
+                users: users.as_deref(),
+            },
+        );
+        let mut frames = vec![Bytes::copy_from_slice(&self.scratch)];
+        match replay {
+            Some(replay) => frames.extend(replay),
+            None => frames.extend(room.newest(backlog).map(|e| e.frame.clone())),
+        }
+        // Who is typing already: a newcomer would otherwise hear of it only at the next
+        // change.
+        if let Some(typing) = room
+            .signals
+            .as_ref()
+            .and_then(|s| s.typing_now(&member.room, &mut self.scratch))
+        {
+            frames.push(typing);
+        }
+        frames
     }
 
     pub(super) fn on_leave(

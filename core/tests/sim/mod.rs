@@ -17,10 +17,10 @@
 //! - with [`Sim::defer_written`], a streamed replay's [`Output::NotifyWritten`] is
 //!   answered when the scheduler picks it, like a peer event, so live frames arrive while
 //!   a replay is being written;
-//! - [`Output::LoadRoom`] (durable configs) is answered by a simulated store after a
-//!   seeded number of peer deliveries, so joins, leaves, messages and closes interleave
-//!   with the load; a seeded share of loads fail (answered with `None`), as a store that
-//!   does not answer does;
+//! - [`Output::LoadRoom`] and [`Output::LoadRange`] (durable configs) are answered by a
+//!   simulated store after a seeded number of peer deliveries, so joins, leaves, messages
+//!   and closes interleave with the load; a seeded share of loads fail (answered with
+//!   `None`), as a store that does not answer does;
 //! - every join and leave is noted when it reaches its room's owner ([`Sim::arrivals`]):
 //!   at once when the connection's own worker owns the room, else when the scheduler
 //!   delivers the peer event that carries it, so a test can replay each room's joins
@@ -164,6 +164,8 @@ struct PendingLoad {
     recent: usize,
     /// Peer deliveries still to happen before the answer may come.
     wait: usize,
+    /// An [`Output::LoadRange`] instead: its id and `after ..= upto`.
+    range: Option<(u64, u64, u64)>,
 }
 
 /// How the simulated store answers loads.
@@ -548,6 +550,18 @@ impl Sim {
     fn answer_load(&mut self, i: usize) {
         let load = self.loads.swap_remove(i);
         let fails = self.rng.below(100) < self.store.fail_percent as usize;
+        if let Some((id, after, upto)) = load.range {
+            // Every stored message in the range, of whichever life of the room.
+            let messages = (!fails).then(|| {
+                let all = self.stored(&load.room);
+                all.into_iter()
+                    .filter(|m| m.seq > after && m.seq <= upto)
+                    .collect()
+            });
+            self.hubs[load.worker].handle_range_loaded(self.now, id, messages);
+            self.drain(load.worker);
+            return;
+        }
         let state = (!fails).then(|| self.answer(&load.room, load.recent));
         self.journal.lock().unwrap().push(Journal::Loaded {
             worker: load.worker,
@@ -665,7 +679,10 @@ impl Sim {
                 Output::LoadRoom { room, recent } => {
                     let owner = owner_of(&room, self.hubs.len() as u16).index();
                     assert_eq!(owner, w, "{room} loaded by a worker that does not own it");
-                    let again = self.loads.iter().any(|l| l.worker == w && l.room == room);
+                    let again = self
+                        .loads
+                        .iter()
+                        .any(|l| l.worker == w && l.room == room && l.range.is_none());
                     assert!(!again, "{room} asked for while its load is pending");
                     self.journal.lock().unwrap().push(Journal::Asked {
                         worker: w,
@@ -677,6 +694,25 @@ impl Sim {
                         room,
                         recent,
                         wait,
+                        range: None,
+                    });
+                }
+                Output::LoadRange {
+                    id,
+                    room,
+                    after,
+                    upto,
+                } => {
+                    let owner = owner_of(&room, self.hubs.len() as u16).index();
+                    assert_eq!(owner, w, "{room}'s messages asked for by another worker");
+                    assert!(after < upto || upto == 0, "an empty range {after}..={upto}");
+                    let wait = self.rng.below(self.store.max_delay + 1);
+                    self.loads.push(PendingLoad {
+                        worker: w,
+                        room,
+                        recent: 0,
+                        wait,
+                        range: Some((id, after, upto)),
                     });
                 }
                 Output::Reply { id, answer } => {

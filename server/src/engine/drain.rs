@@ -59,6 +59,12 @@ impl Engine {
                     }
                 }
                 Output::LoadRoom { room, recent } => self.load_room(room, recent),
+                Output::LoadRange {
+                    id,
+                    room,
+                    after,
+                    upto,
+                } => self.load_range(id, room, after, upto),
                 Output::Timeout(_) => {
                     if slow.is_empty() {
                         break;
@@ -81,6 +87,17 @@ impl Engine {
         monoio::spawn(async move {
             let state = load.await;
             engine.with_hub(|hub, now| hub.handle_room_loaded(now, &room, state));
+        });
+    }
+
+    /// Asks the host for what a v2 subscriber missed beyond the ring; the hub hears the
+    /// answer when it comes.
+    fn load_range(self: &Rc<Self>, id: u64, room: std::sync::Arc<str>, after: u64, upto: u64) {
+        let load = self.host.load_range(room, after, upto);
+        let engine = Rc::clone(self);
+        monoio::spawn(async move {
+            let messages = load.await;
+            engine.with_hub(|hub, now| hub.handle_range_loaded(now, id, messages));
         });
     }
 

@@ -1,15 +1,20 @@
-//! What the engine asks of the world outside it. Today: a room's stored state, with a
-//! durable store. (Next: the broker between nodes.)
+//! What the engine asks of the world outside it. Today: a room's stored state and stored
+//! messages, with a durable store. (Next: the broker between nodes.)
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use hubbub_core::protocol::ChatMessage;
 use hubbub_core::StoredRoom;
 
 /// A room's stored state as the hub takes it: its last `seq`, newest messages and read
 /// markers, or `None` when the store could not say (the room starts afresh).
 pub(crate) type LoadFuture = Pin<Box<dyn Future<Output = Option<StoredRoom>>>>;
+
+/// A room's stored messages in a range of `seq`, or `None` when the store could not say
+/// (the subscriber gets the backlog).
+pub(crate) type RangeFuture = Pin<Box<dyn Future<Output = Option<Vec<ChatMessage>>>>>;
 
 /// The outside the engine depends on, implemented by the server's top (`store`) and by
 /// tests.
@@ -17,6 +22,9 @@ pub(crate) trait Host {
     /// Loads `room`'s last `seq` and its newest `recent` messages. The future runs on
     /// the worker's thread; its answer goes to the hub.
     fn load_room(&self, room: Arc<str>, recent: usize) -> LoadFuture;
+
+    /// Loads `room`'s messages with `after < seq <= upto` (any order).
+    fn load_range(&self, room: Arc<str>, after: u64, upto: u64) -> RangeFuture;
 }
 
 /// A host with nothing behind it: for the memory store, which never loads a room.
@@ -25,6 +33,10 @@ pub(crate) struct NoStore;
 impl Host for NoStore {
     fn load_room(&self, _room: Arc<str>, _recent: usize) -> LoadFuture {
         // The hub asks only when it is durable, and it is durable only with a store.
+        Box::pin(std::future::ready(None))
+    }
+
+    fn load_range(&self, _room: Arc<str>, _after: u64, _upto: u64) -> RangeFuture {
         Box::pin(std::future::ready(None))
     }
 }

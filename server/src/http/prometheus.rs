@@ -78,6 +78,12 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         &[("", s.duplicates_acked as f64)],
     );
     metric(
+        "recovered_from_store_total",
+        "counter",
+        "v2 recoveries that went past the memory ring to the durable store.",
+        &[("", s.recovered_from_store as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",
