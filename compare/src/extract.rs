@@ -140,6 +140,13 @@ pub const ROOMS_FIGURES: &[Figure] = &[
         source: Source::Path(&["v2", "rssPerSubscriptionBytes"]),
     },
     Figure {
+        key: "v2.rssPerFirstSubscriptionBytes",
+        label: "server RSS growth per first subscription, rooms created (B)",
+        decimals: 1,
+        lower_is_better: true,
+        source: Source::Path(&["v2", "rssPerFirstSubscriptionBytes"]),
+    },
+    Figure {
         key: "v2.rssPerConnBytes",
         label: "server RSS growth per v2 connection (B)",
         decimals: 0,
@@ -226,11 +233,12 @@ impl Figure {
             }),
             Source::CountSum(path) => {
                 let m = at(report, path)?.as_object()?;
-                Some(
-                    m.values()
-                        .filter_map(|c| c.get("count").and_then(Value::as_f64))
-                        .sum(),
-                )
+                // An empty float sum is -0.0: add 0.0 so that none prints as 0.
+                let sum: f64 = m
+                    .values()
+                    .filter_map(|c| c.get("count").and_then(Value::as_f64))
+                    .sum();
+                Some(sum + 0.0)
             }
         }
     }
@@ -316,6 +324,7 @@ mod tests {
         };
         assert_eq!(key("errors.closes"), Some(5.0));
         assert_eq!(key("errors.connectFailures"), Some(0.0));
+        assert!(key("errors.connectFailures").unwrap().is_sign_positive());
         assert_eq!(DISCONNECTS.value(&fanout()), None, "no errors object");
     }
 

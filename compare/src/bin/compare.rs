@@ -90,6 +90,15 @@ struct Cli {
     /// workspace root; it gets PORT and BIND=127.0.0.1). Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND", value_parser = parse_server)]
     servers: Vec<(String, String)>,
+    /// The commit to record (default: `git rev-parse --short HEAD` in --root, `-dirty`
+    /// with changes), e.g. when --root is an exported snapshot.
+    #[arg(long)]
+    commit: Option<String>,
+    /// Alternate the scenarios too: run 1 of every scenario (each server in turn), then
+    /// run 2, …, so that ratios between scenarios (S8 and S9 to S1, S2d–S4d to S2–S4)
+    /// see the same drift of a shared machine.
+    #[arg(long)]
+    interleave: bool,
     /// Leave out a default server (`hubbub` or `tokio-broadcast`), e.g. to measure
     /// hubbub's own scenarios against each other (S8/S9 vs S1, S2d–S4d vs S2–S4) without
     /// building the reference server. Repeatable.
@@ -555,30 +564,67 @@ fn main() -> Result<()> {
             );
         }
     }
-    let mut results = Vec::new();
-    for scn in &scenarios {
-        eprintln!("compare: {}", scn.title);
-        let speaks = |name: &str| !(scn.v2 && v1_only(name));
-        let here: Vec<&(String, String)> = servers.iter().filter(|(n, _)| speaks(n)).collect();
-        let skipped: Vec<String> = servers
-            .iter()
-            .filter(|(n, _)| !speaks(n))
-            .map(|(name, _)| format!("{name} (does not speak protocol v2)"))
-            .collect();
-        for k in &skipped {
-            eprintln!("  skipping {k}");
+    // Who runs each scenario, and who is skipped.
+    type Plan<'a> = (Vec<&'a (String, String)>, Vec<String>);
+    let plans: Vec<Plan<'_>> = scenarios
+        .iter()
+        .map(|scn| {
+            let speaks = |name: &str| !(scn.v2 && v1_only(name));
+            let here: Vec<&(String, String)> = servers.iter().filter(|(n, _)| speaks(n)).collect();
+            let skipped: Vec<String> = servers
+                .iter()
+                .filter(|(n, _)| !speaks(n))
+                .map(|(name, _)| format!("{name} (does not speak protocol v2)"))
+                .collect();
+            (here, skipped)
+        })
+        .collect();
+    let mut all_runs: Vec<Vec<RunRecord>> = vec![Vec::new(); scenarios.len()];
+    let mut run_one = |k: usize, run: u32| -> Result<()> {
+        let scn = scenarios[k];
+        for (name, cmd) in &plans[k].0 {
+            let rec = env
+                .run_once(scn, cli.conns_scale, name, cmd, run)
+                .with_context(|| format!("{} run {run} against {name}", scn.id))?;
+            eprintln!(
+                "  {} {name} run {run}/{}: {}",
+                scn.id,
+                cli.runs,
+                brief(scn, &rec)
+            );
+            all_runs[k].push(rec);
         }
-        let here_names: Vec<String> = here.iter().map(|(n, _)| n.clone()).collect();
-        let mut runs = Vec::new();
+        Ok(())
+    };
+    let announce = |k: usize| {
+        eprintln!("compare: {}", scenarios[k].title);
+        for s in &plans[k].1 {
+            eprintln!("  skipping {s}");
+        }
+    };
+    if cli.interleave {
+        for k in 0..scenarios.len() {
+            announce(k);
+        }
         for run in 1..=cli.runs {
-            for (name, cmd) in &here {
-                let rec = env
-                    .run_once(scn, cli.conns_scale, name, cmd, run)
-                    .with_context(|| format!("{} run {run} against {name}", scn.id))?;
-                eprintln!("  {name} run {run}/{}: {}", cli.runs, brief(scn, &rec));
-                runs.push(rec);
+            for k in 0..scenarios.len() {
+                run_one(k, run)?;
             }
         }
+    } else {
+        for k in 0..scenarios.len() {
+            announce(k);
+            for run in 1..=cli.runs {
+                run_one(k, run)?;
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for (k, runs) in all_runs.into_iter().enumerate() {
+        let scn = scenarios[k];
+        let (here, skipped) = &plans[k];
+        let skipped = skipped.clone();
+        let here_names: Vec<String> = here.iter().map(|(n, _)| n.clone()).collect();
         let (figures, warnings) = if here.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -607,7 +653,8 @@ fn main() -> Result<()> {
         });
     }
 
-    let commit = capture(&root, "git", &["rev-parse", "--short", "HEAD"]).map(|c| {
+    let from_git = || capture(&root, "git", &["rev-parse", "--short", "HEAD"]);
+    let commit = cli.commit.clone().or_else(from_git).map(|c| {
         let dirty = capture(
             &root,
             "git",
