@@ -40,10 +40,28 @@ function hello(ws: FakeSocket, subscriptions = 64) {
 }
 
 /** The server's answer to the client's last subscribe for `roomId`. */
-function subscribed(ws: FakeSocket, roomId: string, o: { epoch?: string; seq?: number; recovered?: boolean; lastRead?: number; online?: number } = {}) {
+function subscribed(
+  ws: FakeSocket,
+  roomId: string,
+  o: { epoch?: string; seq?: number; recovered?: boolean; lastRead?: number; online?: number; users?: { userId: string; username: string }[] } = {},
+) {
   const req = subscribeOf(ws, roomId);
-  ws.frame({ type: 'subscribed', id: req.id, roomId, epoch: o.epoch ?? 'e1', seq: o.seq ?? 0, recovered: o.recovered ?? false, lastRead: o.lastRead ?? 0, online: o.online ?? 1 });
+  ws.frame({
+    type: 'subscribed',
+    id: req.id,
+    roomId,
+    epoch: o.epoch ?? 'e1',
+    seq: o.seq ?? 0,
+    recovered: o.recovered ?? false,
+    lastRead: o.lastRead ?? 0,
+    online: o.online ?? 1,
+    ...(o.users ? { users: o.users } : {}),
+  });
 }
+
+const u = (id: string) => ({ userId: id, username: id.toUpperCase() });
+const onlineIds = (r: RoomView | undefined) => [...(r?.members.values() ?? [])].filter((m) => m.online).map((m) => m.userId).sort();
+const snapOf = (roomId: string, ids: string[]) => ({ roomId, online: ids.length, truncated: false, users: ids.map((id) => ({ ...u(id), since: '2026-11-21T09:00:00.000Z' })) });
 
 const chat = (roomId: string, seq: number, over: Partial<ChatMessage> = {}) => msg(seq, { roomId, messageId: `${roomId}-${seq}`, ...over });
 const seqs = (r: RoomView | undefined) => (r?.items ?? []).map((i) => (i.kind === 'message' ? i.msg.seq : `| ${i.text}`));
@@ -435,6 +453,109 @@ describe('V2Client', () => {
     expect(r.online).toBe(4); // the newer frame's count
   });
 
+  it('subscribed.users is the online set that presence frames then change', () => {
+    const { client } = setup();
+    client.subscribe('a');
+    client.start();
+    const w = FakeSocket.last();
+    w.open();
+    hello(w);
+    subscribed(w, 'a', { online: 3, users: [u('a1'), u('b1'), u('me')] });
+    expect(onlineIds(client.room('a'))).toEqual(['a1', 'b1', 'me']);
+    expect(client.room('a')!.members.get('a1')!.username).toBe('A1');
+    w.frame({ type: 'presence', roomId: 'a', online: 4, joined: [u('c1')], left: [] });
+    expect(onlineIds(client.room('a'))).toEqual(['a1', 'b1', 'c1', 'me']);
+  });
+
+  it('subscribed.users replaces who is online: others known go offline keeping their lastSeen; we stay online', () => {
+    const { client, ws } = connected(['a']);
+    ws.frame({ type: 'presence', roomId: 'a', online: 4, joined: [u('ann'), u('bob'), u('cy')], left: [] });
+    ws.frame({ type: 'presence', roomId: 'a', online: 3, joined: [], left: [{ userId: 'cy', lastSeen: '2026-11-21T10:00:00.000Z' }] });
+    ws.frame({ type: 'typing', roomId: 'a', users: [u('bob')] });
+    // a reconnect: bob went meanwhile, dee came; we are not in the list (we joined after the room's last frame)
+    ws.drop(1006);
+    vi.advanceTimersByTime(0);
+    const ws2 = FakeSocket.last();
+    ws2.open();
+    hello(ws2);
+    subscribed(ws2, 'a', { online: 3, recovered: true, users: [u('ann'), u('dee')] });
+    const r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['ann', 'dee', 'me']);
+    expect(r.members.get('bob')).toMatchObject({ online: false, lastSeen: null });
+    expect(r.members.get('cy')).toMatchObject({ online: false, lastSeen: '2026-11-21T10:00:00.000Z' });
+    expect(r.online).toBe(3);
+  });
+
+  it('a presence frame with users replaces the set, then joined and left apply (after count-only frames)', () => {
+    const { client, ws } = connected(['a']);
+    ws.frame({ type: 'presence', roomId: 'a', online: 3, joined: [u('ann'), u('bob')], left: [] });
+    ws.frame({ type: 'typing', roomId: 'a', users: [u('bob'), u('ann')] });
+    // over the bound: counts only (the joins and leaves in between go unannounced)
+    ws.frame({ type: 'presence', roomId: 'a', online: 400 });
+    ws.frame({ type: 'presence', roomId: 'a', online: 380 });
+    expect(onlineIds(client.room('a'))).toEqual(['ann', 'bob', 'me']);
+    // back within it: everyone online now, then the interval's own changes
+    ws.frame({ type: 'presence', roomId: 'a', online: 2, users: [u('bob'), u('ann'), u('me')], joined: [], left: [{ userId: 'ann', lastSeen: '2026-11-21T11:00:00.000Z' }] });
+    let r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['bob', 'me']);
+    expect(r.members.get('ann')).toMatchObject({ online: false, lastSeen: '2026-11-21T11:00:00.000Z' });
+    expect(r.online).toBe(2);
+    // bob no longer listed: offline (lastSeen unknown), and not typing any more
+    ws.frame({ type: 'presence', roomId: 'a', online: 2, users: [u('cy')], joined: [u('dee')], left: [] });
+    r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['cy', 'dee', 'me']);
+    expect(r.members.get('bob')).toMatchObject({ online: false, lastSeen: null });
+    expect(r.members.get('ann')).toMatchObject({ online: false, lastSeen: '2026-11-21T11:00:00.000Z' });
+    expect(r.typing.map((t) => t.userId)).toEqual([]);
+  });
+
+  it('a presence answer whose request started before subscribed.users does not override it', () => {
+    const { client } = setup();
+    client.subscribe('a');
+    client.start();
+    const w = FakeSocket.last();
+    w.open();
+    hello(w);
+    subscribed(w, 'a', { online: 2, users: [u('ann'), u('me')] });
+    // the request goes out; then the connection drops and the room is subscribed again: ann left, bob came
+    const token = client.presenceToken('a');
+    w.drop(1006);
+    vi.advanceTimersByTime(0);
+    const w2 = FakeSocket.last();
+    w2.open();
+    hello(w2);
+    subscribed(w2, 'a', { online: 2, recovered: true, users: [u('bob'), u('me')] });
+    // the over-the-bound path too: count-only frames leave the list to the presence endpoint
+    w2.frame({ type: 'presence', roomId: 'a', online: 300 });
+    client.applyRoomPresence('a', snapOf('a', ['ann', 'me']), token);
+    const r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['bob', 'me']); // ann not resurrected, bob not dropped
+    expect(r.online).toBe(300);
+    // an answer asked for after them is the list (the room is over the bound now)
+    client.applyRoomPresence('a', snapOf('a', ['cy', 'me']), client.presenceToken('a'));
+    expect(onlineIds(client.room('a'))).toEqual(['cy', 'me']);
+  });
+
+  it('while the frames keep the set exactly, a presence answer changes no one\'s online state, only since', () => {
+    const { client } = setup();
+    client.subscribe('a');
+    client.start();
+    const w = FakeSocket.last();
+    w.open();
+    hello(w);
+    subscribed(w, 'a', { online: 2, users: [u('ann'), u('me')] });
+    const token = client.presenceToken('a');
+    // cy came and went within an interval the server has not reported yet: the answer saw cy
+    client.applyRoomPresence('a', snapOf('a', ['ann', 'cy', 'me']), token);
+    let r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['ann', 'me']);
+    expect(r.members.get('ann')!.since).toBe('2026-11-21T09:00:00.000Z');
+    // the interval ends: cy in neither list
+    w.frame({ type: 'presence', roomId: 'a', online: 2, joined: [], left: [] });
+    r = client.room('a')!;
+    expect(onlineIds(r)).toEqual(['ann', 'me']);
+  });
+
   it('unknownLastSeen names the users to ask /api/presence about; applyDirectory fills in their lastSeen', () => {
     const { client, ws } = connected(['a']);
     ws.frame(chat('a', 1, { userId: 'ann', username: 'Ann' }));
@@ -532,6 +653,23 @@ describe('parseV2Frame', () => {
       joined: [{ userId: 'b', username: 'B' }],
       left: [{ userId: 'c', lastSeen: '2026-11-21T10:00:00.000Z' }],
     });
+    // users: the online set (within PRESENCE_MAX_MEMBERS); a usable list, empty included
+    expect(parseV2Frame({ type: 'subscribed', roomId: 'r', epoch: 'e', seq: 0, recovered: false, lastRead: 0, online: 2, users: [{ userId: 'a', username: 'A' }, { userId: '' }, { userId: 'b' }] })).toMatchObject({
+      online: 2,
+      users: [{ userId: 'a', username: 'A' }, { userId: 'b', username: 'b' }],
+    });
+    expect(parseV2Frame({ type: 'subscribed', roomId: 'r', seq: 0, users: [] })).toMatchObject({ users: [] });
+    expect(parseV2Frame({ type: 'subscribed', roomId: 'r', seq: 0, users: 'x' })).not.toHaveProperty('users');
+    expect(parseV2Frame({ type: 'presence', roomId: 'r', online: 1, joined: [], left: [{ userId: 'c', lastSeen: null }], users: [{ userId: 'b', username: 'B' }] })).toEqual({
+      type: 'presence',
+      roomId: 'r',
+      online: 1,
+      joined: [],
+      left: [{ userId: 'c', lastSeen: null }],
+      users: [{ userId: 'b', username: 'B' }],
+    });
+    // above the bound: a count only
+    expect(parseV2Frame('{"type":"presence","roomId":"r","online":300}')).toEqual({ type: 'presence', roomId: 'r', online: 300, joined: [], left: [], countOnly: true });
     expect(parseV2Frame({ type: 'error', code: 'not_subscribed', message: 'm', id: 3, roomId: 'r' })).toEqual({ type: 'error', code: 'not_subscribed', message: 'm', id: 3, roomId: 'r' });
     expect(parseV2Frame({ type: 'ack', id: 1, roomId: 'r', seq: 2, messageId: 'x', clientMsgId: 'c-1', duplicate: true })).toMatchObject({ duplicate: true, clientMsgId: 'c-1' });
     expect(parseV2Frame({ type: 'join', roomId: 'r', userId: 'u' })).toBeNull();

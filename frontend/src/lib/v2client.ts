@@ -42,6 +42,16 @@ import {
  * - Read markers: `markRead(room, seq)` moves ours forward (the caller does it for the
  *   room on screen); `read` frames of others are kept per user for "seen by".
  * - Unread count per room: the room's `seq` − our `lastRead`.
+ * - Who is online in a room (docs/PROTOCOL.md §7, Presence), per user: the set starts
+ *   from `subscribed.users`, is replaced by a `presence` frame's `users` where one carries
+ *   it, and then takes the frame's `joined` (online) and `left` (offline, with their
+ *   `lastSeen`); a replaced-out member goes offline keeping the lastSeen it had, and we
+ *   are always online. Above PRESENCE_MAX_MEMBERS (`subscribed` without `users`,
+ *   count-only frames) `GET /api/rooms/{id}/presence` is the only list
+ *   (`applyRoomPresence`): an answer loses, user by user, to the frames and `users`
+ *   lists that came after its request started (`presenceToken`). While the frames keep
+ *   the set exactly an answer changes no one's online state (it is racy against pending
+ *   changes); it only tells since when those online have been there.
  *
  * State is kept mutable inside and handed out as immutable snapshots (`state`, and
  * `onChange`, batched every `flushMs`); a room's snapshot object (and its `items`) is
@@ -170,9 +180,19 @@ class Room {
   readers = new Map<string, number>();
   subscriptions = 0;
   duplicates = 0;
-  /** Presence frames counted, and when each user was last named by one (for snapshot merges). */
+  /**
+   * Presence events counted (presence frames, and `subscribed` answers with `users`),
+   * when each user was last named by one, and when the whole set was last replaced by a
+   * `users` list: what is newer than a `GET …/presence` request wins over its answer.
+   */
   presenceFrames = 0;
   touched = new Map<string, number>();
+  replacedAt = 0;
+  /**
+   * The frames keep the online set exactly (from a `users` list on, until the room is
+   * over PRESENCE_MAX_MEMBERS): `GET …/presence` answers then only fill in `since`.
+   */
+  exact = false;
   /** What the user is doing, and what the server was last told. */
   typingWanted = false;
   typingSent = false;
@@ -406,12 +426,24 @@ export class V2Client {
   /**
    * Merge an answer of `GET /api/rooms/{id}/presence` whose request started at `token`.
    * Listed users are online; members it does not list went offline (unless a presence
-   * frame since the token said otherwise).
+   * frame or a `users` list since the token said otherwise). While the frames keep the
+   * set exactly (`users` seen, room within PRESENCE_MAX_MEMBERS) the answer, which a
+   * pending change may already differ from, does not change who is online: it only
+   * tells when those online came (`since`).
    */
   applyRoomPresence(roomId: string, snap: PresenceSnapshot, token: number): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    const newer = (id: string) => (room.touched.get(id) ?? -1) > token;
+    if (room.exact) {
+      for (const u of snap.users) {
+        this.names.set(u.userId, u.username);
+        const cur = room.members.get(u.userId);
+        if (cur?.online && u.since && cur.since !== u.since) room.members.set(u.userId, { ...cur, since: u.since });
+      }
+      this.changed(room);
+      return;
+    }
+    const newer = (id: string) => Math.max(room.touched.get(id) ?? -1, room.replacedAt) > token;
     const listed = new Set<string>();
     for (const u of snap.users) {
       listed.add(u.userId);
@@ -700,6 +732,14 @@ export class V2Client {
     room.seq = Math.max(f.seq, room.seen ?? 0);
     room.lastRead = Math.min(Math.max(sameEpoch ? room.lastRead : 0, f.lastRead), room.seq);
     room.online = f.online;
+    if (f.users) {
+      // who was online as of the room's last presence frame: the next one changes this set
+      room.presenceFrames++;
+      this.replaceOnline(room, f.users, room.presenceFrames);
+    } else {
+      // over PRESENCE_MAX_MEMBERS (or PRESENCE off): GET …/presence is the only list
+      room.exact = false;
+    }
     room.status = 'subscribed';
     room.error = null;
     room.subscriptions++;
@@ -775,6 +815,9 @@ export class V2Client {
     room.presenceFrames++;
     const mark = room.presenceFrames;
     if (f.online >= 0) room.online = f.online;
+    // the first frame after the room was over the bound: everyone online now, then joined/left
+    if (f.users) this.replaceOnline(room, f.users, mark);
+    else if (f.countOnly) room.exact = false;
     const at = new Date(this.now()).toISOString();
     for (const u of f.joined) {
       this.names.set(u.userId, u.username);
@@ -847,6 +890,33 @@ export class V2Client {
       this.changed(room);
     }
     this.o.onError?.({ ...f, roomId });
+  }
+
+  /**
+   * A `users` list (of `subscribed` or of a presence frame) is the room's online set:
+   * those listed are online, every other member offline (keeping the lastSeen they had),
+   * and we stay online. From here on the frames keep the set exactly.
+   */
+  private replaceOnline(room: Room, users: UserRef[], mark: number): void {
+    const listed = new Set<string>();
+    for (const u of users) {
+      listed.add(u.userId);
+      this.names.set(u.userId, u.username);
+      const cur = room.members.get(u.userId);
+      room.members.set(u.userId, { userId: u.userId, username: u.username, online: true, lastSeen: null, since: cur?.online ? cur.since : undefined });
+    }
+    const gone = new Set<string>();
+    for (const m of room.members.values()) {
+      if (m.online && !listed.has(m.userId) && m.userId !== this.selfId) {
+        room.members.set(m.userId, { ...m, online: false });
+        gone.add(m.userId);
+      }
+    }
+    // someone no longer online is not typing either
+    if (gone.size && room.typing.some((u) => gone.has(u.userId))) room.typing = room.typing.filter((u) => !gone.has(u.userId));
+    room.replacedAt = mark;
+    room.exact = true;
+    this.ensureSelf(room);
   }
 
   private ensureSelf(room: Room): void {

@@ -29,6 +29,12 @@ export interface SubscribedFrame {
   lastRead: number;
   /** Distinct users connected to the room, this one included. */
   online: number;
+  /**
+   * Within PRESENCE_MAX_MEMBERS: who was online as of the room's last `presence` frame,
+   * the set the next frame's `joined`/`left` change. Absent above the bound (or with
+   * PRESENCE off): then only `GET /api/rooms/{id}/presence` lists the room.
+   */
+  users?: UserRef[];
 }
 
 export interface UnsubscribedFrame {
@@ -53,6 +59,14 @@ export interface V2PresenceFrame {
   online: number;
   joined: UserRef[];
   left: { userId: string; lastSeen: string | null }[];
+  /**
+   * Everyone online now, on the first frame after the room was over PRESENCE_MAX_MEMBERS
+   * (the joins and leaves in between went unannounced): replaces the set, and then
+   * `joined`/`left` apply.
+   */
+  users?: UserRef[];
+  /** The frame carried no `joined`/`left` (above PRESENCE_MAX_MEMBERS: a count only). */
+  countOnly?: true;
 }
 
 export interface TypingFrame {
@@ -134,9 +148,9 @@ export function parseV2Frame(raw: unknown): V2Frame | null {
         },
       };
     }
-    case 'subscribed':
+    case 'subscribed': {
       if (!isStr(o.roomId) || !isCount(o.seq)) return null;
-      return {
+      const f: SubscribedFrame = {
         type: 'subscribed',
         id: optId(o.id),
         roomId: o.roomId,
@@ -146,6 +160,9 @@ export function parseV2Frame(raw: unknown): V2Frame | null {
         lastRead: num(o.lastRead, 0),
         online: num(o.online, 0),
       };
+      if (Array.isArray(o.users)) f.users = users(o.users);
+      return f;
+    }
     case 'unsubscribed':
       if (!isStr(o.roomId)) return null;
       return { type: 'unsubscribed', id: optId(o.id), roomId: o.roomId };
@@ -175,7 +192,10 @@ export function parseV2Frame(raw: unknown): V2Frame | null {
           left.push({ userId: r.userId, lastSeen: isStr(r.lastSeen) ? r.lastSeen : null });
         }
       }
-      return { type: 'presence', roomId: o.roomId, online: num(o.online, -1), joined: users(o.joined), left };
+      const f: V2PresenceFrame = { type: 'presence', roomId: o.roomId, online: num(o.online, -1), joined: users(o.joined), left };
+      if (Array.isArray(o.users)) f.users = users(o.users);
+      if (!Array.isArray(o.joined) && !Array.isArray(o.left) && !f.users) f.countOnly = true;
+      return f;
     }
     case 'typing':
       if (!isStr(o.roomId)) return null;
