@@ -256,8 +256,8 @@ try {
       return t && /[1-9]/.test(t) ? t : null;
     });
     console.log(`  history in memory: ${history}`);
-    // v2's counters (duplicates acked / typing dropped) have their card
-    await until('v2-counters card', async () => /\d+ \/ \d+/.test((await stats.textContent('[data-testid="v2-counters"]').catch(() => '')) ?? ''), 5_000);
+    // v2's counters (duplicates acked / typing dropped / recovered from store) have their card
+    await until('v2-counters card', async () => /^\d+ \/ \d+ \/ \d+$/.test((await stats.textContent('[data-testid="v2-counters"]').catch(() => '')) ?? ''), 5_000);
     await stats.waitForTimeout(2500); // a few samples for the time-series charts
     await stats.screenshot({ path: join(ART, 'analytics.png'), fullPage: true });
     await stats.close();

@@ -192,10 +192,10 @@ export function AnalyticsView({ state }: { state: AnalyticsState }) {
         )}
         {(snap.typingDropped != null || snap.duplicatesAcked != null) && (
           <Card
-            label="v2 duplicates acked / typing dropped"
-            value={`${formatInt(snap.duplicatesAcked ?? 0)} / ${formatInt(snap.typingDropped ?? 0)}`}
+            label="v2 duplicates acked / typing dropped / recovered from store"
+            value={`${formatInt(snap.duplicatesAcked ?? 0)} / ${formatInt(snap.typingDropped ?? 0)} / ${formatInt(snap.recoveredFromStore ?? 0)}`}
             testId="v2-counters"
-            sub="resent clientMsgIds not broadcast again / typing frames over the bucket"
+            sub="resent clientMsgIds not broadcast again / typing frames over the bucket / recoveries past the memory ring"
           />
         )}
         {workers.some((w) => w.historyBytes != null) && (

@@ -96,6 +96,8 @@ export interface AnalyticsSnapshot {
   typingDropped?: number;
   /** v2 sends acknowledged as duplicates of an earlier clientMsgId (not broadcast again). */
   duplicatesAcked?: number;
+  /** v2 recoveries that went past the memory ring to the durable store. */
+  recoveredFromStore?: number;
   // hubbub extras, all optional
   workers?: WorkerLoad[];
   roomActivity?: RoomActivity[];
