@@ -487,6 +487,43 @@ fn history_queries_return_the_newest_oldest_first() {
     assert_eq!((empty.last_seq, empty.recent.len()), (0, 0));
 }
 
+/// What a v2 recovery past the ring asks: exactly the messages with `after < seq <=
+/// upto`, across pages of the index and with five messages a millisecond, so timestamps
+/// tie across the range's start and across page ends.
+#[test]
+fn a_range_of_seqs_comes_whole_across_pages_and_tied_timestamps() {
+    init_tracing();
+    let db = Dynalite::start();
+    let bridge = Bridge::start(config(db.endpoint())).expect("start");
+    let records: Vec<PersistRecord> = (1..=2_500u64)
+        .map(|seq| record("deep", "alice", &format!("m{seq}"), T0 + seq / 5, seq))
+        .collect();
+    push_all(&bridge, &records);
+    push_all(
+        &bridge,
+        &[record("other", "bob", "elsewhere", T0 + 9, 1_300)],
+    );
+    wait_written(&bridge, 2_501, Duration::from_secs(60));
+    let mut got = block_on(bridge.load_range("deep", 1_202, 2_300))
+        .expect("reply")
+        .expect("range");
+    got.sort_by_key(|m| m.seq);
+    let want: Vec<ChatMessage> = records[1_202..2_300]
+        .iter()
+        .map(PersistRecord::to_message)
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    let none = block_on(bridge.load_range("deep", 7, 7))
+        .expect("reply")
+        .expect("range");
+    assert!(none.is_empty());
+    let unknown = block_on(bridge.load_range("nobody-here", 0, 5))
+        .expect("reply")
+        .expect("range");
+    assert!(unknown.is_empty());
+}
+
 #[test]
 fn an_existing_table_with_another_schema_is_a_mismatch() {
     init_tracing();
