@@ -161,6 +161,34 @@ pub const SCENARIOS: &[Scenario] = &[
         needs: &["s4"],
     },
     Scenario {
+        id: "s3v2d",
+        title: "S3 idle memory with the server's defaults, protocol v2 clients (room in the \
+                upgrade: coalesced presence)",
+        kind: Kind::Idle,
+        args: &["idle", "--conns", "18000", "--proto", "2"],
+        v2: true,
+        env: DEFAULTS,
+        needs: &["s3"],
+    },
+    Scenario {
+        id: "s4v2d",
+        title: "S4 connect storm with the server's defaults, protocol v2 clients (room in \
+                the upgrade: coalesced presence)",
+        kind: Kind::Connect,
+        args: &[
+            "connect",
+            "--conns",
+            "10000",
+            "--in-flight",
+            "100",
+            "--proto",
+            "2",
+        ],
+        v2: true,
+        env: DEFAULTS,
+        needs: &["s4"],
+    },
+    Scenario {
         id: "s8",
         title: "S8 many rooms per connection (v2): 2,000 connections × 20 of 200 rooms, \
                 200 senders × 5 msg/s",
@@ -333,7 +361,7 @@ mod tests {
         let l = parse_list("s1, S3,s4,s1").unwrap();
         let ids: Vec<&str> = l.iter().map(|s| s.id).collect();
         assert_eq!(ids, ["s1", "s3", "s4"]);
-        assert_eq!(parse_list("all").unwrap().len(), 9);
+        assert_eq!(parse_list("all").unwrap().len(), 11);
         assert!(parse_list("s10").unwrap_err().contains("s10"));
         assert!(parse_list(" , ").is_err());
     }
@@ -404,7 +432,7 @@ mod tests {
             ["s4", "s4d", "s2", "s2d"]
         );
         assert_eq!(ids(with_needed(parse_list("s3").unwrap())), ["s3"]);
-        assert_eq!(with_needed(parse_list("all").unwrap()).len(), 9);
+        assert_eq!(with_needed(parse_list("all").unwrap()).len(), 11);
     }
 
     #[test]
@@ -414,6 +442,15 @@ mod tests {
             assert_eq!((d.args, d.kind, d.needs), (b.args, b.kind, &[b.id][..]));
             assert_eq!(d.env, DEFAULTS);
             assert!(b.env.is_empty());
+        }
+        for (d, b) in [("s3v2d", "s3"), ("s4v2d", "s4")] {
+            let (d, b) = (Scenario::find(d).unwrap(), Scenario::find(b).unwrap());
+            assert_eq!(d.args[..d.args.len() - 2], *b.args);
+            assert_eq!(d.args[d.args.len() - 2..], ["--proto", "2"]);
+            assert_eq!(
+                (d.kind, d.needs, d.env, d.v2),
+                (b.kind, &[b.id][..], DEFAULTS, true)
+            );
         }
     }
 

@@ -288,6 +288,11 @@ pub struct IdleArgs {
     /// Then hold the connections this long (answering pings) and count drops.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub hold: Duration,
+    /// Protocol: 1, or 2 (`proto=2` with the room in the upgrade request: §7's implicit
+    /// subscribe, so the server's presence is v2's coalesced frames, not v1's join per
+    /// connection).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub proto: u8,
     /// Fail (exit 3) when more connections than this failed to open or were dropped.
     #[arg(long, default_value_t = 0)]
     pub max_failures: u64,
@@ -305,6 +310,11 @@ pub struct ConnectArgs {
     /// Rooms (many small rooms keep join/leave presence traffic low).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rooms: u32,
+    /// Protocol: 1, or 2 (`proto=2` with the room in the upgrade request: §7's implicit
+    /// subscribe, so the server's presence is v2's coalesced frames, not v1's join per
+    /// connection).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub proto: u8,
     /// Fail (exit 3) when more connections than this failed.
     #[arg(long, default_value_t = 0)]
     pub max_failures: u64,

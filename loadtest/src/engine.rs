@@ -102,6 +102,10 @@ pub struct V2Plan {
     /// Every connection sends `typing` this often while sending runs, staggered over the
     /// period and rotating over its rooms; `None`: never.
     pub typing_every: Option<Duration>,
+    /// The first room is named in the upgrade request (`room=`, §7's implicit first
+    /// subscribe) instead of a `subscribe` frame: a v2 connect storm (`idle`/`connect`
+    /// `--proto 2`).
+    pub room_in_url: bool,
 }
 
 const CONNECTING: u8 = 0;
@@ -531,10 +535,12 @@ async fn open_conn(ctx: &Rc<Ctx>, i: usize, gen: u64) -> bool {
         }
     }
     let room = i % plan.rooms.max(1);
-    // A v2 connection names its rooms in subscribe frames.
+    // A v2 connection names its rooms in subscribe frames (unless its first is in the
+    // upgrade request).
     let room_name = plan
         .v2
-        .is_none()
+        .as_ref()
+        .is_none_or(|v| v.room_in_url)
         .then(|| format!("{}{room}", plan.room_prefix));
     let user = if gen == 0 {
         format!("lt-{i}")
@@ -835,6 +841,10 @@ async fn run_conn(ctx: Rc<Ctx>, conn: Conn, stream: TcpStream, mut buf: Vec<u8>)
         out.flush().await;
     }
     if let Some(v) = &v2 {
+        if v.room_in_url {
+            // Its first room was subscribed by the upgrade.
+            out.subscribing.set(1);
+        }
         // The first connections wait for the main thread (the v2 driver then subscribes
         // them); one that opens after it subscribes as far as it allows, and a
         // replacement to all its rooms, now.

@@ -176,3 +176,35 @@ fn typing_sees_coalesced_typing_and_presence_under_churn() {
     );
     assert_eq!(r["v2"]["duplicateAcks"].as_u64(), Some(0), "{r}");
 }
+
+/// `connect --proto 2` against the server's defaults: v2 connections naming their room in
+/// the upgrade (the implicit subscribe) all open, nothing is refused or closed.
+#[test]
+fn v2_connect_storm_with_the_room_in_the_upgrade() {
+    let server = Hubbub::start(&[]);
+    let url = server.ws_url();
+    let pid = server.pid().to_string();
+    let out = run_lt(&[
+        "connect",
+        "--url",
+        &url,
+        "--conns",
+        "60",
+        "--rooms",
+        "3",
+        "--proto",
+        "2",
+        "--server-pid",
+        &pid,
+        "--json",
+    ]);
+    let r = report(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!(r["connsOpened"].as_u64(), Some(60), "{r}");
+    assert_eq!(
+        sonic_rs::to_string(&r["errors"]).unwrap(),
+        r#"{"errorFrames":{},"closes":{},"connectFailures":{}}"#,
+        "{r}"
+    );
+    assert!(r["server"]["cpuUsPerHandshake"].as_f64().is_some(), "{r}");
+}

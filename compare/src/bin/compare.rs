@@ -76,7 +76,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 #[command(name = "compare")]
 struct Cli {
     /// Scenarios, comma-separated: s1, s2, s3, s4, s2d, s3d, s4d (S2–S4 with the
-    /// server's defaults), s8, s9 (protocol v2) or all. S8 and S9 bring S1 along, and
+    /// server's defaults), s3v2d, s4v2d (the same with v2 clients), s8, s9 (protocol v2)
+    /// or all. S8 and S9 bring S1 along, and
     /// S2d–S4d their PRESENCE=false twins, for their targets' ratios.
     #[arg(long, default_value = "all", value_parser = parse_scenarios)]
     scenarios: Scenarios,

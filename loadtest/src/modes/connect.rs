@@ -19,7 +19,7 @@ pub fn run(a: &ConnectArgs) -> Result<ConnsReport> {
         engine,
         server_before,
         before,
-    } = open_connections(c, a.conns, a.rooms as usize, &mut progress)?;
+    } = open_connections(c, a.conns, a.rooms as usize, a.proto, &mut progress)?;
     let after = sample(&engine, c.server_pid);
     let connect_s = engine.connect_elapsed().as_secs_f64();
     let open_at_end = engine.open();

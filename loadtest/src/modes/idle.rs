@@ -19,7 +19,7 @@ pub fn run(a: &IdleArgs) -> Result<ConnsReport> {
         engine,
         server_before,
         before,
-    } = open_connections(c, a.conns, a.rooms as usize, &mut progress)?;
+    } = open_connections(c, a.conns, a.rooms as usize, a.proto, &mut progress)?;
     let connect_s = engine.connect_elapsed().as_secs_f64();
     if engine.open() == 0 {
         let stats = engine.stop()?;

@@ -209,14 +209,24 @@ pub struct Opened {
     pub before: Sample,
 }
 
-/// Starts `conns` connections over `rooms` rooms and waits until they settle.
+/// Starts `conns` connections over `rooms` rooms and waits until they settle; with
+/// `proto` 2 they are v2 connections naming their room in the upgrade (§7's implicit
+/// first subscribe), so presence is v2's coalesced per-user frames.
 pub fn open_connections(
     c: &Common,
     conns: usize,
     rooms: usize,
+    proto: u8,
     progress: &mut Progress,
 ) -> Result<Opened> {
-    let p = plan(c, conns, rooms, 0, 0.0, 0)?;
+    let mut p = plan(c, conns, rooms, 0, 0.0, 0)?;
+    if proto == 2 {
+        p.v2 = Some(crate::engine::V2Plan {
+            subscriptions: 1,
+            typing_every: None,
+            room_in_url: true,
+        });
+    }
     let url = p.target.url.clone();
     // The server's figures from before the first connection; the generator's from
     // after its threads exist.

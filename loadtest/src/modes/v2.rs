@@ -191,6 +191,7 @@ pub fn measure(s: &Shape<'_>, rate: f64, progress: &mut Progress) -> Result<Fano
     p.v2 = Some(V2Plan {
         subscriptions: s.subscriptions,
         typing_every: s.typing_every,
+        room_in_url: false,
     });
     p.churn_per_sec = s.conns as f64 * s.churn_pct / 100.0;
     p.reconnect = p.churn_per_sec > 0.0;
