@@ -184,7 +184,9 @@ impl Hub {
         if let Some(s) = room.signals.as_deref_mut() {
             s.told_count(online);
         }
-        let users = (presence && online <= presence_max)
+        // Bounded like the presence endpoint's list: a frame of every member of a huge
+        // room (PRESENCE_MAX_MEMBERS goes to a million) would be a slow consumer's end.
+        let users = (presence && online <= presence_max.min(MAX_PRESENCE_USERS))
             .then(|| signals::announced(room.signals.as_deref(), &room.users));
         self.scratch.clear();
         protocol::encode_subscribed(

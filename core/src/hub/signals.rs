@@ -355,7 +355,7 @@ impl Hub {
                 if resync || told_otherwise || !joined.is_empty() || !left.is_empty() {
                     joined.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
                     left.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
-                    let everyone = resync.then(|| {
+                    let everyone = (resync && online <= MAX_PRESENCE_USERS).then(|| {
                         let mut all: Vec<protocol::UserRef<'_>> = r
                             .users
                             .iter()

@@ -677,3 +677,42 @@ fn read_markers_and_last_seen_go_to_the_store_and_come_back() {
         ]
     );
 }
+
+/// `subscribed.users` is bounded like the presence endpoint's list: a room of more
+/// than 1,000 users (within a larger PRESENCE_MAX_MEMBERS) gets none.
+#[test]
+fn subscribed_lists_the_users_of_rooms_of_at_most_a_thousand() {
+    let mut c = HubConfig::new(WorkerId(0), 1);
+    c.presence_max_members = 5000;
+    let mut b = Bench {
+        hub: Hub::new(c, ConnectionGauge::new(2000)),
+        got: HashMap::new(),
+    };
+    let subscribed = |b: &mut Bench, conn| {
+        b.take(conn)
+            .into_iter()
+            .find(|f| f["type"] == "subscribed")
+            .expect("subscribed")
+    };
+    let mut conns = Vec::new();
+    for i in 0..super::MAX_PRESENCE_USERS {
+        conns.push(b.open(0, &format!("proto=2&userId=u{i}&room=r")));
+    }
+    let s = subscribed(&mut b, conns[999]);
+    assert!(s["users"].is_array(), "1,000 online: {}", s["online"]);
+    let over = b.open(0, "proto=2&userId=u1000&room=r");
+    let s = subscribed(&mut b, over);
+    assert_eq!(s["online"], 1001);
+    assert!(s.get("users").is_none(), "1,001 online");
+    b.close(10, over);
+    b.close(10, conns[999]);
+    b.tick(1000);
+    let back = b.open(1000, "proto=2&userId=u1001&room=r");
+    let s = subscribed(&mut b, back);
+    assert_eq!(
+        s["users"].as_array().map(Vec::len),
+        Some(999),
+        "{}",
+        s["online"]
+    );
+}
