@@ -409,6 +409,34 @@ impl BatchWriter for DynamoWriter {
     }
 }
 
+/// One page of an index partition (`key_attr = key`), newest first.
+struct Page<'a> {
+    index: &'a str,
+    key_attr: &'a str,
+    key: &'a str,
+    limit: i32,
+}
+
+async fn newest_first(
+    client: &Client,
+    table: &str,
+    page: &Page<'_>,
+    start: Option<HashMap<String, AttributeValue>>,
+) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, QueryError> {
+    client
+        .query()
+        .table_name(table)
+        .index_name(page.index)
+        .key_condition_expression(format!("{} = :k", page.key_attr))
+        .expression_attribute_values(":k", AttributeValue::S(page.key.to_owned()))
+        .scan_index_forward(false)
+        .limit(page.limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| query_error(classify(&e)))
+}
+
 /// The messages of `room` with `after < Seq <= upto`, in any order (a seq stored twice,
 /// by two lives of the room, comes twice). Reads the room's partition of the room index
 /// newest first, until past the first message at or before `after` by timestamp (ties in
@@ -430,18 +458,13 @@ pub(crate) async fn query_range(
     let mut boundary: Option<String> = None;
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     for _ in 0..MAX_PAGES {
-        let resp = client
-            .query()
-            .table_name(table)
-            .index_name(ROOM_INDEX)
-            .key_condition_expression(format!("{} = :k", attr::ROOM_ID))
-            .expression_attribute_values(":k", AttributeValue::S(room.to_owned()))
-            .scan_index_forward(false)
-            .limit(page)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| query_error(classify(&e)))?;
+        let page = Page {
+            index: ROOM_INDEX,
+            key_attr: attr::ROOM_ID,
+            key: room,
+            limit: page,
+        };
+        let resp = newest_first(client, table, &page, start.take()).await?;
         let mut oldest: Option<String> = None;
         for item in resp.items() {
             match from_item(item) {
@@ -486,18 +509,13 @@ pub(crate) async fn query_newest(
     let mut out: Vec<ChatMessage> = Vec::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     for _ in 0..MAX_PAGES {
-        let resp = client
-            .query()
-            .table_name(table)
-            .index_name(index)
-            .key_condition_expression(format!("{key_attr} = :k"))
-            .expression_attribute_values(":k", AttributeValue::S(key.to_owned()))
-            .scan_index_forward(false)
-            .limit(page)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| query_error(classify(&e)))?;
+        let query = Page {
+            index,
+            key_attr,
+            key,
+            limit: page,
+        };
+        let resp = newest_first(client, table, &query, start.take()).await?;
         for item in resp.items() {
             match from_item(item) {
                 Ok(msg) => out.push(msg),
