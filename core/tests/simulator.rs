@@ -820,6 +820,7 @@ impl Run {
                 Query::RoomMessages {
                     room: room.to_owned(),
                     limit: 200,
+                    before: None,
                 },
             ) else {
                 panic!("room messages are answered with a message list")

@@ -317,3 +317,78 @@ fn sigterm_drains_a_slow_store_at_several_batch_sizes_and_worker_counts() {
     sigterm_drains(&db, &endpoint, case("drain-slow-1", 1, 5, 1));
     sigterm_drains(&db, &endpoint, case("drain-slow-2", 2, 10, 2));
 }
+
+/// `GET /api/rooms/{id}/messages?before=S` pages back by seq: over 10,000 messages sent
+/// as fast as one client can (many share a millisecond), every message comes exactly
+/// once and each page in order, from memory (HISTORY_SIZE 10,000) and from the table.
+#[test]
+fn history_pages_back_by_seq_over_ten_thousand_messages_with_tied_timestamps() {
+    const N: u64 = 10_000;
+    let db = Dynalite::start_on(free_port());
+    let memory = vec![
+        ("RATE_LIMIT_PER_SEC", "0".to_owned()),
+        ("PRESENCE", "false".to_owned()),
+        ("HISTORY_SIZE", N.to_string()),
+    ];
+    for (store, env) in [("memory", memory), ("dynamodb", dynamo_env(&db.endpoint()))] {
+        let server = start(free_port(), &env);
+        let mut c = server.connect("room=pages&userId=pat");
+        let mut stamps = std::collections::HashSet::new();
+        for batch in 0..N / 100 {
+            for i in 0..100 {
+                c.chat(&format!("m{}", batch * 100 + i + 1));
+            }
+            for _ in 0..100 {
+                stamps.insert(c.next_chat().timestamp);
+            }
+        }
+        assert!(
+            (stamps.len() as u64) < N / 2,
+            "{store}: most messages share a millisecond ({} stamps)",
+            stamps.len()
+        );
+        if store == "dynamodb" {
+            wait_for(
+                &server,
+                "all stored",
+                |a| a["persistence"]["written"].as_u64() >= Some(N),
+                "/api/analytics",
+            );
+        }
+        let mut seen = Vec::new();
+        let mut path = "/api/rooms/pages/messages?limit=200".to_owned();
+        for pages in 0.. {
+            let page = common::seqs(&server.get_json(&path));
+            if page.is_empty() {
+                break;
+            }
+            assert!(pages < N / 200, "{store}: more pages than messages allow");
+            assert!(
+                seen.first()
+                    .is_none_or(|&oldest| page[page.len() - 1] + 1 == oldest),
+                "{store}: a page right before the last"
+            );
+            assert!(
+                page.windows(2).all(|w| w[0] + 1 == w[1]),
+                "{store}: {page:?}"
+            );
+            assert!(
+                page.len() == 200 || page[0] == 1,
+                "{store}: a short page only at the start"
+            );
+            path = format!("/api/rooms/pages/messages?limit=200&before={}", page[0]);
+            seen.splice(0..0, page);
+        }
+        assert_eq!(
+            seen,
+            (1..=N).collect::<Vec<_>>(),
+            "{store}: each message once"
+        );
+        for bad in ["0", "-3", "x", ""] {
+            let r = server.get(&format!("/api/rooms/pages/messages?before={bad}"));
+            assert_eq!(r.status, 400, "{store}: before={bad}");
+            assert!(r.body.contains("invalid_before"), "{}", r.body);
+        }
+        stop(server);
+    }
+}

@@ -40,12 +40,14 @@ pub enum Query {
     Stats,
     /// `GET /api/rooms`: answered with [`Answer::Rooms`].
     Rooms,
-    /// `GET /api/rooms/{id}/messages?limit=N`: answered with [`Answer::Messages`].
+    /// `GET /api/rooms/{id}/messages?limit=N&before=S`: answered with [`Answer::Messages`].
     RoomMessages {
         /// The room id (any string; an unknown room has no messages).
         room: String,
         /// How many of the newest messages, already clamped by [`history_limit`](crate::history_limit).
         limit: usize,
+        /// Only messages with a `seq` below this (a page further back; `None`: the newest).
+        before: Option<u64>,
     },
     /// `GET /api/rooms/{id}/presence`: answered with [`Answer::Presence`].
     RoomPresence {

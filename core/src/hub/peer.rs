@@ -119,10 +119,21 @@ pub(crate) struct Member {
 pub(crate) enum Ask {
     Stats,
     Rooms,
-    RoomMessages { room: Arc<str>, limit: usize },
-    UserMessages { user: Arc<str>, limit: usize },
-    RoomPresence { room: Arc<str> },
-    UsersPresence { users: Arc<[Arc<str>]> },
+    RoomMessages {
+        room: Arc<str>,
+        limit: usize,
+        before: Option<u64>,
+    },
+    UserMessages {
+        user: Arc<str>,
+        limit: usize,
+    },
+    RoomPresence {
+        room: Arc<str>,
+    },
+    UsersPresence {
+        users: Arc<[Arc<str>]>,
+    },
 }
 
 #[derive(Debug)]

@@ -33,12 +33,17 @@ impl Hub {
         let (ask, targets) = match query {
             Query::Stats => (Ask::Stats, all),
             Query::Rooms => (Ask::Rooms, all),
-            Query::RoomMessages { room, limit } => {
+            Query::RoomMessages {
+                room,
+                limit,
+                before,
+            } => {
                 let owner = owner_of(&room, self.cfg.workers);
                 (
                     Ask::RoomMessages {
                         room: Arc::from(room),
                         limit,
+                        before,
                     },
                     vec![owner],
                 )
@@ -103,10 +108,18 @@ impl Hub {
                     .map(|(name, r)| activity(name, r))
                     .collect(),
             ),
-            Ask::RoomMessages { room, limit } => Part::Messages(
+            Ask::RoomMessages {
+                room,
+                limit,
+                before,
+            } => Part::Messages(
                 self.owned
                     .get(&*room)
-                    .map(|r| r.newest(limit).map(|e| (e.at, e.frame.clone())).collect())
+                    .map(|r| {
+                        r.newest_before(before, limit)
+                            .map(|e| (e.at, e.frame.clone()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
             Ask::UserMessages { user, limit } => {
@@ -237,7 +250,7 @@ impl Hub {
                 rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
                 Answer::Rooms(rooms)
             }
-            Ask::RoomMessages { room, limit } => Answer::Messages(MessageList {
+            Ask::RoomMessages { room, limit, .. } => Answer::Messages(MessageList {
                 of: MessagesOf::Room,
                 frames: merge_newest(g.parts, limit),
                 id: room,

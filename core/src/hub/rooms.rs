@@ -190,6 +190,15 @@ impl OwnedRoom {
             .skip(self.history.len().saturating_sub(n))
     }
 
+    /// The newest `n` retained messages with a `seq` below `before` (all if `None`),
+    /// oldest first: a page of history.
+    pub fn newest_before(&self, before: Option<u64>, n: usize) -> impl Iterator<Item = &Entry> {
+        let end = before.map_or(self.history.len(), |b| {
+            self.history.partition_point(|e| e.seq < b)
+        });
+        self.history.range(end.saturating_sub(n)..end)
+    }
+
     /// Whether the retained history holds every message after `since`: replaying it
     /// then misses nothing.
     pub fn covers(&self, since: u64) -> bool {

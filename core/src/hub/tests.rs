@@ -679,3 +679,53 @@ fn room_presence_lists_users_once_with_their_first_name_and_arrival() {
     );
     assert_eq!((presence.online, presence.truncated), (2, false));
 }
+
+#[test]
+fn room_messages_page_back_by_seq() {
+    let mut cfg = HubConfig::new(WorkerId(0), 1);
+    cfg.rate_limit = RateLimit {
+        per_sec: 0.0,
+        burst: 0.0,
+    };
+    let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    let a = open(&mut hub, "room=h&userId=a");
+    for i in 1..=7 {
+        let text = format!(r#"{{"type":"chat","content":"m{i}"}}"#);
+        hub.handle_frame(now(i), a, Inbound::Text(text.as_bytes()));
+    }
+    let _ = drain(&mut hub);
+    let mut page = |before: Option<u64>, limit: usize| -> Vec<u64> {
+        hub.handle_query(
+            now(10),
+            QueryId(1),
+            Query::RoomMessages {
+                room: "h".to_owned(),
+                limit,
+                before,
+            },
+        );
+        let list = drain(&mut hub)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Reply {
+                    answer: Answer::Messages(m),
+                    ..
+                } => Some(m),
+                _ => None,
+            })
+            .expect("a message list");
+        list.frames
+            .iter()
+            .map(|f| {
+                serde_json::from_slice::<serde_json::Value>(f).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(page(None, 3), [5, 6, 7]);
+    assert_eq!(page(Some(5), 3), [2, 3, 4]);
+    assert_eq!(page(Some(2), 3), [1]);
+    assert_eq!(page(Some(1), 3), Vec::<u64>::new());
+    assert_eq!(page(Some(100), 2), [6, 7]);
+}

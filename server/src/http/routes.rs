@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hubbub_core::protocol::ChatMessage;
 use hubbub_core::{history_limit, Answer, MessageList, MessagesOf, Query, StorageStatus};
 
 use super::request::Head;
@@ -66,6 +67,17 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, st
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// The `before` of a room's history page: a `seq`, 1 or more (absent: the newest page).
+fn page_before(query: &str) -> Result<Option<u64>, &'static str> {
+    match query_param(query, "before") {
+        None => Ok(None),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(seq) if seq > 0 => Ok(Some(seq)),
+            _ => Err("before must be a seq: an integer of 1 or more"),
+        },
+    }
 }
 
 /// The `users` of `GET /api/presence`: 1 to 100 distinct, comma-separated user ids, in
@@ -144,9 +156,19 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
         Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            match stored_history(ctx, MessagesOf::Room, &room, limit).await {
-                Some(list) => Response::json(200, render::messages_body(&list)),
-                None => asked(ctx, Query::RoomMessages { room, limit }).await,
+            match page_before(&head.query) {
+                Err(message) => Response::error(400, "invalid_before", message),
+                Ok(before) => match stored_room_page(ctx, &room, limit, before).await {
+                    Some(list) => Response::json(200, render::messages_body(&list)),
+                    None => {
+                        let query = Query::RoomMessages {
+                            room,
+                            limit,
+                            before,
+                        };
+                        asked(ctx, query).await
+                    }
+                },
             }
         }
         Route::RoomPresence(room) => asked(ctx, Query::RoomPresence { room }).await,
@@ -238,6 +260,52 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
     }
 }
 
+/// A page of a room's history from the table: the newest, or with `before` the `limit`
+/// seqs below it (each seq once: a seq stored by two lives of the room is the newer
+/// message). `None` as for [`stored_history`].
+async fn stored_room_page(
+    ctx: &Context,
+    room: &str,
+    limit: usize,
+    before: Option<u64>,
+) -> Option<MessageList> {
+    let Some(before) = before else {
+        return stored_history(ctx, MessagesOf::Room, room, limit).await;
+    };
+    let bridge = ctx.site.store.as_ref()?;
+    let upto = before - 1;
+    let after = upto.saturating_sub(limit as u64);
+    let mut messages = match bridge.load_range(room, after, upto).await {
+        Ok(Ok(messages)) => messages,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "history from memory: the store did not answer");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    messages.sort_unstable_by(|a, b| (b.seq, &b.timestamp).cmp(&(a.seq, &a.timestamp)));
+    messages.dedup_by_key(|m| m.seq);
+    messages.reverse();
+    Some(message_list(MessagesOf::Room, room, &messages))
+}
+
+/// Messages as the history endpoints render them: each exactly as broadcast.
+fn message_list(of: MessagesOf, id: &str, messages: &[ChatMessage]) -> MessageList {
+    let frames = messages
+        .iter()
+        .map(|m| {
+            let mut frame = Vec::with_capacity(256);
+            hubbub_core::protocol::encode_chat_message(&mut frame, m);
+            frame.into()
+        })
+        .collect();
+    MessageList {
+        of,
+        id: Arc::from(id),
+        frames,
+    }
+}
+
 /// With a durable store, history comes from the table; `None` (the store does not answer,
 /// or there is none) means the in-memory history answers instead.
 async fn stored_history(
@@ -259,24 +327,21 @@ async fn stored_history(
         }
         Err(_) => return None,
     };
-    let frames = messages
-        .iter()
-        .map(|m| {
-            let mut frame = Vec::with_capacity(256);
-            hubbub_core::protocol::encode_chat_message(&mut frame, m);
-            frame.into()
-        })
-        .collect();
-    Some(MessageList {
-        of,
-        id: Arc::from(id),
-        frames,
-    })
+    Some(message_list(of, id, &messages))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn before_is_a_seq_of_one_or_more() {
+        assert_eq!(page_before(""), Ok(None));
+        assert_eq!(page_before("limit=5&before=42"), Ok(Some(42)));
+        for bad in ["before=0", "before=-1", "before=x", "before=", "before=1.5"] {
+            assert!(page_before(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn users_are_distinct_ids_in_order_one_to_a_hundred() {
