@@ -38,8 +38,12 @@ fn connect(addr: SocketAddr, query: &str) -> Result<Client, tungstenite::Error> 
 
 /// The next text frame of `kind`, skipping others (presence, other chats).
 fn next(ws: &mut Client, kind: &str) -> Value {
+    let since = std::time::Instant::now();
     loop {
-        match ws.read().expect("a frame within 30 s") {
+        let read = ws
+            .read()
+            .unwrap_or_else(|e| panic!("waiting {:?} for a {kind} frame: {e}", since.elapsed()));
+        match read {
             Message::Text(t) => {
                 let v: Value = serde_json::from_str(&t).unwrap();
                 if v["type"] == kind {
