@@ -94,6 +94,72 @@ impl Hub {
     /// its range (any order; `None` if it could not answer). The subscription that waited
     /// gets `subscribed`, then every message after its `since` (`recovered:true`) if the
     /// store and the ring hold each of them, else the backlog (`recovered:false`).
+    ///
+    /// ```
+    /// use hubbub_core::protocol::ChatMessage;
+    /// use hubbub_core::upgrade::UpgradeRequest;
+    /// use hubbub_core::*;
+    ///
+    /// let msg = |seq: u64| ChatMessage {
+    ///     message_id: format!("m{seq}"),
+    ///     room_id: "dev".into(),
+    ///     user_id: "ann".into(),
+    ///     username: "Ann".into(),
+    ///     content: format!("#{seq}"),
+    ///     timestamp: "2026-12-02T10:00:00.000Z".into(),
+    ///     seq,
+    /// };
+    /// let mut cfg = HubConfig::new(WorkerId(0), 1);
+    /// cfg.durable = true;
+    /// cfg.history_size = 3;
+    /// let mut hub = Hub::new(cfg, ConnectionGauge::new(10));
+    /// let now = Now::new(Mono::from_nanos(0), UnixMillis(1_764_669_600_000));
+    /// let mut open = |hub: &mut Hub, query: &str| {
+    ///     let admission = hub.admit(now, &UpgradeRequest { query, ..Default::default() });
+    ///     hub.handle_open(now, admission.expect("admitted"))
+    /// };
+    /// // The room's first use loads it: 10 stored messages, the newest 3 kept in memory.
+    /// open(&mut hub, "proto=2&userId=bob&room=dev");
+    /// while !matches!(hub.poll_output(), Output::Timeout(_)) {}
+    /// let recent = (8..=10).map(msg).collect();
+    /// let stored = StoredRoom { last_seq: 10, recent, read_markers: Vec::new() };
+    /// hub.handle_room_loaded(now, "dev", Some(stored));
+    /// let epoch = loop {
+    ///     if let Output::Send { frame, .. } = hub.poll_output() {
+    ///         let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+    ///         if v["type"] == "subscribed" {
+    ///             break v["epoch"].as_str().unwrap().to_owned();
+    ///         }
+    ///     }
+    /// };
+    /// while !matches!(hub.poll_output(), Output::Timeout(_)) {}
+    /// // Ann last saw seq 4: 5..=7 are only in the store.
+    /// open(&mut hub, &format!("proto=2&userId=ann&room=dev&since=4&epoch={epoch}"));
+    /// let id = loop {
+    ///     match hub.poll_output() {
+    ///         Output::LoadRange { id, after: 4, upto: 7, .. } => break id,
+    ///         Output::Timeout(_) => panic!("the store is asked"),
+    ///         _ => {}
+    ///     }
+    /// };
+    /// hub.handle_range_loaded(now, id, Some((5..=7).map(msg).collect()));
+    /// let mut seqs = Vec::new();
+    /// loop {
+    ///     match hub.poll_output() {
+    ///         Output::Send { frame, .. } => {
+    ///             let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+    ///             if v["type"] == "subscribed" {
+    ///                 assert_eq!(v["recovered"], true);
+    ///             } else if v["type"] == "chat" {
+    ///                 seqs.push(v["seq"].as_u64().unwrap());
+    ///             }
+    ///         }
+    ///         Output::Timeout(_) => break,
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(seqs, [5, 6, 7, 8, 9, 10]);
+    /// ```
     pub fn handle_range_loaded(
         &mut self,
         now: Now,
