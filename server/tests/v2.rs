@@ -668,7 +668,7 @@ fn error_invalid_epoch() {
 /// come first, also for a room of the other worker.
 #[test]
 fn unsubscribed_comes_after_the_acks_of_chats_sent_before_it() {
-    each_run("unsuback", MEMORY, &[("RATE_LIMIT_PER_SEC", "0")], |run| {
+    each_run("unsuback", BOTH, &[("RATE_LIMIT_PER_SEC", "0")], |run| {
         for room in run.rooms("unsuback") {
             let mut bob = run.connect("userId=bob");
             bob.subscribe(1, &room);
@@ -1585,7 +1585,7 @@ fn above_presence_max_members_presence_is_online_only_once_a_second_and_typing_i
 fn subscribed_lists_who_was_online_as_of_the_last_presence_frame() {
     // Long enough that eve's subscribe surely comes within dave's interval.
     let env = [("PRESENCE_INTERVAL_MS", "2000")];
-    each_run("baseline", MEMORY, &env, |run| {
+    each_run("baseline", BOTH, &env, |run| {
         for room in run.rooms("baseline") {
             let mut alice = run.connect(&format!("userId=alice&username=Alice&room={room}"));
             let s = alice.expect("subscribed");
