@@ -200,6 +200,146 @@ async function openRoom(page, room) {
   await until(`#${room} open`, async () => (await page.textContent('[data-testid="v2-room-title"]')) === `#${room}`, 5_000);
 }
 
+// ---- history: paging back through a room's messages ----
+/**
+ * Sends `n` chat messages to `room` over one real v1 WebSocket opened in `page`, one at
+ * a time: each waits for its own echo, and one refused with rate_limited (the server
+ * runs with RATE_LIMIT_PER_SEC=50, bursts of 10, per connection) goes again a second
+ * later; 30 a second stays under the rate anyway. Resolves with the seqs, in order.
+ */
+async function sendMany(page, room, n, prefix) {
+  await page.goto(`${BASE}/health`);
+  const ws = `${BASE.replace(/^http/, 'ws')}/ws?userId=${encodeURIComponent(`filler-${run}`)}&username=Filler&room=${encodeURIComponent(room)}`;
+  return page.evaluate(
+    async ({ ws, n, prefix }) => {
+      const sock = new WebSocket(ws);
+      await new Promise((res, rej) => {
+        sock.onopen = res;
+        sock.onerror = () => rej(new Error('socket failed'));
+      });
+      const seqs = [];
+      let waiting = null;
+      sock.onmessage = (ev) => {
+        const f = JSON.parse(ev.data);
+        if (waiting) waiting(f);
+      };
+      const next = (text) =>
+        new Promise((res) => {
+          const t = setTimeout(() => res({ type: 'timeout' }), 5000);
+          waiting = (f) => {
+            if ((f.type === 'chat' && f.content === text) || f.type === 'error') {
+              clearTimeout(t);
+              waiting = null;
+              res(f);
+            }
+          };
+        });
+      for (let i = 1; i <= n; i++) {
+        const text = `${prefix} ${i}`;
+        for (let tries = 0; ; tries++) {
+          const got = next(text);
+          sock.send(JSON.stringify({ type: 'chat', content: text }));
+          const f = await got;
+          if (f.type === 'chat') {
+            seqs.push(f.seq);
+            break;
+          }
+          if (tries >= 5) throw new Error(`message ${i}: ${JSON.stringify(f)}`);
+          await new Promise((r) => setTimeout(r, 1100));
+        }
+        await new Promise((r) => setTimeout(r, 33));
+      }
+      sock.close();
+      return seqs;
+    },
+    { ws, n, prefix },
+  );
+}
+
+/** The seqs of the message rows now rendered, by their index in the (virtualized) list. */
+const renderedRows = (page) =>
+  page.$$eval('.msglist [data-index]', (els) => els.map((e) => [Number(e.getAttribute('data-index')), Number(e.querySelector('[data-testid="message"]')?.getAttribute('data-seq'))]));
+
+/**
+ * Pages back to the start of the room on screen until "Beginning of the room", taking
+ * turns: a click on "Load older messages" (from a little below the top, so that only
+ * the click fetches; the row at the top of the view must stay where it was while the
+ * page goes in front of it), then a scroll to the very top (which must fetch by itself).
+ */
+async function pageBackToStart(page) {
+  const list = page.locator('.msglist');
+  let clicks = 0;
+  let scrolls = 0;
+  const moves = []; // px the row at the top of the view moved when a clicked page went in front
+  const settled = () => until('the page in front', async () => (await page.$('[data-testid="history-start"]')) || (await page.$('[data-testid="load-older"]:not([disabled])')), 10_000);
+  for (let turn = 0; turn < 20; turn++) {
+    if (await page.$('[data-testid="history-start"]')) return { clicks, scrolls, moves };
+    const err = await page.$('[data-testid="history-error"]');
+    if (err) throw new Error(`history error: ${await err.textContent()}`);
+    await settled();
+    if (await page.$('[data-testid="history-start"]')) continue;
+    if (turn % 2 === 0) {
+      await list.evaluate((el) => (el.scrollTop = 400));
+      await page.waitForTimeout(250); // rows rendered and measured there
+      const top = () =>
+        list.evaluate((el) => {
+          const box = el.getBoundingClientRect();
+          const rows = [...el.querySelectorAll('[data-testid="message"]')];
+          const row = rows.find((r) => r.getBoundingClientRect().bottom > box.top + 1);
+          return row ? { seq: row.getAttribute('data-seq'), top: row.getBoundingClientRect().top - box.top } : null;
+        });
+      const before = await top();
+      if ((await page.$$('[data-testid="load-older"][disabled]')).length) throw new Error('a page was fetched 400 px below the top');
+      await list.evaluate((el) => el.querySelector('[data-testid="load-older"]').click());
+      clicks++;
+      await settled();
+      await page.waitForTimeout(250);
+      const after = await list.evaluate((el, seq) => {
+        const row = el.querySelector(`[data-testid="message"][data-seq="${seq}"]`);
+        return row ? row.getBoundingClientRect().top - el.getBoundingClientRect().top : null;
+      }, before?.seq);
+      moves.push(before && after !== null ? Math.round(after - before.top) : `seq ${before?.seq} gone`);
+    } else {
+      await list.evaluate((el) => (el.scrollTop = 0));
+      scrolls++;
+      await until('a page fetched by scrolling to the top', async () => (await page.$('[data-testid="history-start"]')) || (await page.$('[data-testid="load-older"][disabled]')), 5_000);
+      await settled();
+    }
+  }
+  throw new Error('no "Beginning of the room" after 20 turns');
+}
+
+/** Every seq in the list, top to bottom, by scrolling it through (rows are virtualized). */
+async function allSeqs(page) {
+  const list = page.locator('.msglist');
+  const byIndex = new Map();
+  await list.evaluate((el) => (el.scrollTop = 0));
+  for (let guard = 0; guard < 500; guard++) {
+    await page.waitForTimeout(40);
+    for (const [i, seq] of await renderedRows(page)) if (Number.isFinite(seq)) byIndex.set(i, seq);
+    const done = await list.evaluate((el) => {
+      if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1) return true;
+      el.scrollTop += Math.max(50, el.clientHeight / 2);
+      return false;
+    });
+    if (done) {
+      await page.waitForTimeout(40);
+      for (const [i, seq] of await renderedRows(page)) if (Number.isFinite(seq)) byIndex.set(i, seq);
+      break;
+    }
+  }
+  const idx = [...byIndex.keys()].sort((a, b) => a - b);
+  idx.forEach((k, j) => {
+    if (k !== j) throw new Error(`row ${j} never rendered (indices ${idx.slice(0, 5).join(',')}…)`);
+  });
+  return idx.map((k) => byIndex.get(k));
+}
+
+function expectOneToN(seqs, n, where) {
+  const bad = seqs.length !== n || seqs.some((s, i) => s !== i + 1);
+  if (bad) throw new Error(`${where}: shown ${seqs.length} seqs, expected 1..${n} once each in order: ${JSON.stringify(seqs)}`);
+}
+
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS, headless: true });
 const ctxA = await browser.newContext({ viewport: DESKTOP });
 const ctxB = await browser.newContext({ viewport: DESKTOP });
@@ -584,6 +724,75 @@ try {
   });
   await v2ctxA.close().catch(() => {});
   if (!benClosed) await v2ctxB.close().catch(() => {});
+
+  // ---- history: a room with more than the 50 messages of the backlog ----
+  const HIST = `hist-${run}`;
+  const HIST_N = 120;
+  let histReady = false;
+  await scenario(`history: ${HIST_N} messages sent over a WebSocket, all in the server's history`, async () => {
+    const ctx = await browser.newContext({ viewport: DESKTOP });
+    try {
+      const t0 = Date.now();
+      const seqs = await sendMany(await ctx.newPage(), HIST, HIST_N, `history ${run}`);
+      expectOneToN(seqs, HIST_N, 'the echoes');
+      console.log(`  sent ${HIST_N} in ${Date.now() - t0} ms`);
+    } finally {
+      await ctx.close();
+    }
+    const body = await (await fetch(`${BASE}/api/rooms/${encodeURIComponent(HIST)}/messages?limit=200`)).json();
+    expectOneToN(body.messages.map((m) => m.seq), HIST_N, 'GET …/messages');
+    const bad = await fetch(`${BASE}/api/rooms/${encodeURIComponent(HIST)}/messages?limit=5&before=0`);
+    if (bad.status !== 400) throw new Error(`before=0 answered ${bad.status}`);
+    histReady = true;
+  });
+
+  for (const [view, open] of [
+    ['v2 Rooms', async (page) => openRooms(page, 'Dee', [HIST])],
+    ['v1 chat', async (page) => joinRoom(page, 'Dee', HIST)],
+  ]) {
+    await scenario(`history (${view}): the backlog of 50, paged back to "Beginning of the room", every seq once in order`, async () => {
+      if (!histReady) throw new Error('skipped: the history room was not filled');
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => consoleErrors.push(String(e)));
+      try {
+        const befores = []; // the history pages the dashboard asks for, in order
+        page.on('request', (r) => {
+          const u = new URL(r.url());
+          if (u.pathname.endsWith('/messages') && u.searchParams.has('before')) befores.push(Number(u.searchParams.get('before')));
+        });
+        await open(page);
+        // the backlog: the newest 50 (the list is at its bottom; scrolling up would page back)
+        await until('the backlog shown up to the newest', async () => {
+          const rows = (await renderedRows(page)).map(([, seq]) => seq).filter(Number.isFinite);
+          return rows.length > 5 && rows.at(-1) === HIST_N && rows.every((s, i) => s === rows[0] + i);
+        }, 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; rendered ${JSON.stringify(await renderedRows(page))}`);
+        });
+        if (befores.length) throw new Error(`history asked for before any scrolling: ${JSON.stringify(befores)}`);
+        if (await page.$('[data-testid="history-start"]')) throw new Error('"Beginning of the room" before paging back');
+        const { clicks, scrolls, moves } = await pageBackToStart(page);
+        // what was on screen stays in place while pages go in front of it
+        if (moves.length === 0 || !moves.every((m) => typeof m === 'number' && Math.abs(m) <= 2)) throw new Error(`the view jumped when pages were put in front: moved ${JSON.stringify(moves)} px`);
+        const marker = (await page.textContent('[data-testid="history-start"]'))?.trim();
+        if (marker !== 'Beginning of the room') throw new Error(`marker says "${marker}"`);
+        // the backlog was 71..120: pages before 71 (21..70), then before 21 (1..20, the start)
+        if (JSON.stringify(befores) !== JSON.stringify([HIST_N - 49, HIST_N - 99])) throw new Error(`pages asked for: before=${JSON.stringify(befores)}`);
+        const seqs = await allSeqs(page);
+        expectOneToN(seqs, HIST_N, 'the list');
+        const texts = await page.$$eval('[data-testid="message"] .msg-content', (els) => els.map((e) => e.textContent));
+        if (texts.some((t) => !t?.startsWith(`history ${run} `))) throw new Error(`foreign rows: ${JSON.stringify(texts.slice(0, 3))}`);
+        console.log(`  ${view}: pages before=${befores.join(',')}; ${clicks} click(s), ${scrolls} scroll(s) to the top; the row on top moved ${moves.join(', ')} px as a page went in front`);
+        if (view === 'v2 Rooms') {
+          await page.locator('.msglist').evaluate((el) => (el.scrollTop = 0));
+          await page.waitForTimeout(100);
+          await page.screenshot({ path: join(ART, 'history.png') });
+        }
+      } finally {
+        await ctx.close();
+      }
+    });
+  }
 
   await scenario('no uncaught page errors', async () => {
     if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));

@@ -4,11 +4,13 @@ import { Composer } from './Composer';
 import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
+import { useHistory } from '../hooks/useHistory';
 import { PresenceList } from './PresenceList';
 import { presenceCount } from '../lib/presence';
 
 export function ChatView({ session, chat, onLeave }: { session: Session; chat: ChatState; onLeave: () => void }) {
   const open = chat.status.status === 'open';
+  const { items, history } = useHistory(chat.http, session.room, chat.log.items);
   return (
     <main className="chat" id="main" tabIndex={-1}>
       <section className="chat-main card" aria-label={`Room ${session.room}`}>
@@ -26,7 +28,7 @@ export function ChatView({ session, chat, onLeave }: { session: Session; chat: C
             </button>
           </div>
         </header>
-        <MessageList items={chat.log.items} selfId={session.userId} />
+        <MessageList items={items} selfId={session.userId} history={history} />
         <Announcer items={chat.log.items} selfId={session.userId} />
         <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
         <Composer canSend={open} onSend={chat.send} />

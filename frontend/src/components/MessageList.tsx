@@ -1,11 +1,14 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { HistoryState } from '../hooks/useHistory';
 import type { LogItem } from '../lib/messageLog';
 import { formatClock, hueFor } from '../lib/text';
 import { Avatar } from './Avatar';
 
 const GROUP_MS = 2 * 60_000;
 const STICK_PX = 48;
+/** Scrolled this close to the top, the page before is fetched. */
+const TOP_PX = 120;
 
 function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   if (!prev || prev.kind !== 'message' || cur.kind !== 'message') return false;
@@ -61,10 +64,38 @@ export interface MessageListProps {
   selfId: string;
   /** Read markers: item key → "Alice, Bob" shown under that message (v2). */
   seenBy?: ReadonlyMap<string, string>;
+  /** Paging back through older messages (a "Load older messages" line at the top). */
+  history?: HistoryState;
 }
 
-export function MessageList({ items, selfId, seenBy }: MessageListProps) {
+function HistoryHead({ history, setRef }: { history: HistoryState; setRef: (el: HTMLDivElement | null) => void }) {
+  return (
+    <div className="msglist-history" ref={setRef}>
+      {history.status === 'start' ? (
+        <span className="muted small" data-testid="history-start">
+          Beginning of the room
+        </span>
+      ) : history.canLoad ? (
+        <>
+          <button type="button" className="btn btn-ghost btn-sm" data-testid="load-older" disabled={history.status === 'loading'} aria-busy={history.status === 'loading'} onClick={() => history.loadOlder()}>
+            {history.status === 'loading' ? 'Loading older messages…' : 'Load older messages'}
+          </button>
+          {history.status === 'error' && (
+            <span className="field-err small" role="alert" data-testid="history-error">
+              Could not load older messages ({history.error}). Try again.
+            </span>
+          )}
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+export function MessageList({ items, selfId, seenBy, history }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
+  const historyRef = useRef(history);
+  historyRef.current = history;
+  const [head, setHead] = useState<HTMLDivElement | null>(null);
   const stick = useRef(true);
   const [atBottom, setAtBottom] = useState(true);
   const [unseen, setUnseen] = useState(0);
@@ -76,6 +107,7 @@ export function MessageList({ items, selfId, seenBy }: MessageListProps) {
     estimateSize: () => 52,
     overscan: 10,
     getItemKey: (i) => items[i].key,
+    anchorTo: 'end',
   });
 
   const onScroll = useCallback(() => {
@@ -85,10 +117,28 @@ export function MessageList({ items, selfId, seenBy }: MessageListProps) {
     stick.current = bottom;
     setAtBottom(bottom);
     if (bottom) setUnseen(0);
+    if (el.scrollTop < TOP_PX && !bottom) historyRef.current?.loadOlder(true);
   }, []);
+
+  // The top line in view: fetch the page before (an IntersectionObserver where there is one).
+  useEffect(() => {
+    const root = scrollRef.current;
+    if (!head || !root || typeof IntersectionObserver === 'undefined') return;
+    const io = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting) && !stick.current) historyRef.current?.loadOlder(true);
+      },
+      { root, rootMargin: `${TOP_PX}px 0px 0px 0px` },
+    );
+    io.observe(head);
+    return () => io.disconnect();
+  }, [head]);
 
   const total = v.getTotalSize();
   // Follow the newest message while the reader is at the bottom (also after rows are measured).
+  // Older messages put in front (history pages) keep what is on screen where it was: the
+  // virtualizer anchors the row at the scroll offset when the first key changes
+  // (`anchorTo: 'end'`), and corrects the offset as rows above the view are measured.
   useLayoutEffect(() => {
     const el = scrollRef.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
@@ -116,7 +166,8 @@ export function MessageList({ items, selfId, seenBy }: MessageListProps) {
   const virtualItems = v.getVirtualItems();
   return (
     <div className="msglist-wrap">
-      <div className="msglist" ref={scrollRef} onScroll={onScroll} tabIndex={0} role="region" aria-label="Messages">
+      <div className="msglist" ref={scrollRef} onScroll={onScroll} tabIndex={0} role="region" aria-label="Messages" style={{ overflowAnchor: 'none' }}>
+        {history && items.length > 0 && <HistoryHead history={history} setRef={setHead} />}
         {items.length === 0 ? (
           <div className="msglist-empty">No messages yet. Say hello!</div>
         ) : (

@@ -133,6 +133,34 @@ describe('RoomsView with useV2Chat', () => {
   });
 });
 
+describe('RoomsView history', () => {
+  it('pages back through the room on screen from its oldest message, then shows the beginning', async () => {
+    const older = Array.from({ length: 50 }, (_, i) => msg(i + 1, { roomId: 'a', messageId: `a${i + 1}`, content: `old ${i + 1}` }));
+    const base = fetchMock.getMockImplementation()!;
+    onTestFinished(() => void fetchMock.mockImplementation(base));
+    fetchMock.mockImplementation((url: string) => (url === 'http://h/api/rooms/a/messages?limit=50&before=51' ? json({ roomId: 'a', count: 50, messages: older }) : base(url)));
+    render(<Harness />);
+    const ws = FakeSocket.last();
+    act(() => {
+      ws.open();
+      ws.frame({ type: 'hello', proto: 2, userId: 'me', username: 'Me', connectionId: 'k', node: 'n', limits: { subscriptions: 64 } });
+      ws.frame({ type: 'subscribed', id: subId(ws, 'a'), roomId: 'a', epoch: 'e', seq: 60, recovered: false, lastRead: 60, online: 1 });
+      for (let s = 51; s <= 60; s++) ws.frame(msg(s, { roomId: 'a', messageId: `a${s}`, content: `new ${s}` }));
+    });
+    await waitFor(() => expect(screen.getAllByTestId('message').length).toBe(10));
+    fireEvent.click(screen.getByTestId('load-older'));
+    await screen.findByTestId('history-start');
+    expect(urls()).toContain('http://h/api/rooms/a/messages?limit=50&before=51');
+    const shown = screen.getAllByTestId('message').map((m) => Number(m.dataset.seq));
+    shown.forEach((s, i) => expect(s).toBe(shown[0] + i));
+    expect(shown.at(-1)).toBe(60);
+    expect(screen.queryByTestId('load-older')).toBeNull();
+    // the other room has its own history
+    fireEvent.click(item('b'));
+    expect(screen.queryByTestId('history-start')).toBeNull();
+  });
+});
+
 describe('parseRoomList', () => {
   it('splits on commas and spaces, once each', () => {
     expect(parseRoomList(' a, b  c,,a ')).toEqual(['a', 'b', 'c']);

@@ -8,6 +8,9 @@ import { Composer } from './Composer';
 import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
+import { useHistory } from '../hooks/useHistory';
+
+const NO_ITEMS: RoomView['items'] = [];
 
 /** Rooms typed as "a, b c": split, de-duplicated, in order. */
 export function parseRoomList(text: string): string[] {
@@ -171,6 +174,7 @@ export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; user
   const selfId = chat.state.selfId;
   const seen = useMemo(() => (room ? seenByMarkers(room, selfId, chat.state.names) : undefined), [room, selfId, chat.state.names]);
   const typing = room ? typingText(room.typing, selfId) : '';
+  const { items, history } = useHistory(chat.http, room?.roomId ?? null, room?.items ?? NO_ITEMS);
   return (
     <main className="chat v2" id="main" tabIndex={-1}>
       <RoomList chat={chat} />
@@ -197,7 +201,7 @@ export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; user
                 Could not open #{room.roomId}: {room.error.code} — {room.error.message}
               </p>
             )}
-            <MessageList key={`list:${room.roomId}`} items={room.items} selfId={selfId} seenBy={seen} />
+            <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} />
             {room.pending.length > 0 && (
               <ul className="v2-pending" aria-label="Sending">
                 {room.pending.map((p) => (

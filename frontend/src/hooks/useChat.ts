@@ -33,6 +33,8 @@ export interface ChatState {
   send: (content: string) => boolean;
   dismissError: (id: number) => void;
   retryNow: () => void;
+  /** The server's HTTP base ("" for same origin), for the history pages. */
+  http: string;
 }
 
 const FLUSH_MS = 40;
@@ -232,5 +234,5 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
   const dismissError = useCallback((id: number) => setErrors((es) => es.filter((e) => e.id !== id)), []);
   const retryNow = useCallback(() => clientRef.current?.retryNow(), []);
 
-  return { log, presence, status, errors, send, dismissError, retryNow };
+  return { log, presence, status, errors, send, dismissError, retryNow, http: endpoints.http };
 }

@@ -26,6 +26,8 @@ export interface V2ChatState {
   errors: InlineError[];
   dismissError: (id: number) => void;
   retryNow: () => void;
+  /** The server's HTTP base ("" for same origin), for the history pages. */
+  http: string;
 }
 
 const ERROR_TTL_MS = 8_000;
@@ -241,5 +243,5 @@ export function useV2Chat(
   const dismissError = useCallback((id: number) => setErrors((es) => es.filter((e) => e.id !== id)), []);
   const retryNow = useCallback(() => clientRef.current?.retryNow(), []);
 
-  return { state, active, activeRoom, setActive, send, typed, stopTyping, addRoom, closeRoom, errors, dismissError, retryNow };
+  return { state, active, activeRoom, setActive, send, typed, stopTyping, addRoom, closeRoom, errors, dismissError, retryNow, http: endpoints.http };
 }

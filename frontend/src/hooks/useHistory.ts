@@ -1,0 +1,76 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { fetchOlder, HISTORY_PAGE, mergeOlder, oldestSeq, withOlder } from '../lib/history';
+import type { LogItem } from '../lib/messageLog';
+import type { ChatMessage } from '../lib/types';
+
+export type HistoryStatus = 'idle' | 'loading' | 'error' | 'start';
+
+export interface HistoryState {
+  status: HistoryStatus;
+  /** What went wrong with the last page (status `error`). */
+  error: string | null;
+  /** Anything to page back from (a message is shown and the start is not reached). */
+  canLoad: boolean;
+  /** Fetch the page before the oldest message shown; `auto` (scrolled to the top) does not retry after an error. */
+  loadOlder: (auto?: boolean) => void;
+}
+
+interface Held {
+  roomId: string | null;
+  older: ChatMessage[];
+  status: HistoryStatus;
+  error: string | null;
+}
+
+/**
+ * The older pages of one room's history in front of its live items (`items`), fetched
+ * on demand. A new `roomId` starts over.
+ */
+export function useHistory(http: string, roomId: string | null, live: LogItem[], pageSize = HISTORY_PAGE): { items: LogItem[]; history: HistoryState } {
+  const [held, setHeld] = useState<Held>({ roomId, older: [], status: 'idle', error: null });
+  const cur: Held = held.roomId === roomId ? held : { roomId, older: [], status: 'idle', error: null };
+  const items = useMemo(() => withOlder(cur.older, live), [cur.older, live]);
+  const oldest = oldestSeq(cur.older, live);
+  const start = cur.status === 'start' || oldest === 1;
+  const status: HistoryStatus = start ? 'start' : cur.status;
+
+  const latest = useRef({ http, roomId, oldest, status, pageSize });
+  latest.current = { http, roomId, oldest, status, pageSize };
+  const inFlight = useRef<AbortController | null>(null);
+
+  useEffect(
+    () => () => {
+      inFlight.current?.abort();
+      inFlight.current = null;
+    },
+    [roomId],
+  );
+
+  const loadOlder = useCallback((auto = false) => {
+    const { http, roomId, oldest, status, pageSize } = latest.current;
+    if (!roomId || oldest == null || inFlight.current) return;
+    if (status === 'start' || status === 'loading' || (auto && status === 'error')) return;
+    const ctl = new AbortController();
+    inFlight.current = ctl;
+    const base = (h: Held): Held => (h.roomId === roomId ? h : { roomId, older: [], status: 'idle', error: null });
+    setHeld((h) => ({ ...base(h), status: 'loading', error: null }));
+    fetchOlder(http, roomId, oldest, { limit: pageSize, signal: ctl.signal }).then(
+      (page) => {
+        if (ctl.signal.aborted) return;
+        inFlight.current = null;
+        setHeld((h) => {
+          const b = base(h);
+          const end = page.length === 0 || page[0].seq <= 1;
+          return { ...b, older: page.length ? mergeOlder(b.older, page) : b.older, status: end ? 'start' : 'idle', error: null };
+        });
+      },
+      (e: unknown) => {
+        if (ctl.signal.aborted) return;
+        inFlight.current = null;
+        setHeld((h) => ({ ...base(h), status: 'error', error: e instanceof Error ? e.message : String(e) }));
+      },
+    );
+  }, []);
+
+  return { items, history: { status, error: cur.error, canLoad: oldest != null && !start, loadOlder } };
+}
