@@ -127,6 +127,32 @@ describe('MessageList with useHistory', () => {
     expect((loadOlder() as HTMLButtonElement).disabled).toBe(false);
   });
 
+  it('a room switched away from while its page loads can load again when it is back', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    fetchMock.mockImplementationOnce(() => gate.then(() => json({ messages: range(21, 70) })));
+    const liveR = liveOf(range(71, 120));
+    const { rerender } = render(<Harness live={liveR} />);
+    fireEvent.click(loadOlder());
+    expect((loadOlder() as HTMLButtonElement).disabled).toBe(true);
+    rerender(<Harness room="s" live={liveOf(range(71, 80).map((m) => ({ ...m, roomId: 's', messageId: `s${m.seq}` })))} />);
+    await act(async () => release());
+    rerender(<Harness live={liveR} />);
+    expect(seqsShown[0]).toBe(71); // the dropped page is not shown
+    expect((loadOlder() as HTMLButtonElement).disabled).toBe(false);
+    fireEvent.click(loadOlder());
+    await waitFor(() => expect(seqsShown[0]).toBe(21));
+  });
+
+  it('offers no paging across a restart of the room\'s numbering (two epochs in the log)', () => {
+    const old = range(71, 80);
+    const restarted = mergeMessages(mergeMessages(emptyLog(), old), [msg(1, { roomId: 'r', messageId: 'n1', timestamp: '2030-01-01T00:00:00.000Z' })]);
+    expect(restarted.epoch).toBe(1);
+    render(<Harness live={restarted.items} />);
+    expect(screen.queryByTestId('load-older')).toBeNull();
+    expect(screen.queryByTestId('history-start')).toBeNull();
+  });
+
   it('another room starts over', async () => {
     const { rerender } = render(<Harness live={liveOf(range(71, 120))} />);
     fireEvent.click(loadOlder());

@@ -32,23 +32,29 @@ export function useHistory(http: string, roomId: string | null, live: LogItem[],
   const items = useMemo(() => withOlder(cur.older, live), [cur.older, live]);
   const oldest = oldestSeq(cur.older, live);
   const start = cur.status === 'start' || oldest === 1;
+  // The log spans a restart of the room's numbering (a divider between epochs): the
+  // server pages the new numbering only, so nothing is offered before the old one.
+  const mixed = live.length > 0 && live[0].epoch !== live[live.length - 1].epoch;
   const status: HistoryStatus = start ? 'start' : cur.status;
 
-  const latest = useRef({ http, roomId, oldest, status, pageSize });
-  latest.current = { http, roomId, oldest, status, pageSize };
+  const latest = useRef({ http, roomId, oldest, status, pageSize, mixed });
+  latest.current = { http, roomId, oldest, status, pageSize, mixed };
   const inFlight = useRef<AbortController | null>(null);
 
+  // another room (or unmounted): the page in flight is dropped, and its room can load again
   useEffect(
     () => () => {
-      inFlight.current?.abort();
+      if (!inFlight.current) return;
+      inFlight.current.abort();
       inFlight.current = null;
+      setHeld((h) => (h.status === 'loading' ? { ...h, status: 'idle' } : h));
     },
     [roomId],
   );
 
   const loadOlder = useCallback((auto = false) => {
     const { http, roomId, oldest, status, pageSize } = latest.current;
-    if (!roomId || oldest == null || inFlight.current) return;
+    if (!roomId || oldest == null || inFlight.current || latest.current.mixed) return;
     if (status === 'start' || status === 'loading' || (auto && status === 'error')) return;
     const ctl = new AbortController();
     inFlight.current = ctl;
@@ -72,5 +78,5 @@ export function useHistory(http: string, roomId: string | null, live: LogItem[],
     );
   }, []);
 
-  return { items, history: { status, error: cur.error, canLoad: oldest != null && !start, loadOlder } };
+  return { items, history: { status, error: cur.error, canLoad: oldest != null && !start && !mixed, loadOlder } };
 }
