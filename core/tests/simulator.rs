@@ -1692,6 +1692,11 @@ fn v2_frames(sim: &Sim, key: Key) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Sends `frame` as a text frame from `key`.
+fn send_json(sim: &mut Sim, key: Key, frame: serde_json::Value) {
+    sim.frame(key, Inbound::Text(frame.to_string().as_bytes()));
+}
+
 /// The owner answers `unsubscribe`, so the ack of a chat sent just before it comes first
 /// even when the room lives on another worker (the connection's worker used to answer
 /// at once, ahead of the ack on its way back).
@@ -1701,11 +1706,15 @@ fn unsubscribed_follows_the_acks_of_what_was_sent_before() {
     let w = (owner_of("far", 2).index() + 1) % 2;
     let me = (w, sim.open(w, "proto=2&userId=me&room=far").unwrap());
     sim.settle();
-    let chat = br#"{"type":"chat","id":1,"roomId":"far","content":"hi","clientMsgId":"c1"}"#;
-    sim.frame(me, Inbound::Text(chat));
-    sim.frame(
+    send_json(
+        &mut sim,
         me,
-        Inbound::Text(br#"{"type":"unsubscribe","id":2,"roomId":"far"}"#),
+        serde_json::json!({"type":"chat","id":1,"roomId":"far","content":"hi","clientMsgId":"c1"}),
+    );
+    send_json(
+        &mut sim,
+        me,
+        serde_json::json!({"type":"unsubscribe","id":2,"roomId":"far"}),
     );
     sim.settle();
     let kinds: Vec<String> = v2_frames(&sim, me)
@@ -1735,21 +1744,26 @@ fn an_ack_held_behind_a_replay_outlives_an_unsubscribe() {
     for i in 0..20 {
         let text =
             serde_json::json!({"type": "chat", "roomId": "r", "content": format!("old {i}")});
-        sim.frame(other, Inbound::Text(text.to_string().as_bytes()));
+        send_json(&mut sim, other, text);
         sim.settle();
         sim.run_for(Duration::from_secs(1));
     }
     sim.settle();
     let me = (0, sim.open(0, "proto=2&userId=me").unwrap());
-    sim.frame(
+    send_json(
+        &mut sim,
         me,
-        Inbound::Text(br#"{"type":"subscribe","id":1,"roomId":"r"}"#),
+        serde_json::json!({"type":"subscribe","id":1,"roomId":"r"}),
     );
-    let chat = br#"{"type":"chat","id":2,"roomId":"r","content":"mine","clientMsgId":"m"}"#;
-    sim.frame(me, Inbound::Text(chat));
-    sim.frame(
+    send_json(
+        &mut sim,
         me,
-        Inbound::Text(br#"{"type":"unsubscribe","id":3,"roomId":"r"}"#),
+        serde_json::json!({"type":"chat","id":2,"roomId":"r","content":"mine","clientMsgId":"m"}),
+    );
+    send_json(
+        &mut sim,
+        me,
+        serde_json::json!({"type":"unsubscribe","id":3,"roomId":"r"}),
     );
     sim.settle();
     let got = v2_frames(&sim, me);
@@ -1830,9 +1844,9 @@ fn recovery_beyond_the_ring_comes_from_the_store() {
         let b = (w, sim.open(w, "proto=2&userId=b").unwrap());
         let sub =
             serde_json::json!({"type":"subscribe","id":1,"roomId":room,"since":2,"epoch":epoch});
-        sim.frame(b, Inbound::Text(sub.to_string().as_bytes()));
+        send_json(&mut sim, b, sub);
         let chat = serde_json::json!({"type":"chat","roomId":room,"content":"while loading"});
-        sim.frame(a, Inbound::Text(chat.to_string().as_bytes()));
+        send_json(&mut sim, a, chat);
         sim.settle();
         let subscribed = v2_frames(&sim, b)
             .into_iter()
