@@ -176,11 +176,7 @@ impl Hub {
             return;
         }
         let replay = messages.and_then(|mut stored| {
-            // A seq stored twice is of two lives of the room (one that started afresh
-            // when the store could not be read): the newer one counts.
-            stored.sort_unstable_by(|a, b| (b.seq, &b.timestamp).cmp(&(a.seq, &a.timestamp)));
-            stored.dedup_by_key(|m| m.seq);
-            stored.reverse();
+            protocol::one_per_seq(&mut stored);
             stored.retain(|m| m.seq > p.since && m.seq <= p.upto);
             // Every seq from since+1 to upto from the store, what the ring held after it
             // when asked, then the ring's newer ones.

@@ -10,8 +10,8 @@ mod v2;
 pub use inbound::{decode_client_frame, ClientFrame, FrameError};
 pub use outbound::{
     encode_chat, encode_chat_message, encode_error, encode_http_error, encode_message_list,
-    encode_presence, ChatMessage, ChatMessageRef, ErrorFrame, PresenceEvent, PresenceKind,
-    ServerFrame,
+    encode_presence, one_per_seq, ChatMessage, ChatMessageRef, ErrorFrame, PresenceEvent,
+    PresenceKind, ServerFrame,
 };
 pub use v2::{
     decode_v2_frame, encode_ack, encode_error_v2, encode_hello, encode_presence_v2, encode_read,

@@ -223,6 +223,32 @@ pub fn encode_message_list<'a>(
     buf.extend_from_slice(b"]}");
 }
 
+/// Orders stored messages by `seq` and keeps one per `seq`: the newer, by timestamp. A
+/// seq stored twice is of two lives of a room (one that started afresh when the store
+/// could not be read); the newer life is the room's current one.
+///
+/// ```
+/// use hubbub_core::protocol::{one_per_seq, ChatMessage};
+/// let m = |seq, ts: &str| ChatMessage {
+///     message_id: format!("m{seq}{ts}"),
+///     room_id: "dev".into(),
+///     user_id: "ann".into(),
+///     username: "Ann".into(),
+///     content: String::new(),
+///     timestamp: ts.into(),
+///     seq,
+/// };
+/// let mut got = vec![m(2, "b"), m(1, "a"), m(2, "c")];
+/// one_per_seq(&mut got);
+/// let kept: Vec<(u64, &str)> = got.iter().map(|m| (m.seq, m.timestamp.as_str())).collect();
+/// assert_eq!(kept, [(1, "a"), (2, "c")]);
+/// ```
+pub fn one_per_seq(messages: &mut Vec<ChatMessage>) {
+    messages.sort_unstable_by(|a, b| (b.seq, &b.timestamp).cmp(&(a.seq, &a.timestamp)));
+    messages.dedup_by_key(|m| m.seq);
+    messages.reverse();
+}
+
 /// Appends a chat message's JSON to `buf` from its owned form (as read back from a store),
 /// byte for byte as it was broadcast.
 pub fn encode_chat_message(buf: &mut Vec<u8>, m: &ChatMessage) {

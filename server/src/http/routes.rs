@@ -283,9 +283,7 @@ async fn stored_room_page(
         }
         Err(_) => return None,
     };
-    messages.sort_unstable_by(|a, b| (b.seq, &b.timestamp).cmp(&(a.seq, &a.timestamp)));
-    messages.dedup_by_key(|m| m.seq);
-    messages.reverse();
+    hubbub_core::protocol::one_per_seq(&mut messages);
     Some(message_list(MessagesOf::Room, room, &messages))
 }
 
