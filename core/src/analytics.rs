@@ -113,6 +113,7 @@ pub(crate) struct Counters {
     pub typing_dropped: u64,
     pub duplicates: u64,
     pub store_replays: u64,
+    pub published: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -266,6 +267,9 @@ pub struct Snapshot {
     pub duplicates_acked: u64,
     /// v2 recoveries that went past the memory ring to the durable store.
     pub recovered_from_store: u64,
+    /// Messages published through the server API (`POST /api/server/publish`; also
+    /// counted in `total_messages`).
+    pub server_published: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -317,6 +321,7 @@ impl Snapshot {
             total.typing_dropped += c.typing_dropped;
             total.duplicates += c.duplicates;
             total.store_replays += c.store_replays;
+            total.published += c.published;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -371,6 +376,7 @@ impl Snapshot {
             typing_dropped: total.typing_dropped,
             duplicates_acked: total.duplicates,
             recovered_from_store: total.store_replays,
+            server_published: total.published,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

@@ -261,6 +261,7 @@ fn earlier(room: usize, seq: u64, last: u64) -> ChatMessage {
     ChatMessage {
         message_id: format!("00000000-0000-7000-8000-{:06x}{seq:06x}", room),
         room_id: ROOMS[room].to_owned(),
+        kind: Default::default(),
         user_id: "earlier".to_owned(),
         username: "Earlier".to_owned(),
         content: format!("stored {seq}"),

@@ -531,6 +531,52 @@ try {
     console.log('SKIP presence bound scenario (HUBBUB_E2E_BIN not set)');
   }
 
+  if (SERVER_BIN) {
+    await scenario('a system message published through the server API shows as an announcement (v1 chat and v2 rooms)', async () => {
+      const KEY = `e2e-api-key-${run}-0123456789`;
+      const srv = await startServer({ API_KEY: KEY });
+      const contexts = [];
+      try {
+        const room = `sys-${run}`;
+        const c1 = await browser.newContext({ viewport: DESKTOP });
+        const c2 = await browser.newContext({ viewport: DESKTOP });
+        contexts.push(c1, c2);
+        const v1 = await c1.newPage();
+        const v2 = await c2.newPage();
+        for (const p of [v1, v2]) p.on('pageerror', (e) => consoleErrors.push(String(e)));
+        await joinRoom(v1, 'Vic', room, srv.url);
+        await openRooms(v2, 'Val', [room], srv.url);
+        await openRoom(v2, room);
+        const text = `Deploy at 5 (${run})`;
+        const res = await fetch(`${srv.url}/api/server/publish`, {
+          method: 'POST',
+          headers: { Authorization: `apikey ${KEY}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ roomId: room, type: 'system', content: text }),
+        });
+        if (res.status !== 201) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
+        const sent = await res.json();
+        for (const [name, page] of [
+          ['v1 chat', v1],
+          ['v2 rooms', v2],
+        ]) {
+          await until(`${name} shows the announcement`, () =>
+            page.$$eval(
+              '[data-testid="message"][data-kind="system"]',
+              (els, t) => els.some((e) => e.querySelector('.msg-content')?.textContent === t && e.querySelector('.msg-name')?.textContent === 'System'),
+              text,
+            ),
+          );
+          const seq = await page.getAttribute('[data-testid="message"][data-kind="system"]', 'data-seq');
+          if (Number(seq) !== sent.seq) throw new Error(`${name}: the announcement has seq ${seq}, the server said ${sent.seq}`);
+        }
+        await v1.screenshot({ path: join(ART, 'system-message.png') });
+      } finally {
+        for (const c of contexts) await c.close().catch(() => {});
+        await srv.stop();
+      }
+    });
+  }
+
 
   // ---- protocol v2: two users, rooms A and B, one connection each ----
   const V2A = `v2a-${run}`;

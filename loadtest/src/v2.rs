@@ -696,7 +696,7 @@ mod tests {
             }
         );
         let mut unsub = Vec::new();
-        hubbub_core::protocol::encode_unsubscribed(&mut unsub, Some(2), "lt-room-1");
+        hubbub_core::protocol::encode_unsubscribed(&mut unsub, Some(2), "lt-room-1", None);
         assert_eq!(classify(&unsub), V::Other);
         assert_eq!(classify(b"{}"), V::Other);
         assert_eq!(classify(b"not json"), V::Other);

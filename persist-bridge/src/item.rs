@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use hubbub_core::protocol::ChatMessage;
+use hubbub_core::protocol::{ChatMessage, MessageKind};
 use hubbub_core::PersistRecord;
 
 /// Attribute names of the table.
@@ -38,7 +38,7 @@ pub fn to_item(record: &PersistRecord) -> Item {
     HashMap::from([
         (attr::MESSAGE_ID.to_owned(), s(id)),
         (attr::ROOM_ID.to_owned(), s(&record.room_id)),
-        (attr::TYPE.to_owned(), s("chat")),
+        (attr::TYPE.to_owned(), s(record.kind.as_str())),
         (attr::USER_ID.to_owned(), s(&record.user_id)),
         (attr::USERNAME.to_owned(), s(&record.username)),
         (attr::CONTENT.to_owned(), s(&record.content)),
@@ -63,8 +63,8 @@ pub enum ItemError {
     /// `Seq` is not a non-negative integer.
     #[error("attribute Seq is not a non-negative integer: {0:?}")]
     BadSeq(String),
-    /// `Type` is present and is not `chat`.
-    #[error("item is of type {0:?}, not chat")]
+    /// `Type` is present and is neither `chat` nor `system` (the seed's `join`/`leave`).
+    #[error("item is of type {0:?}, not a chat or system message")]
     NotChat(String),
 }
 
@@ -79,11 +79,14 @@ pub fn from_item(item: &Item) -> Result<ChatMessage, ItemError> {
             _ => Err(ItemError::Missing(name)),
         }
     };
-    if let Some(AttributeValue::S(kind)) = item.get(attr::TYPE) {
-        if kind != "chat" {
-            return Err(ItemError::NotChat(kind.clone()));
+    // Items of the original system may have no `Type`: they are chat messages.
+    let kind = match item.get(attr::TYPE) {
+        None => MessageKind::Chat,
+        Some(AttributeValue::S(raw)) => {
+            MessageKind::parse(raw).ok_or_else(|| ItemError::NotChat(raw.clone()))?
         }
-    }
+        Some(other) => return Err(ItemError::NotChat(format!("{other:?}"))),
+    };
     let seq = match item.get(attr::SEQ) {
         None => 0,
         Some(AttributeValue::N(n)) => n.parse().map_err(|_| ItemError::BadSeq(n.clone()))?,
@@ -94,6 +97,7 @@ pub fn from_item(item: &Item) -> Result<ChatMessage, ItemError> {
     Ok(ChatMessage {
         message_id: get(attr::MESSAGE_ID)?,
         room_id: get(attr::ROOM_ID)?,
+        kind,
         user_id,
         username,
         content: get(attr::CONTENT)?,
@@ -111,6 +115,7 @@ mod tests {
         PersistRecord {
             message_id: uuid::Uuid::from_u128(0x018f_3c1e_7b2a_7c4e_9a1b_3f2d_1c0b_9a88),
             room_id: "global".into(),
+            kind: MessageKind::Chat,
             user_id: "alice".into(),
             username: "Alice".into(),
             content: "Hello \u{1F600}".into(),
@@ -159,6 +164,7 @@ mod tests {
             Ok(ChatMessage {
                 message_id: "018f3c1e-7b2a-7c4e-9a1b-3f2d1c0b9a88".into(),
                 room_id: "global".into(),
+                kind: MessageKind::Chat,
                 user_id: "alice".into(),
                 username: "Alice".into(),
                 content: "Hello \u{1F600}".into(),
@@ -183,5 +189,19 @@ mod tests {
         assert_eq!(from_item(&item), Err(ItemError::Missing("Content")));
         item.insert("Type".into(), AttributeValue::S("join".into()));
         assert!(matches!(from_item(&item), Err(ItemError::NotChat(_))));
+    }
+
+    #[test]
+    fn a_system_message_keeps_its_kind() {
+        let record = PersistRecord {
+            kind: MessageKind::System,
+            ..record()
+        };
+        let item = to_item(&record);
+        assert_eq!(item.get("Type"), Some(&AttributeValue::S("system".into())));
+        assert_eq!(from_item(&item).map(|m| m.kind), Ok(MessageKind::System));
+        let mut legacy = item;
+        legacy.remove("Type");
+        assert_eq!(from_item(&legacy).map(|m| m.kind), Ok(MessageKind::Chat));
     }
 }

@@ -138,6 +138,11 @@ pub struct Config {
     #[arg(long, env = "AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
 
+    /// Key of the server API (`POST /api/server/…`, sent as `Authorization: apikey <key>`),
+    /// at least 16 bytes (unset: no server API).
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
     /// Messages per second per connection (<= 0 disables rate limiting).
     #[arg(
         long,
@@ -270,6 +275,15 @@ impl Config {
         })
     }
 
+    /// The server API's key, if one is set.
+    pub fn api_key(&self) -> anyhow::Result<Option<hubbub_core::auth::ApiKey>> {
+        self.api_key
+            .as_deref()
+            .map(hubbub_core::auth::ApiKey::new)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{e} (unset it to turn the server API off)"))
+    }
+
     /// The persistence overflow policy.
     pub fn overflow(&self) -> OverflowPolicy {
         match self.persist_overflow {
@@ -281,6 +295,7 @@ impl Config {
     /// Checks what clap's types cannot; every error names its variable.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.origins()?;
+        self.api_key()?;
         for (name, v) in [
             ("RATE_LIMIT_PER_SEC", self.rate_limit_per_sec),
             ("RATE_LIMIT_BURST", self.rate_limit_burst),
@@ -363,6 +378,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("ALLOWED_ORIGINS"));
+        let c = parse(&["--api-key", "short"]).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("API_KEY"));
+        let c = parse(&["--api-key", "0123456789abcdef"]).unwrap();
+        assert!(c.api_key().unwrap().is_some());
         let c = parse(&["--rate-limit-per-sec", "-1"]).unwrap();
         c.validate().unwrap();
         let c = parse(&["--dynamodb-endpoint", "localhost:8000"]).unwrap();

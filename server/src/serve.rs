@@ -45,6 +45,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         None => default_max_connections(),
     };
     let origins = config.origins()?;
+    let api_key = config.api_key()?;
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     // SO_REUSEPORT would silently share the port with a stale server: a plain bind first
     // turns "address in use" into a clear error.
@@ -66,6 +67,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         static_files: StaticFiles::new(config.static_dir.clone()),
         figures: Arc::new(ServerFigures::new(workers)),
         store,
+        api_key,
     });
     let process = Arc::new(Process {
         site,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use common::matrix::{each_run, Store, BOTH, MEMORY};
 use common::v2::{
     self, assert_ack, assert_chat, assert_error, is_timestamp, named, room_on, subscribed_state,
     users, QUIET, V2,
@@ -26,65 +27,6 @@ use hubbub_test_support::free_port;
 use hubbub_test_support::poll::wait_until;
 use hubbub_test_support::process::Process;
 use hubbub_test_support::ws::WsClient;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Store {
-    Memory,
-    DynamoDb,
-}
-
-/// The memory store only.
-const MEMORY: &[Store] = &[Store::Memory];
-/// The memory store, then DynamoDB (dynalite).
-const BOTH: &[Store] = &[Store::Memory, Store::DynamoDb];
-
-/// One server of a test's matrix.
-struct Run {
-    server: Server,
-    workers: u16,
-    store: Store,
-}
-
-impl Run {
-    /// One room per worker, named after `tag`.
-    fn rooms(&self, tag: &str) -> Vec<String> {
-        v2::rooms(tag, self.workers)
-    }
-
-    /// A v2 connection with `query` (`proto=2` is added).
-    fn connect(&self, query: &str) -> V2 {
-        V2::connect(&self.server, query)
-    }
-}
-
-/// Runs `body` against a fresh server with `env` for each store of `stores` and
-/// WORKERS=1 and 2. DynamoDB runs share one dynalite, each with its own table.
-fn each_run(test: &str, stores: &[Store], env: &[(&str, &str)], body: impl Fn(&Run)) {
-    let db = stores.contains(&Store::DynamoDb).then(Dynalite::start);
-    for &store in stores {
-        for workers in [1, 2] {
-            eprintln!("-- {test}: WORKERS={workers} STORE={store:?}");
-            let mut vars: Vec<(&str, String)> =
-                env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-            if let (Store::DynamoDb, Some(db)) = (store, &db) {
-                vars.extend(dynamodb_env(
-                    &db.endpoint(),
-                    &format!("v2-{test}-{workers}"),
-                ));
-            }
-            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let server = Server::start(workers, &vars);
-            if store == Store::DynamoDb {
-                server.wait_for_storage();
-            }
-            body(&Run {
-                server,
-                workers,
-                store,
-            });
-        }
-    }
-}
 
 fn subscribe_frame(id: u32, room: &str) -> Value {
     json!({"type": "subscribe", "id": id, "roomId": room})
@@ -101,16 +43,6 @@ fn url_encode(s: &str) -> String {
 /// A string id, or an integer one.
 fn is_id(v: &Value) -> bool {
     v.as_str().is_some_and(|s| !s.is_empty()) || v.is_u64()
-}
-
-/// The next v1 frame as JSON, join and leave skipped.
-fn v1_next_chat(c: &mut Client) -> Value {
-    loop {
-        let frame = c.next_json();
-        if frame["type"] != "join" && frame["type"] != "leave" {
-            return frame;
-        }
-    }
 }
 
 /// A `read` frame's `(type, roomId, userId, seq)`.
@@ -1932,13 +1864,13 @@ fn v1_and_v2_connections_share_a_room() {
             assert_eq!(p["online"], 3, "{p}");
             // The same chat frames, both ways.
             olga.chat("from v1");
-            let o = v1_next_chat(&mut olga);
+            let o = olga.next_json_not_presence();
             let a = alice.expect("chat");
             assert_chat(&a, &room, 1, "from v1");
             assert_eq!(a, o, "one chat frame for v1 and v2");
             let (chat, _) = alice.chat_acked(1, &room, "from v2", None);
             assert_eq!(
-                v1_next_chat(&mut olga),
+                olga.next_json_not_presence(),
                 chat,
                 "one chat frame for v1 and v2"
             );

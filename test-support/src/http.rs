@@ -52,6 +52,22 @@ pub fn get(port: u16, path: &str) -> io::Result<Response> {
     )
 }
 
+/// `POST path` on 127.0.0.1:`port` with `Connection: close`, the extra header lines
+/// `headers` (each `Name: value`) and `body` (with its `Content-Length`).
+pub fn post(port: u16, path: &str, headers: &[&str], body: &str) -> io::Result<Response> {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        raw.push_str(h);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    send(port, &raw)
+}
+
 /// Reads exactly one response (to its `Content-Length`, or to EOF without one), so that
 /// pipelined responses that arrive together are left for the next call: the head a byte
 /// at a time, then exactly its body.

@@ -14,6 +14,10 @@ impl Hub {
         let (room, first_use) = match &msg {
             PeerMsg::Join { member, .. } => (member.room.clone(), true),
             PeerMsg::Submit(s) => (s.member.room.clone(), true),
+            PeerMsg::Ask {
+                ask: peer::Ask::Publish(p),
+                ..
+            } => (Arc::from(p.room_id.as_str()), true),
             // A leave must not overtake the join it undoes while that join waits, nor
             // typing or a read marker the join they follow.
             PeerMsg::Leave { member, .. }

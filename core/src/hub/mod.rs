@@ -38,6 +38,7 @@ mod query;
 mod recall;
 mod retention;
 mod rooms;
+mod server_api;
 mod signals;
 mod store_replay;
 mod subscriptions;
@@ -54,6 +55,9 @@ pub use output::{
     UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
 };
 pub use peer::PeerEvent;
+pub use server_api::{
+    PublishRefused, CLOSE_DISCONNECTED, CLOSE_UNSUBSCRIBED, UNSUBSCRIBED_BY_SERVER,
+};
 pub use store_replay::MAX_STORE_REPLAY;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
@@ -91,6 +95,8 @@ pub struct PersistRecord {
     pub message_id: uuid::Uuid,
     /// The room.
     pub room_id: Arc<str>,
+    /// A user's message, or the server's announcement.
+    pub kind: protocol::MessageKind,
     /// The sender.
     pub user_id: Arc<str>,
     /// The sender's display name.
@@ -113,6 +119,7 @@ impl PersistRecord {
     /// let record = PersistRecord {
     ///     message_id: uuid::Uuid::nil(),
     ///     room_id: Arc::from("r"),
+    ///     kind: Default::default(),
     ///     user_id: Arc::from("u"),
     ///     username: Arc::from("U"),
     ///     content: "hi".into(),
@@ -126,6 +133,7 @@ impl PersistRecord {
         protocol::ChatMessage {
             message_id: self.message_id.to_string(),
             room_id: self.room_id.to_string(),
+            kind: self.kind,
             user_id: self.user_id.to_string(),
             username: self.username.to_string(),
             content: self.content.to_string(),

@@ -3,7 +3,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::peer::PeerEvent;
+use super::server_api::PublishRefused;
 use crate::analytics::{RoomActivity, Snapshot};
+use crate::protocol::{DisconnectRequest, PublishRequest, UnsubscribeRequest};
 use crate::route::WorkerId;
 use crate::time::{Mono, UnixMillis};
 
@@ -66,6 +68,12 @@ pub enum Query {
         /// How many of the newest messages.
         limit: usize,
     },
+    /// `POST /api/server/publish`: answered with [`Answer::Published`].
+    Publish(PublishRequest),
+    /// `POST /api/server/disconnect`: answered with [`Answer::Affected`].
+    Disconnect(DisconnectRequest),
+    /// `POST /api/server/unsubscribe`: answered with [`Answer::Affected`].
+    Unsubscribe(UnsubscribeRequest),
 }
 
 /// The answer to a [`Query`], as data: the driver renders it (JSON, Prometheus text).
@@ -82,6 +90,11 @@ pub enum Answer {
     Presence(RoomPresence),
     /// Whether each asked user is connected, and when they last were; in the order asked.
     UsersPresence(Vec<UserStatus>),
+    /// The published message's frame, exactly as broadcast and stored (with its `seq`).
+    Published(Result<Bytes, PublishRefused>),
+    /// How many connections (disconnect) or subscriptions (unsubscribe) ended, over every
+    /// worker.
+    Affected(usize),
 }
 
 /// Most users one `GET /api/presence?users=` may ask about.
@@ -230,7 +243,8 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
-        /// WebSocket close code (1000, 1001, 1003, 1007, 1008, 1009).
+        /// WebSocket close code (1000, 1001, 1003, 1007, 1008, 1009; 4002 and 4003 from the
+        /// server API).
         code: u16,
         /// Close reason for people.
         reason: &'static str,

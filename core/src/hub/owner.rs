@@ -227,10 +227,10 @@ impl Hub {
         v2: bool,
         unsubscribe: Option<peer::Unsubscribe>,
     ) {
-        if let Some(peer::Unsubscribe { conn, id }) = unsubscribe {
+        if let Some(peer::Unsubscribe { conn, id, reason }) = unsubscribe {
             // Behind every ack of the room's chat messages the connection sent before.
             self.scratch.clear();
-            protocol::encode_unsubscribed(&mut self.scratch, id, &member.room);
+            protocol::encode_unsubscribed(&mut self.scratch, id, &member.room, reason);
             let frame = Bytes::copy_from_slice(&self.scratch);
             self.dispatch(
                 now,
@@ -361,12 +361,63 @@ impl Hub {
                 return self.ack(now, from, conn, &member.room, id, &key.2, first, true);
             }
         }
+        let accepted = match self.accept_message(
+            now,
+            &member,
+            content,
+            protocol::MessageKind::Chat,
+            Some(received),
+        ) {
+            Ok((accepted, _)) => accepted,
+            Err(server_api::PublishRefused::Overloaded) => {
+                let code = ErrorCode::Overloaded;
+                let frame = match &v2 {
+                    None => self.error_frame(code),
+                    Some(v) => {
+                        self.scratch.clear();
+                        protocol::encode_error_v2(
+                            &mut self.scratch,
+                            code,
+                            v.id,
+                            Some(&member.room),
+                        );
+                        Bytes::copy_from_slice(&self.scratch)
+                    }
+                };
+                let room = v2.is_some().then(|| member.room.clone());
+                return self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
+            }
+        };
+        self.stopped_typing(now, &member);
+        if let Some(v2) = v2 {
+            let cmid = v2.client_msg_id.as_deref().unwrap_or("");
+            self.ack(now, from, conn, &member.room, v2.id, cmid, accepted, false);
+            if let Some(key) = resend {
+                self.sends.insert(key, accepted, now.mono);
+            }
+        }
+    }
+
+    /// Sequences one message of `member` in its room (which this hub owns), hands it to
+    /// the store, keeps it in the history and the user index, and fans it out. `received`
+    /// (a client's message) feeds the latency figures. Refused only when the store's
+    /// queue is full under `PERSIST_OVERFLOW=reject`: then nothing happened.
+    pub(super) fn accept_message(
+        &mut self,
+        now: Now,
+        member: &Member,
+        content: Box<str>,
+        kind: protocol::MessageKind,
+        received: Option<Mono>,
+    ) -> Result<(Accepted, Bytes), server_api::PublishRefused> {
+        let room_id = self.owned_room(&member.room).id;
         let seq = self.owned_room(&member.room).last_seq + 1;
         let message_id = self.rng.uuid_v7(now.wall.0);
         if let Some(sink) = self.persist.as_mut() {
             let record = PersistRecord {
                 message_id,
                 room_id: member.room.clone(),
+                kind,
                 user_id: member.user.clone(),
                 username: member.username.clone(),
                 content: content.clone(),
@@ -377,22 +428,7 @@ impl Hub {
                 match self.cfg.overflow {
                     OverflowPolicy::Reject => {
                         self.counters.overloaded += 1;
-                        let code = ErrorCode::Overloaded;
-                        let frame = match &v2 {
-                            None => self.error_frame(code),
-                            Some(v) => {
-                                self.scratch.clear();
-                                protocol::encode_error_v2(
-                                    &mut self.scratch,
-                                    code,
-                                    v.id,
-                                    Some(&member.room),
-                                );
-                                Bytes::copy_from_slice(&self.scratch)
-                            }
-                        };
-                        let room = v2.is_some().then(|| member.room.clone());
-                        return self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
+                        return Err(server_api::PublishRefused::Overloaded);
                     }
                     OverflowPolicy::Drop => self.counters.persist_dropped += 1,
                 }
@@ -406,7 +442,7 @@ impl Hub {
             &ChatMessageRef {
                 message_id: message_id.hyphenated().encode_lower(&mut id_buf),
                 room_id: &member.room,
-                kind: "chat",
+                kind: kind.as_str(),
                 user_id: &member.user,
                 username: &member.username,
                 content: &content,
@@ -429,20 +465,13 @@ impl Hub {
         self.user_index.push(&member.user, now.wall, frame.clone());
         self.counters.messages += 1;
         self.minutes.add(now.wall, 1);
-        self.fan_out(&member.room, frame, Some(received), Audience::All);
-        self.stopped_typing(now, &member);
-        if let Some(v2) = v2 {
-            let accepted = Accepted {
-                room_id,
-                seq,
-                message_id,
-            };
-            let cmid = v2.client_msg_id.as_deref().unwrap_or("");
-            self.ack(now, from, conn, &member.room, v2.id, cmid, accepted, false);
-            if let Some(key) = resend {
-                self.sends.insert(key, accepted, now.mono);
-            }
-        }
+        self.fan_out(&member.room, frame.clone(), received, Audience::All);
+        let accepted = Accepted {
+            room_id,
+            seq,
+            message_id,
+        };
+        Ok((accepted, frame))
     }
 
     /// Acknowledges an accepted send to its sender, behind the message itself.

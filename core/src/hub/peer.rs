@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::output::{ConnId, RoomPresence, UserStatus};
 use super::rooms::Audience;
 use crate::analytics::{RoomActivity, StatsPart};
+use crate::protocol;
 use crate::route::WorkerId;
 use crate::time::{Mono, UnixMillis};
 
@@ -87,6 +88,8 @@ pub(crate) struct JoinV2 {
 pub(crate) struct Unsubscribe {
     pub conn: ConnId,
     pub id: Option<u32>,
+    /// Why, when the client did not ask (the `unsubscribed` frame's `reason`).
+    pub reason: Option<&'static str>,
 }
 
 /// A chat message on its way to its room's owner.
@@ -134,6 +137,15 @@ pub(crate) enum Ask {
     UsersPresence {
         users: Arc<[Arc<str>]>,
     },
+    /// The server API's (at the room's owner, through the durable gate).
+    Publish(Arc<protocol::PublishRequest>),
+    Disconnect {
+        user: Arc<str>,
+    },
+    Unsubscribe {
+        user: Arc<str>,
+        room: Arc<str>,
+    },
 }
 
 #[derive(Debug)]
@@ -143,4 +155,8 @@ pub(crate) enum Part {
     Messages(Vec<(UnixMillis, Bytes)>),
     Presence(RoomPresence),
     UsersPresence(Vec<UserStatus>),
+    /// The published frame, as broadcast.
+    Published(Result<Bytes, super::server_api::PublishRefused>),
+    /// Connections or subscriptions a server API request ended.
+    Affected(usize),
 }

@@ -10,7 +10,7 @@ use super::output::{
     MAX_PRESENCE_USERS,
 };
 use super::peer::{Ask, GatherId, Part, PeerMsg};
-use super::Hub;
+use super::{server_api, Hub};
 use crate::analytics::{
     Globals, RoomActivity, Snapshot, StatsPart, UserDetail, MAX_USER_DETAILS, TOP_ROOMS,
 };
@@ -70,6 +70,23 @@ impl Hub {
                 },
                 all,
             ),
+            Query::Publish(p) => {
+                let owner = owner_of(&p.room_id, self.cfg.workers);
+                (Ask::Publish(Arc::new(p)), vec![owner])
+            }
+            Query::Disconnect(d) => (
+                Ask::Disconnect {
+                    user: Arc::from(d.user_id),
+                },
+                all,
+            ),
+            Query::Unsubscribe(u) => (
+                Ask::Unsubscribe {
+                    user: Arc::from(u.user_id),
+                    room: Arc::from(u.room_id),
+                },
+                all,
+            ),
         };
         let gather = self.next_gather;
         self.next_gather += 1;
@@ -126,6 +143,9 @@ impl Hub {
                 Part::Messages(self.user_index.newest(&user, limit))
             }
             Ask::RoomPresence { room } => Part::Presence(self.room_presence(room)),
+            Ask::Publish(p) => self.publish(now, &p),
+            Ask::Disconnect { user } => self.disconnect_user(&user),
+            Ask::Unsubscribe { user, room } => self.unsubscribe_user(now, &user, &room),
             Ask::UsersPresence { users } => Part::UsersPresence(
                 users
                     .iter()
@@ -221,6 +241,10 @@ impl Hub {
             return;
         };
         let answer = match g.ask {
+            Ask::Publish(_) => server_api::merge_published(g.parts),
+            Ask::Disconnect { .. } | Ask::Unsubscribe { .. } => {
+                server_api::merge_affected(&g.parts)
+            }
             Ask::Stats => {
                 let parts = g
                     .parts

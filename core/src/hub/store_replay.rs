@@ -103,6 +103,7 @@ impl Hub {
     /// let msg = |seq: u64| ChatMessage {
     ///     message_id: format!("m{seq}"),
     ///     room_id: "dev".into(),
+    ///     kind: Default::default(),
     ///     user_id: "ann".into(),
     ///     username: "Ann".into(),
     ///     content: format!("#{seq}"),

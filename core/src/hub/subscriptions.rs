@@ -147,7 +147,11 @@ impl Hub {
             return self.send_error_v2(conn, ErrorCode::NotSubscribed, id, Some(room));
         };
         let member = c.member(&sub.room);
-        let answer = peer::Unsubscribe { conn, id };
+        let answer = peer::Unsubscribe {
+            conn,
+            id,
+            reason: None,
+        };
         self.leave(now, conn, member, sub, true, Some(answer));
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of hub behaviour that the simulator's properties do not pin down.
 
 use super::*;
-use crate::protocol::{ChatMessage, ServerFrame};
+use crate::protocol::{ChatMessage, MessageKind, ServerFrame};
 use crate::upgrade::UpgradeRequest;
 
 fn now(ms: u64) -> Now {
@@ -71,6 +71,7 @@ fn durable_room_waits_for_its_state_then_continues_seq() {
     let stored = ChatMessage {
         message_id: "018f0000-0000-7000-8000-000000000000".into(),
         room_id: "kept".into(),
+        kind: Default::default(),
         user_id: "old".into(),
         username: "Old".into(),
         content: "before restart".into(),
@@ -368,7 +369,7 @@ fn chat_seqs(outputs: &[Output], to: ConnId) -> Vec<u64> {
             _ => None,
         })
         .filter_map(|f| match ServerFrame::decode(f) {
-            Ok(ServerFrame::Chat(m)) => Some(m.seq),
+            Ok(ServerFrame::Chat(m) | ServerFrame::System(m)) => Some(m.seq),
             _ => None,
         })
         .collect()
@@ -728,4 +729,113 @@ fn room_messages_page_back_by_seq() {
     assert_eq!(page(Some(2), 3), [1]);
     assert_eq!(page(Some(1), 3), Vec::<u64>::new());
     assert_eq!(page(Some(100), 2), [6, 7]);
+}
+
+fn reply(hub: &mut Hub, query: Query, t: u64) -> (Answer, Vec<Output>) {
+    hub.handle_query(now(t), QueryId(7), query);
+    let out = drain(hub);
+    let answer = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Reply { answer, .. } => Some(answer.clone()),
+            _ => None,
+        })
+        .expect("a reply");
+    (answer, out)
+}
+
+fn publish(room: &str, body: &str) -> Query {
+    let raw = format!(r#"{{"roomId":"{room}",{body}}}"#);
+    Query::Publish(crate::protocol::PublishRequest::decode(raw.as_bytes()).unwrap())
+}
+
+#[test]
+fn a_published_system_message_takes_the_next_seq_and_reaches_every_member() {
+    let mut hub = quiet_hub(|_| {});
+    let a = open(&mut hub, "room=p&userId=a");
+    let b = open(&mut hub, "room=p&userId=b");
+    let _ = say(&mut hub, a, 1, "first");
+    let (answer, out) = reply(
+        &mut hub,
+        publish("p", r#""type":"system","content":"maintenance""#),
+        2,
+    );
+    let Answer::Published(Ok(frame)) = answer else {
+        panic!("{answer:?}")
+    };
+    let Ok(ServerFrame::System(m)) = ServerFrame::decode(&frame) else {
+        panic!("a system frame: {frame:?}")
+    };
+    assert_eq!(
+        (m.seq, m.kind, &*m.user_id, &*m.username),
+        (2, MessageKind::System, "system", "System")
+    );
+    assert_eq!(chat_seqs(&out, a), [2]);
+    assert_eq!(chat_seqs(&out, b), [2]);
+    assert_eq!(hub.counters.published, 1);
+    // It is history like any other message, kind included.
+    let (answer, _) = reply(
+        &mut hub,
+        Query::RoomMessages {
+            room: "p".into(),
+            limit: 10,
+            before: None,
+        },
+        3,
+    );
+    let Answer::Messages(list) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(matches!(
+        ServerFrame::decode(&list.frames[1]),
+        Ok(ServerFrame::System(_))
+    ));
+}
+
+#[test]
+fn a_publish_refused_by_a_full_queue_broadcasts_nothing() {
+    let (mut hub, _taken) = hub_with_sink(OverflowPolicy::Reject);
+    let member = open(&mut hub, "room=q&userId=m");
+    let _ = drain(&mut hub);
+    for t in 1..=2 {
+        let (answer, _) = reply(&mut hub, publish("q", r#""content":"fill""#), t);
+        assert!(matches!(answer, Answer::Published(Ok(_))), "{answer:?}");
+    }
+    let (answer, out) = reply(&mut hub, publish("q", r#""content":"one too many""#), 3);
+    assert!(matches!(
+        answer,
+        Answer::Published(Err(PublishRefused::Overloaded))
+    ));
+    assert!(chat_seqs(&out, member).is_empty());
+    assert_eq!(hub.counters.published, 2);
+}
+
+fn closes(out: &[Output]) -> Vec<(ConnId, u16)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Close { conn, code, .. } => Some((*conn, *code)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn disconnect_closes_only_the_users_connections() {
+    let mut hub = quiet_hub(|_| {});
+    let e1 = open(&mut hub, "room=x&userId=eve");
+    let e2 = open(&mut hub, "room=y&userId=eve");
+    let other = open(&mut hub, "room=x&userId=bob");
+    let _ = drain(&mut hub);
+    let query = Query::Disconnect(crate::protocol::DisconnectRequest {
+        user_id: "eve".into(),
+    });
+    let (answer, out) = reply(&mut hub, query.clone(), 1);
+    assert!(matches!(answer, Answer::Affected(2)), "{answer:?}");
+    let mut closed = closes(&out);
+    closed.sort_by_key(|(c, _)| c.index);
+    assert_eq!(closed, [(e1, CLOSE_DISCONNECTED), (e2, CLOSE_DISCONNECTED)]);
+    assert!(!closed.iter().any(|(c, _)| *c == other));
+    // Already closing: not counted twice.
+    let (again, _) = reply(&mut hub, query, 2);
+    assert!(matches!(again, Answer::Affected(0)), "{again:?}");
 }

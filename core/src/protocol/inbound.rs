@@ -73,7 +73,13 @@ pub fn decode_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> 
 }
 
 /// The content rules: a non-whitespace character, at most 1000 Unicode scalar values.
-pub(crate) fn validate_content(content: &str) -> Result<(), FrameError> {
+///
+/// ```
+/// use hubbub_core::protocol::{validate_content, FrameError};
+/// assert_eq!(validate_content(" hi "), Ok(()));
+/// assert_eq!(validate_content(" \n"), Err(FrameError::EmptyContent));
+/// ```
+pub fn validate_content(content: &str) -> Result<(), FrameError> {
     // Fast path: at most 1000 bytes is at most 1000 scalar values.
     if content.len() > MAX_CONTENT_CHARS && content.chars().count() > MAX_CONTENT_CHARS {
         return Err(FrameError::ContentTooLong);

@@ -5,13 +5,18 @@
 
 mod inbound;
 mod outbound;
+mod server_api;
 mod v2;
 
-pub use inbound::{decode_client_frame, ClientFrame, FrameError};
+pub use inbound::{decode_client_frame, validate_content, ClientFrame, FrameError};
 pub use outbound::{
     encode_chat, encode_chat_message, encode_error, encode_http_error, encode_message_list,
-    encode_presence, one_per_seq, ChatMessage, ChatMessageRef, ErrorFrame, PresenceEvent,
-    PresenceKind, ServerFrame,
+    encode_presence, one_per_seq, ChatMessage, ChatMessageRef, ErrorFrame, MessageKind,
+    PresenceEvent, PresenceKind, ServerFrame,
+};
+pub use server_api::{
+    BodyError, DisconnectRequest, PublishRequest, UnsubscribeRequest, SYSTEM_USERNAME,
+    SYSTEM_USER_ID,
 };
 pub use v2::{
     decode_v2_frame, encode_ack, encode_error_v2, encode_hello, encode_presence_v2, encode_read,

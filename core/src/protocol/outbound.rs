@@ -10,7 +10,7 @@ pub struct ChatMessageRef<'a> {
     pub message_id: &'a str,
     /// The room.
     pub room_id: &'a str,
-    /// Always `"chat"`.
+    /// `"chat"`, or `"system"` for a message published through the server API.
     #[serde(rename = "type")]
     pub kind: &'a str,
     /// Sender's user id.
@@ -25,6 +25,43 @@ pub struct ChatMessageRef<'a> {
     pub seq: u64,
 }
 
+/// What a message in a room's log is: a user's, or the server's own announcement.
+///
+/// ```
+/// use hubbub_core::protocol::MessageKind;
+/// assert_eq!(MessageKind::parse("system"), Some(MessageKind::System));
+/// assert_eq!(MessageKind::Chat.as_str(), "chat");
+/// assert_eq!(MessageKind::parse("join"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Sent by a user (a client's `chat` frame, or the server API's `"type":"chat"`).
+    #[default]
+    Chat,
+    /// An announcement: only the server API makes these; clients cannot send them.
+    System,
+}
+
+impl MessageKind {
+    /// The frame's (and the stored item's) `type`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Chat => "chat",
+            MessageKind::System => "system",
+        }
+    }
+
+    /// The kind named `raw`, if it is one.
+    pub fn parse(raw: &str) -> Option<MessageKind> {
+        match raw {
+            "chat" => Some(MessageKind::Chat),
+            "system" => Some(MessageKind::System),
+            _ => None,
+        }
+    }
+}
+
 /// A chat message as a client receives it (owned; for clients, tests and tools).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,6 +70,10 @@ pub struct ChatMessage {
     pub message_id: String,
     /// The room.
     pub room_id: String,
+    /// `chat` or `system`: the frame's `type`, which [`ServerFrame`]'s tag carries (so it
+    /// is not a field of its own when (de)serialized; [`ServerFrame::decode`] sets it).
+    #[serde(skip)]
+    pub kind: MessageKind,
     /// Sender's user id.
     pub user_id: String,
     /// Sender's display name.
@@ -90,6 +131,8 @@ pub struct ErrorFrame {
 pub enum ServerFrame {
     /// A chat message.
     Chat(ChatMessage),
+    /// An announcement published through the server API (`kind` is `System`).
+    System(ChatMessage),
     /// Someone joined the room.
     Join(PresenceEvent),
     /// Someone left the room.
@@ -107,7 +150,11 @@ impl ServerFrame {
     /// assert!(matches!(f, Ok(ServerFrame::Join(_))));
     /// ```
     pub fn decode(bytes: &[u8]) -> Result<ServerFrame, sonic_rs::Error> {
-        sonic_rs::from_slice(bytes)
+        let mut frame = sonic_rs::from_slice(bytes)?;
+        if let ServerFrame::System(m) = &mut frame {
+            m.kind = MessageKind::System;
+        }
+        Ok(frame)
     }
 }
 
@@ -232,6 +279,7 @@ pub fn encode_message_list<'a>(
 /// let m = |seq, ts: &str| ChatMessage {
 ///     message_id: format!("m{seq}{ts}"),
 ///     room_id: "dev".into(),
+///     kind: Default::default(),
 ///     user_id: "ann".into(),
 ///     username: "Ann".into(),
 ///     content: String::new(),
@@ -257,7 +305,7 @@ pub fn encode_chat_message(buf: &mut Vec<u8>, m: &ChatMessage) {
         &ChatMessageRef {
             message_id: &m.message_id,
             room_id: &m.room_id,
-            kind: "chat",
+            kind: m.kind.as_str(),
             user_id: &m.user_id,
             username: &m.username,
             content: &m.content,

@@ -300,8 +300,14 @@ pub fn encode_subscribed(buf: &mut Vec<u8>, s: &Subscribed<'_>) {
     );
 }
 
-/// Appends an `unsubscribed` frame: the answer to `unsubscribe` (with its `id`).
-pub fn encode_unsubscribed(buf: &mut Vec<u8>, id: Option<u32>, room_id: &str) {
+/// Appends an `unsubscribed` frame: the answer to `unsubscribe` (with its `id`), or the
+/// end of a subscription the client did not ask for (with a `reason`).
+pub fn encode_unsubscribed(
+    buf: &mut Vec<u8>,
+    id: Option<u32>,
+    room_id: &str,
+    reason: Option<&str>,
+) {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Unsubscribed<'a> {
@@ -310,6 +316,8 @@ pub fn encode_unsubscribed(buf: &mut Vec<u8>, id: Option<u32>, room_id: &str) {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
         room_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
     }
     write_json(
         buf,
@@ -317,6 +325,7 @@ pub fn encode_unsubscribed(buf: &mut Vec<u8>, id: Option<u32>, room_id: &str) {
             kind: "unsubscribed",
             id,
             room_id,
+            reason,
         },
     );
 }

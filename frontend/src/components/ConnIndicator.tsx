@@ -4,7 +4,7 @@ import { CLOSE_REASONS } from '../lib/chatClient';
 export function ConnIndicator({ info, onRetry }: { info: StatusInfo; onRetry?: () => void }) {
   const { status, retryInMs, lastClose, attempt } = info;
   let detail = '';
-  if (status === 'reconnecting' && lastClose) {
+  if ((status === 'reconnecting' || status === 'closed') && lastClose) {
     const why = CLOSE_REASONS[lastClose.code] ?? (lastClose.reason || `code ${lastClose.code}`);
     detail = `${why}${retryInMs != null ? ` · retry ${attempt > 1 ? `#${attempt} ` : ''}in ${(retryInMs / 1000).toFixed(1)}s` : ''}`;
   }

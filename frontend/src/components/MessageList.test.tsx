@@ -47,6 +47,21 @@ afterEach(() => vi.unstubAllGlobals());
 
 const loadOlder = () => screen.getByTestId('load-older');
 
+describe('MessageList rows', () => {
+  it('shows a system message as an announcement, not grouped with the messages around it', () => {
+    const sys = msg(2, { roomId: 'r', type: 'system', userId: 'system', username: 'System', content: 'Deploy at 5' });
+    const items = liveOf([msg(1, { roomId: 'r' }), sys, msg(3, { roomId: 'r' })]);
+    render(<MessageList items={items} selfId="alice" />);
+    const rows = screen.getAllByTestId('message');
+    expect(rows.map((r) => r.dataset.kind ?? 'chat')).toEqual(['chat', 'system', 'chat']);
+    expect(rows[1].getAttribute('role')).toBe('note');
+    expect(rows[1].textContent).toContain('Deploy at 5');
+    expect(rows[1].dataset.own).toBeUndefined();
+    // the message after an announcement starts a new group: it shows its author again
+    expect(rows[2].classList.contains('msg-cont')).toBe(false);
+  });
+});
+
 describe('MessageList with useHistory', () => {
   it('pages back from the oldest message shown until the beginning of the room, each seq once', async () => {
     render(<Harness live={liveOf(range(71, 120))} />);

@@ -12,6 +12,7 @@ const TOP_PX = 120;
 
 function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   if (!prev || prev.kind !== 'message' || cur.kind !== 'message') return false;
+  if (prev.msg.type === 'system' || cur.msg.type === 'system') return false;
   if (prev.msg.userId !== cur.msg.userId) return false;
   return Date.parse(cur.msg.timestamp) - Date.parse(prev.msg.timestamp) < GROUP_MS;
 }
@@ -25,6 +26,31 @@ const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: 
     );
   }
   const m = item.msg;
+  if (m.type === 'system') {
+    // An announcement: no avatar, not "own", never grouped with a user's messages.
+    return (
+      <div className="msg msg-system" data-testid="message" data-kind="system" data-seq={m.seq} role="note">
+        <svg className="msg-system-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+          <circle cx="12" cy="12" r="10" fill="none" stroke="currentColor" strokeWidth="2" />
+          <path d="M12 7v6M12 16.5v.5" stroke="currentColor" strokeWidth="2.4" strokeLinecap="round" />
+        </svg>
+        <div className="msg-body">
+          <div className="msg-meta">
+            <span className="msg-name">{m.username}</span>
+            <time dateTime={m.timestamp} title={new Date(m.timestamp).toLocaleString()}>
+              {formatClock(m.timestamp)}
+            </time>
+          </div>
+          <div className="msg-content">{m.content}</div>
+          {seen && (
+            <div className="msg-seen" data-testid="seen-by">
+              seen by {seen}
+            </div>
+          )}
+        </div>
+      </div>
+    );
+  }
   return (
     <div className={`msg${own ? ' msg-own' : ''}${cont ? ' msg-cont' : ''}`} data-testid="message" data-seq={m.seq} data-own={own ? 'true' : undefined}>
       <div className="msg-gutter">

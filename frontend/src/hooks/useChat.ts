@@ -10,7 +10,7 @@ import {
   parsePresenceSnapshot,
   type Presence,
 } from '../lib/presence';
-import type { ChatMessage, PresenceFrame, ServerFrame } from '../lib/types';
+import { isMessage, type ChatMessage, type PresenceFrame, type ServerFrame } from '../lib/types';
 
 export interface Session {
   userId: string;
@@ -167,7 +167,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
     };
 
     const onFrame = (f: ServerFrame) => {
-      if (f.type === 'chat') {
+      if (isMessage(f)) {
         if (f.roomId && f.roomId !== room) return;
         pendingChat.push(f);
         schedule();

@@ -167,6 +167,31 @@ describe('ChatClient', () => {
     expect(FakeSocket.instances).toHaveLength(1);
   });
 
+  it('passes system messages on as messages', () => {
+    const t = setup();
+    t.client.start();
+    const ws = FakeSocket.last();
+    ws.open();
+    ws.frame({ ...msg(1), type: 'system', userId: 'system', username: 'System', content: 'Deploy at 5' });
+    expect(t.frames).toMatchObject([{ type: 'system', seq: 1, content: 'Deploy at 5' }]);
+  });
+
+  it('stays closed after 4003 (removed from the room) but reconnects after 4002', () => {
+    const t = setup(() => 0);
+    t.client.start();
+    FakeSocket.last().open();
+    FakeSocket.last().drop(4002, 'disconnected');
+    expect(t.client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(1_000);
+    expect(FakeSocket.instances).toHaveLength(2);
+    FakeSocket.last().open();
+    FakeSocket.last().drop(4003, 'unsubscribed');
+    expect(t.client.status).toBe('closed');
+    expect(t.statuses.at(-1)).toMatchObject({ status: 'closed', lastClose: { code: 4003 } });
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances).toHaveLength(2);
+  });
+
   it('leaving while a retry is pending cancels it', () => {
     const t = setup(() => 0.5);
     t.client.start();

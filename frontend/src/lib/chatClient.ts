@@ -57,7 +57,12 @@ export const CLOSE_REASONS: Record<number, string> = {
   1008: 'too slow to keep up (slow consumer)',
   1009: 'message too big',
   1011: 'server error',
+  4002: 'disconnected by the server',
+  4003: 'removed from the room by the server',
 };
+
+/** Close codes after which reconnecting would undo what the server did. */
+const FINAL_CLOSES: ReadonlySet<number> = new Set([4003]);
 
 /**
  * One logical chat session: connects, and after any close that the user did not ask
@@ -102,7 +107,7 @@ export class ChatClient<F = ServerFrame> {
         /* ignore */
       }
     }
-    this.setStatus({ status: 'closed', retryInMs: null });
+    this.setStatus({ status: 'closed', retryInMs: null, lastClose: null });
   }
 
   /** Skip the remaining backoff wait (e.g. the browser came back online). */
@@ -190,6 +195,12 @@ export class ChatClient<F = ServerFrame> {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (FINAL_CLOSES.has(ev.code)) {
+        this.stopped = true;
+        this.clearTimers();
+        this.setStatus({ status: 'closed', retryInMs: null, lastClose: { code: ev.code, reason: ev.reason } });
+        return;
+      }
       this.scheduleRetry({ code: ev.code, reason: ev.reason });
     };
   }

@@ -3,7 +3,8 @@
 export interface ChatMessage {
   messageId: string;
   roomId: string;
-  type: 'chat';
+  /** `system`: an announcement made through the server API, not a user's words. */
+  type: 'chat' | 'system';
   userId: string;
   username: string;
   content: string;
@@ -111,6 +112,11 @@ export interface AnalyticsSnapshot {
   persistence?: PersistenceStats;
 }
 
+/** A chat or system message (the frames that carry a `seq`). */
+export function isMessage(f: { type: string }): f is ChatMessage {
+  return f.type === 'chat' || f.type === 'system';
+}
+
 /** Validate and narrow one parsed text frame. Returns null for anything unusable. */
 export function parseFrame(raw: unknown): ServerFrame | null {
   let v: unknown = raw;
@@ -125,6 +131,7 @@ export function parseFrame(raw: unknown): ServerFrame | null {
   const o = v as Record<string, unknown>;
   switch (o.type) {
     case 'chat':
+    case 'system':
       if (
         typeof o.messageId === 'string' &&
         typeof o.content === 'string' &&
@@ -136,7 +143,7 @@ export function parseFrame(raw: unknown): ServerFrame | null {
         return {
           messageId: o.messageId,
           roomId: String(o.roomId ?? ''),
-          type: 'chat',
+          type: o.type,
           userId: o.userId,
           username: typeof o.username === 'string' ? o.username : o.userId,
           content: o.content,

@@ -673,7 +673,10 @@ export class V2Client {
       const r = this.rooms.get(f.roomId);
       if (r) {
         r.status = 'failed';
-        r.error = { code: 'unsubscribed', message: 'The server ended this subscription.' };
+        r.error = {
+          code: 'unsubscribed',
+          message: f.reason === 'server' ? 'An operator removed you from this room.' : 'The server ended this subscription.',
+        };
         this.changed(r);
       }
       return;
@@ -686,6 +689,7 @@ export class V2Client {
         this.onSubscribed(room, f);
         break;
       case 'chat':
+      case 'system':
         this.onChat(room, f);
         break;
       case 'ack':

@@ -1,6 +1,6 @@
 // Wire types of protocol v2 (docs/PROTOCOL.md §7). Unknown fields are ignored, and so
 // is every frame that is not one of these (v1 join/leave are never sent to v2).
-import { parseFrame, type ChatMessage } from './types';
+import { isMessage, parseFrame, type ChatMessage } from './types';
 
 export interface UserRef {
   userId: string;
@@ -41,6 +41,8 @@ export interface UnsubscribedFrame {
   type: 'unsubscribed';
   id?: number;
   roomId: string;
+  /** `server`: the server API ended the subscription. */
+  reason?: string;
 }
 
 export interface AckFrame {
@@ -165,10 +167,11 @@ export function parseV2Frame(raw: unknown): V2Frame | null {
     }
     case 'unsubscribed':
       if (!isStr(o.roomId)) return null;
-      return { type: 'unsubscribed', id: optId(o.id), roomId: o.roomId };
-    case 'chat': {
+      return { type: 'unsubscribed', id: optId(o.id), roomId: o.roomId, reason: isStr(o.reason) ? o.reason : undefined };
+    case 'chat':
+    case 'system': {
       const m = parseFrame(o);
-      return m && m.type === 'chat' && m.roomId !== '' ? m : null;
+      return m && isMessage(m) && m.roomId !== '' ? m : null;
     }
     case 'ack':
       if (!isStr(o.roomId) || !isCount(o.seq)) return null;

@@ -49,6 +49,7 @@ pub fn record(room: &str, user: &str, content: &str, ts: u64, seq: u64) -> Persi
     PersistRecord {
         message_id: uuid::Uuid::from_u128(id),
         room_id: room.into(),
+        kind: Default::default(),
         user_id: user.into(),
         username: format!("{user} the user").into(),
         content: content.into(),

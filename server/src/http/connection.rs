@@ -10,15 +10,16 @@ use super::request::{self, Head, HeadError, MAX_HEAD_BYTES};
 use super::response::Response;
 use super::{routes, upgrade, Context};
 
-/// A client must send a whole request head (and a skipped body) within this time; an
+/// A client must send a whole request head (and then its body) within this time; an
 /// idle keep-alive connection is closed after it.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response the client does not take within this time ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served on one keep-alive connection; the last answer says `Connection: close`.
 pub(crate) const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
-/// Largest request body read and thrown away to keep a connection alive.
-const MAX_SKIPPED_BODY: usize = 64 * 1024;
+/// Largest request body read (the JSON bodies of PROTOCOL.md §4 are at most this); a
+/// larger one is answered with 413 without being read, and the connection closes.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 /// After an answer the server closes on, how long (and how many bytes) it goes on reading
 /// what the client still sends before it closes.
 const LINGER: Duration = Duration::from_secs(2);
@@ -75,22 +76,35 @@ pub(crate) async fn serve(ctx: Context, mut stream: TcpStream) {
             return;
         }
         served += 1;
-        // Bodies are not part of any hubbub endpoint: skip a small one (reading what has not
-        // arrived yet), and close after answering a big one rather than read it.
         let mut keep_alive = !head.wants_close && served < MAX_REQUESTS_PER_CONNECTION;
-        if head.content_length > 0 {
-            let fill = read_at_least(&mut stream, &mut buf, head.content_length);
-            if head.content_length <= MAX_SKIPPED_BODY
-                && monoio::time::timeout(HEAD_TIMEOUT, fill)
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-            {
-                buf.drain(..head.content_length);
-            } else {
-                keep_alive = false;
+        let n = head.content_length;
+        let response = if n > MAX_BODY_BYTES {
+            // Not read: closing after the answer is cheaper than taking it in.
+            keep_alive = false;
+            Response::error(
+                413,
+                "body_too_large",
+                &format!("request bodies are at most {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            let fill = read_at_least(&mut stream, &mut buf, n);
+            match monoio::time::timeout(HEAD_TIMEOUT, fill).await {
+                Ok(Ok(())) => {
+                    let body: Vec<u8> = buf.drain(..n).collect();
+                    routes::handle(&ctx, &head, &body).await
+                }
+                Ok(Err(_)) => return,
+                Err(_elapsed) => {
+                    let r = Response::error(
+                        408,
+                        "request_timeout",
+                        "the request body took longer than 10 s",
+                    );
+                    close_after(stream, r.encode(false, false)).await;
+                    return;
+                }
             }
-        }
-        let response = routes::handle(&ctx, &head).await;
+        };
         let bytes = response.encode(keep_alive, head.method == "HEAD");
         if !keep_alive {
             close_after(stream, bytes).await;
@@ -138,14 +152,13 @@ enum ReadError {
     Head(HeadError),
 }
 
-/// Reads until `buf` holds at least `n` bytes (returns at once for `n` beyond the skip
-/// limit: the caller closes instead).
+/// Reads until `buf` holds at least `n` bytes.
 async fn read_at_least(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     n: usize,
 ) -> Result<(), ReadError> {
-    while buf.len() < n && n <= MAX_SKIPPED_BODY {
+    while buf.len() < n {
         let want = (n - buf.len()).clamp(512, 16 * 1024);
         let (res, chunk) = stream.read(Vec::with_capacity(want)).await;
         match res {

@@ -9,6 +9,7 @@ pub(crate) mod render;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod routes;
+pub(crate) mod server_api;
 pub(crate) mod static_files;
 pub(crate) mod upgrade;
 
@@ -33,6 +34,8 @@ pub(crate) struct Site {
     pub figures: Arc<ServerFigures>,
     /// The DynamoDB bridge, with `STORE=dynamodb`: stored history and its figures.
     pub store: Option<Arc<hubbub_persist_bridge::Bridge>>,
+    /// `API_KEY`: the server API answers only with it set, and only to it.
+    pub api_key: Option<hubbub_core::auth::ApiKey>,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

@@ -84,6 +84,12 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         &[("", s.recovered_from_store as f64)],
     );
     metric(
+        "server_published_total",
+        "counter",
+        "Messages published through the server API (also in messages_total).",
+        &[("", s.server_published as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",

@@ -15,6 +15,11 @@ pub(crate) fn answer(answer: &Answer) -> Response {
         Answer::Messages(list) => messages_body(list),
         Answer::Presence(presence) => presence_body(presence),
         Answer::UsersPresence(users) => users_presence_body(users),
+        Answer::Published(Ok(frame)) => return Response::json(201, frame.clone()),
+        Answer::Published(Err(refused)) => {
+            return Response::error(503, "overloaded", &refused.to_string())
+        }
+        Answer::Affected(n) => Bytes::from(format!("{{\"affected\":{n}}}")),
     };
     Response::json(200, body)
 }

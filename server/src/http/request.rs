@@ -111,7 +111,9 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, HeadError> {
             }
             head.content_length = n;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(HeadError::Malformed("request bodies are not accepted"));
+            return Err(HeadError::Malformed(
+                "Transfer-Encoding is not accepted: send Content-Length",
+            ));
         }
     }
     if minor_version == 0 && !keep_alive_asked {

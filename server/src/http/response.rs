@@ -50,7 +50,7 @@ impl Response {
                 .header("Vary", "Origin"),
             _ => self.header("Vary", "Origin"),
         };
-        r.header("Access-Control-Allow-Methods", "GET, OPTIONS")
+        r.header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
             .header(
                 "Access-Control-Allow-Headers",
                 "Content-Type, Authorization",
@@ -89,6 +89,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        201 => "Created",
         204 => "No Content",
         304 => "Not Modified",
         400 => "Bad Request",
@@ -98,6 +99,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         426 => "Upgrade Required",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -118,7 +120,7 @@ mod tests {
         )
         .unwrap();
         assert!(any.contains("Access-Control-Allow-Origin: *\r\n"));
-        assert!(any.contains("Access-Control-Allow-Methods: GET, OPTIONS\r\n"));
+        assert!(any.contains("Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"));
         let list = AllowedOrigins::parse("http://a").unwrap();
         let echo = String::from_utf8(
             Response::json(200, "{}")

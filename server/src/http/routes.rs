@@ -7,6 +7,7 @@ use hubbub_core::{history_limit, Answer, MessageList, MessagesOf, Query, Storage
 
 use super::request::Head;
 use super::response::Response;
+use super::server_api::{self, Action};
 use super::{prometheus, render, Context};
 
 /// The endpoints of PROTOCOL.md §4.
@@ -21,6 +22,8 @@ enum Route {
     RoomPresence(String),
     UsersPresence,
     UserMessages(String),
+    /// `POST /api/server/{action}`.
+    Server(Action),
     /// Unknown under `/api/`.
     ApiNotFound,
     /// Anything else: the dashboard's files.
@@ -44,6 +47,7 @@ fn route(path: &str) -> Route {
                 ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
                 ["rooms", id, "presence"] if !id.is_empty() => Route::RoomPresence(decode(id)),
                 ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
+                ["server", name] => Action::named(name).map_or(Route::ApiNotFound, Route::Server),
                 _ => Route::ApiNotFound,
             }
         }
@@ -102,7 +106,7 @@ fn presence_users(query: &str) -> Result<Vec<String>, &'static str> {
 }
 
 /// Answers one request (the WebSocket upgrade is handled before this).
-pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
+pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response {
     let site = &ctx.site;
     let r = route(&head.path);
     let api = !matches!(r, Route::Static | Route::Ws);
@@ -111,18 +115,22 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
     if api && head.method == "OPTIONS" {
         return cors(Response::json(204, "").header("Access-Control-Max-Age", "600"));
     }
-    if !get {
+    if let Route::Server(action) = r {
+        let resp = if head.method == "POST" {
+            server_api::handle(ctx, action, head, body).await
+        } else {
+            method_not_allowed(&head.method, "POST, OPTIONS")
+        };
+        return cors(resp);
+    }
+    // An unknown endpoint is 404 whatever the method.
+    if !get && r != Route::ApiNotFound {
         let allow = if api {
             "GET, HEAD, OPTIONS"
         } else {
             "GET, HEAD"
         };
-        let resp = Response::error(
-            405,
-            "method_not_allowed",
-            &format!("{} is not allowed here", head.method),
-        )
-        .header("Allow", allow);
+        let resp = method_not_allowed(&head.method, allow);
         return if api { cors(resp) } else { resp };
     }
     let resp = match r {
@@ -183,6 +191,8 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
                 None => asked(ctx, Query::UserMessages { user, limit }).await,
             }
         }
+        // Answered above.
+        Route::Server(_) => return method_not_allowed(&head.method, "POST, OPTIONS"),
         Route::ApiNotFound => {
             Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
         }
@@ -203,6 +213,16 @@ pub(crate) async fn handle(ctx: &Context, head: &Head) -> Response {
     } else {
         resp
     }
+}
+
+/// 405, with the methods the endpoint takes.
+fn method_not_allowed(method: &str, allow: &str) -> Response {
+    Response::error(
+        405,
+        "method_not_allowed",
+        &format!("{method} is not allowed here"),
+    )
+    .header("Allow", allow)
 }
 
 /// The hubs' answer to `query`, rendered; a 503 if a worker did not answer in time.
@@ -254,9 +274,7 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
             Some(snapshot)
         }
         // The hubs answer `Stats` with nothing else (`Query`'s docs pair them).
-        Answer::Rooms(_) | Answer::Messages(_) | Answer::Presence(_) | Answer::UsersPresence(_) => {
-            None
-        }
+        _ => None,
     }
 }
 
@@ -375,6 +393,8 @@ mod tests {
             Route::RoomPresence("a b".into())
         );
         assert_eq!(route("/api/nope"), Route::ApiNotFound);
+        assert_eq!(route("/api/server/publish"), Route::Server(Action::Publish));
+        assert_eq!(route("/api/server/reboot"), Route::ApiNotFound);
         assert_eq!(route("/index.html"), Route::Static);
         assert_eq!(query_param("a=1&limit=7", "limit").as_deref(), Some("7"));
     }

@@ -3,6 +3,7 @@
 //! [`ServerFrame`]s.
 #![allow(dead_code)]
 
+pub mod matrix;
 pub mod v2;
 
 use std::io::{Read, Write};
@@ -250,6 +251,16 @@ impl Client {
                 ServerFrame::Chat(m) => return m,
                 f if is_presence(&f) => continue,
                 other => panic!("expected chat, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame as JSON, join and leave skipped.
+    pub fn next_json_not_presence(&mut self) -> serde_json::Value {
+        loop {
+            let frame = self.next_json();
+            if frame["type"] != "join" && frame["type"] != "leave" {
+                return frame;
             }
         }
     }

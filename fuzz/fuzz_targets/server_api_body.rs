@@ -1,0 +1,26 @@
+//! Any bytes as a server API body: decoding never panics, and what it accepts obeys the
+//! rules a client's frames and connect parameters obey.
+#![no_main]
+use hubbub_core::protocol::{
+    DisconnectRequest, PublishRequest, UnsubscribeRequest, MAX_CONTENT_CHARS,
+};
+use hubbub_core::upgrade::{valid_room, MAX_USERNAME_CHARS, MAX_USER_ID_CHARS};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = PublishRequest::decode(data) {
+        assert!(valid_room(&p.room_id));
+        assert!(p.content.chars().count() <= MAX_CONTENT_CHARS);
+        assert!(p.content.chars().any(|c| !c.is_whitespace()));
+        assert!(!p.user_id.is_empty() && p.user_id.chars().count() <= MAX_USER_ID_CHARS);
+        let name = p.username.chars().count();
+        assert!(name > 0 && name <= MAX_USERNAME_CHARS);
+        assert!(!p.username.chars().any(char::is_control));
+    }
+    if let Ok(d) = DisconnectRequest::decode(data) {
+        assert!(!d.user_id.is_empty());
+    }
+    if let Ok(u) = UnsubscribeRequest::decode(data) {
+        assert!(valid_room(&u.room_id) && !u.user_id.is_empty());
+    }
+});
