@@ -26,35 +26,25 @@ const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: 
     );
   }
   const m = item.msg;
-  if (m.type === 'system') {
-    // An announcement: no avatar, not "own", never grouped with a user's messages.
-    return (
-      <div className="msg msg-system" data-testid="message" data-kind="system" data-seq={m.seq} role="note">
-        <svg className="msg-system-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
-          <circle cx="12" cy="12" r="10" fill="none" stroke="currentColor" strokeWidth="2" />
-          <path d="M12 7v6M12 16.5v.5" stroke="currentColor" strokeWidth="2.4" strokeLinecap="round" />
-        </svg>
-        <div className="msg-body">
-          <div className="msg-meta">
-            <span className="msg-name">{m.username}</span>
-            <time dateTime={m.timestamp} title={new Date(m.timestamp).toLocaleString()}>
-              {formatClock(m.timestamp)}
-            </time>
-          </div>
-          <div className="msg-content">{m.content}</div>
-          {seen && (
-            <div className="msg-seen" data-testid="seen-by">
-              seen by {seen}
-            </div>
-          )}
-        </div>
-      </div>
-    );
-  }
+  // An announcement: an icon for an avatar, never "own", never grouped (isContinuation).
+  const system = m.type === 'system';
+  const mine = own && !system;
   return (
-    <div className={`msg${own ? ' msg-own' : ''}${cont ? ' msg-cont' : ''}`} data-testid="message" data-seq={m.seq} data-own={own ? 'true' : undefined}>
+    <div
+      className={`msg${system ? ' msg-system' : ''}${mine ? ' msg-own' : ''}${cont ? ' msg-cont' : ''}`}
+      data-testid="message"
+      data-kind={system ? 'system' : undefined}
+      role={system ? 'note' : undefined}
+      data-seq={m.seq}
+      data-own={mine ? 'true' : undefined}
+    >
       <div className="msg-gutter">
-        {cont ? (
+        {system ? (
+          <svg className="msg-system-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+            <circle cx="12" cy="12" r="10" fill="none" stroke="currentColor" strokeWidth="2" />
+            <path d="M12 7v6M12 16.5v.5" stroke="currentColor" strokeWidth="2.4" strokeLinecap="round" />
+          </svg>
+        ) : cont ? (
           <time className="msg-time-hover" dateTime={m.timestamp}>
             {formatClock(m.timestamp)}
           </time>
@@ -65,10 +55,10 @@ const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: 
       <div className="msg-body">
         {!cont && (
           <div className="msg-meta">
-            <span className="msg-name" style={{ color: `hsl(${hueFor(m.userId)} 85% 75%)` }}>
+            <span className="msg-name" style={system ? undefined : { color: `hsl(${hueFor(m.userId)} 85% 75%)` }}>
               {m.username}
             </span>
-            {own && <span className="you">you</span>}
+            {mine && <span className="you">you</span>}
             <time dateTime={m.timestamp} title={new Date(m.timestamp).toLocaleString()}>
               {formatClock(m.timestamp)}
             </time>
