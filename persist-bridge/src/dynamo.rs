@@ -439,8 +439,9 @@ async fn newest_first(
 
 /// The messages of `room` with `after < Seq <= upto`, in any order (a seq stored twice,
 /// by two lives of the room, comes twice). Reads the room's partition of the room index
-/// newest first, until past the first message at or before `after` by timestamp (ties in
-/// a GSI come back in any order) or the partition's end.
+/// newest first until every seq of the range is in hand, or one page past the first
+/// message at or before `after` by timestamp (ties in a GSI come back in any order; the
+/// extra page is slack for a tie that straddles the page boundary), or the partition's end.
 pub(crate) async fn query_range(
     client: &Client,
     table: &str,
@@ -452,10 +453,13 @@ pub(crate) async fn query_range(
         return Ok(Vec::new());
     }
     let page = i32::try_from(MAX_QUERY_LIMIT).unwrap_or(i32::MAX);
+    let wanted = upto - after;
+    let mut found = std::collections::HashSet::new();
     let mut out: Vec<ChatMessage> = Vec::new();
     // The timestamp of the newest message at or before `after`: older pages hold none of
     // the range.
     let mut boundary: Option<String> = None;
+    let mut past_pages = 0;
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     for _ in 0..MAX_PAGES {
         let page = Page {
@@ -473,6 +477,7 @@ pub(crate) async fn query_range(
                     if msg.seq <= after {
                         boundary.get_or_insert_with(|| msg.timestamp.clone());
                     } else if msg.seq <= upto {
+                        found.insert(msg.seq);
                         out.push(msg);
                     }
                 }
@@ -480,8 +485,10 @@ pub(crate) async fn query_range(
             }
         }
         start = resp.last_evaluated_key().cloned();
-        let past = matches!((&boundary, &oldest), (Some(b), Some(o)) if o < b);
-        if start.is_none() || past {
+        if matches!((&boundary, &oldest), (Some(b), Some(o)) if o < b) {
+            past_pages += 1;
+        }
+        if start.is_none() || found.len() as u64 == wanted || past_pages > 1 {
             break;
         }
     }
