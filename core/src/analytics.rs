@@ -114,6 +114,9 @@ pub(crate) struct Counters {
     pub duplicates: u64,
     pub store_replays: u64,
     pub published: u64,
+    pub refreshes: u64,
+    pub refreshes_refused: u64,
+    pub token_expiries: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -270,6 +273,12 @@ pub struct Snapshot {
     /// Messages published through the server API (`POST /api/server/publish`; also
     /// counted in `total_messages`).
     pub server_published: u64,
+    /// v2 `refresh` frames that moved a connection's token expiry.
+    pub tokens_refreshed: u64,
+    /// v2 `refresh` frames refused (bad, expired or another user's token).
+    pub refreshes_refused: u64,
+    /// Connections closed with 4001 because their token expired.
+    pub token_expiry_closes: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -322,6 +331,9 @@ impl Snapshot {
             total.duplicates += c.duplicates;
             total.store_replays += c.store_replays;
             total.published += c.published;
+            total.refreshes += c.refreshes;
+            total.refreshes_refused += c.refreshes_refused;
+            total.token_expiries += c.token_expiries;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -377,6 +389,9 @@ impl Snapshot {
             duplicates_acked: total.duplicates,
             recovered_from_store: total.store_replays,
             server_published: total.published,
+            tokens_refreshed: total.refreshes,
+            refreshes_refused: total.refreshes_refused,
+            token_expiry_closes: total.token_expiries,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

@@ -122,7 +122,10 @@ pub use hub::{
     RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
     MAX_STORE_REPLAY, REPLAY_SLICE,
 };
-pub use hub::{PublishRefused, CLOSE_DISCONNECTED, CLOSE_UNSUBSCRIBED, UNSUBSCRIBED_BY_SERVER};
+pub use hub::{
+    PublishRefused, CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, CLOSE_UNSUBSCRIBED,
+    UNSUBSCRIBED_BY_SERVER,
+};
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};
 pub use time::{Mono, Now, Rfc3339, UnixMillis};

@@ -124,11 +124,7 @@ impl ConnectParams {
         if user_chars == 0 || user_chars > MAX_USER_ID_CHARS {
             return Err(ParamError::UserId);
         }
-        let name_chars = params.username.chars().count();
-        if name_chars == 0
-            || name_chars > MAX_USERNAME_CHARS
-            || params.username.chars().any(char::is_control)
-        {
+        if valid_username(&params.username).is_none() {
             return Err(ParamError::Username);
         }
         if !valid_room(&params.room) {
@@ -143,6 +139,22 @@ impl ConnectParams {
         }
         Ok(params)
     }
+}
+
+/// `name` trimmed, if it is a valid display name: 1 to 50 characters after trimming, none
+/// of them a control character.
+///
+/// ```
+/// use hubbub_core::upgrade::valid_username;
+/// assert_eq!(valid_username("  Alice "), Some("Alice"));
+/// assert_eq!(valid_username("  "), None);
+/// assert_eq!(valid_username("a\u{7}b"), None);
+/// ```
+pub fn valid_username(name: &str) -> Option<&str> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    (chars > 0 && chars <= MAX_USERNAME_CHARS && !name.chars().any(char::is_control))
+        .then_some(name)
 }
 
 /// Whether `room` is a valid room id: 1..=128 bytes of letters, digits and `-_.:@`.

@@ -23,6 +23,9 @@ use hubbub_core::protocol::ChatMessage;
 use hubbub_core::upgrade::Refusal;
 use hubbub_core::*;
 use proptest::prelude::*;
+/// A legacy secret of the minimum length.
+const SIM_SECRET: &[u8; 32] = b"sim-secret-0123456789abcdefghijk";
+
 use sim::{parse, Frame, Journal, Key, Move, Sim, StorePolicy, Via, BASE_WALL_MS};
 
 const ROOMS: [&str; 3] = ["lobby", "r1", "team:eu"];
@@ -1263,8 +1266,9 @@ proptest! {
     /// (401) from the next one, on every worker.
     #[test]
     fn token_expiry_boundary(expiry in 1_795_258_000u64..1_900_000_000, workers in 1usize..=4) {
-        let secret = b"sim-secret".to_vec();
-        let mut sim = Sim::new(workers, 7, |h| h.auth_secret = Some(secret.clone()));
+        let secret = SIM_SECRET.to_vec();
+        let checks = std::sync::Arc::new(auth::Authenticator::new(Some(&secret), None).unwrap());
+        let mut sim = Sim::new(workers, 7, |h| h.auth = checks.clone());
         let token = auth::sign(&secret, "tok-user", expiry);
         let at = |sim: &mut Sim, ms: u64| {
             let wall = sim.now().wall.0;
@@ -1292,6 +1296,66 @@ proptest! {
         let forged = auth::sign(b"other", "tok-user", expiry + 10);
         let bad = sim.open(0, &format!("room=lobby&token={forged}")).expect_err("bad MAC");
         prop_assert!(matches!(bad, Refusal::Token(auth::TokenError::BadSignature)));
+    }
+
+    /// After the upgrade a token still counts: each connection closes with 4001 at the
+    /// first sweep past the last millisecond of its token, v1 and v2 alike, unless a v2
+    /// `refresh` for the same user moved that instant (answered `refreshed` with the new
+    /// expiry); a refresh naming another user is `forbidden` and changes nothing.
+    #[test]
+    fn tokens_close_their_connections_at_expiry_unless_refreshed(
+        conns in prop::collection::vec((1u64..20, prop::option::of(1u64..40), any::<bool>()), 1..8),
+        workers in 1usize..=3,
+    ) {
+        let secret = SIM_SECRET.to_vec();
+        let checks = std::sync::Arc::new(auth::Authenticator::new(Some(&secret), None).unwrap());
+        let mut sim = Sim::new(workers, 7, |h| h.auth = checks.clone());
+        sim.answer_pings = true;
+        let sweep = HubConfig::new(WorkerId(0), 1).sweep_every.as_millis() as u64;
+        let start = sim.now();
+        let base_secs = start.wall.0 / 1000;
+        let mut expect = Vec::new();
+        for (i, &(life, refresh, v2)) in conns.iter().enumerate() {
+            let w = i % workers;
+            let user = format!("u{i}");
+            let expiry = base_secs + life;
+            let token = auth::sign(&secret, &user, expiry);
+            let query = if v2 || refresh.is_some() {
+                format!("proto=2&room=r{i}&token={token}")
+            } else {
+                format!("room=r{i}&token={token}")
+            };
+            let conn = sim.open(w, &query).expect("a valid token");
+            sim.settle();
+            let mut last = expiry;
+            if let Some(extra) = refresh {
+                let other = auth::sign(&secret, "someone-else", expiry + 100);
+                let frame = serde_json::json!({"type": "refresh", "id": 1, "token": other}).to_string();
+                sim.frame((w, conn), Inbound::Text(frame.as_bytes()));
+                let renewed = auth::sign(&secret, &user, expiry + extra);
+                let frame = serde_json::json!({"type": "refresh", "id": 2, "token": renewed}).to_string();
+                sim.frame((w, conn), Inbound::Text(frame.as_bytes()));
+                let answers: Vec<serde_json::Value> = sim.frames((w, conn)).iter()
+                    .map(|r| serde_json::from_slice(&r.frame).unwrap())
+                    .filter(|f: &serde_json::Value| f["id"].is_u64())
+                    .collect();
+                prop_assert_eq!(answers.len(), 2);
+                prop_assert_eq!(&answers[0]["code"], "forbidden");
+                prop_assert_eq!(&answers[1]["type"], "refreshed");
+                let at = UnixMillis((expiry + extra) * 1000).to_rfc3339().to_string();
+                prop_assert_eq!(answers[1]["expiresAt"].as_str(), Some(at.as_str()));
+                last = expiry + extra;
+            }
+            expect.push(((w, conn), last * 1000 + 999));
+        }
+        sim.run_for(Duration::from_secs(90));
+        for (key, valid_until) in expect {
+            let &(code, at) = sim.closed_by_hub.get(&key).expect("closed");
+            prop_assert_eq!(code, CLOSE_TOKEN_EXPIRED);
+            let wall = start.wall.0 + at.saturating_since(start.mono).as_millis() as u64;
+            prop_assert!(wall > valid_until && wall <= valid_until + sweep + 1,
+                "closed at {} for a token valid until {}", wall, valid_until);
+        }
     }
 
     /// One connection flooding: per_sec·t + burst at most, one rate_limited a second.

@@ -12,6 +12,7 @@
 // is then pointed at HUBBUB_URL with ?server=.
 import { chromium } from 'playwright-core';
 import { exec, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -577,6 +578,43 @@ try {
     });
   }
 
+
+  if (SERVER_BIN) {
+    await scenario('sign-in: with JWT auth the room list needs the token, and the token names the sender', async () => {
+      const SECRET = `e2e-jwt-secret-${run}-0123456789abcdef`;
+      const srv = await startServer({ JWT_HS256_SECRET: SECRET });
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      try {
+        const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+        const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: `tina-${run}`, name: 'Tina (token)', exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+        const token = `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+        const page = await ctx.newPage();
+        page.on('pageerror', (e) => consoleErrors.push(String(e)));
+        await page.goto(pageUrl('chat', srv.url));
+        await until('the room list asks for a token', () => page.isVisible('[data-testid="rooms-locked"]'));
+        const room = `signin-${run}`;
+        await page.fill('[data-testid="username"]', 'Typed Name');
+        await page.fill('[data-testid="room"]', room);
+        await page.fill('[data-testid="token"]', token);
+        await page.click('[data-testid="join"]');
+        await until('connected with the token', async () => (await status(page)) === 'open');
+        const text = `signed in (${run})`;
+        await send(page, text);
+        const name = await page.$$eval(
+          '[data-testid="message"]',
+          (els, t) => els.find((e) => e.querySelector('.msg-content')?.textContent === t)?.querySelector('.msg-name')?.textContent,
+          text,
+        );
+        if (name !== 'Tina (token)') throw new Error(`the message shows as "${name}", not the token's name`);
+        const res = await fetch(`${srv.url}/api/rooms/${room}/messages`);
+        if (res.status !== 401) throw new Error(`history without a token answered ${res.status}`);
+        await page.screenshot({ path: join(ART, 'signin.png') });
+      } finally {
+        await ctx.close().catch(() => {});
+        await srv.stop();
+      }
+    });
+  }
 
   // ---- protocol v2: two users, rooms A and B, one connection each ----
   const V2A = `v2a-${run}`;

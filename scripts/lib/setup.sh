@@ -17,6 +17,14 @@ setup_rust_tools() {
     fi
 }
 
+# openssl(1): the auth tests generate their RSA key pairs with it.
+setup_openssl() {
+    if ! command -v openssl >/dev/null 2>&1; then
+        echo "installing openssl"
+        apt_install openssl
+    fi
+}
+
 setup_node() {
     if ! command -v npm >/dev/null 2>&1; then
         echo "installing Node.js and npm"

@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
+use hubbub_core::auth::{Authenticator, JwtConfig, JwtVerifier};
 use hubbub_core::upgrade::AllowedOrigins;
 use hubbub_core::OverflowPolicy;
 
@@ -130,13 +132,35 @@ pub struct Config {
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub aws_secret_access_key: Option<String>,
 
-    /// Comma-separated CORS and WebSocket origin allowlist, or `*`.
-    #[arg(long, env = "ALLOWED_ORIGINS", default_value = "*")]
-    pub allowed_origins: String,
+    /// Comma-separated CORS and WebSocket origin allowlist, or `*` (unset: any origin may
+    /// open a WebSocket; CORS answers `*` without auth and no other origin with it).
+    #[arg(long, env = "ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
 
-    /// HMAC secret for bearer tokens (unset: no token auth).
+    /// HMAC secret of the original system's tokens, at least 32 bytes (unset: no legacy
+    /// tokens).
     #[arg(long, env = "AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
+
+    /// HS256 secret of JWTs, at least 32 bytes (unset: no HS256).
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM file of the RSA public key that verifies RS256 JWTs (unset: no RS256).
+    #[arg(long, env = "JWT_RS256_PUBLIC_KEY_FILE")]
+    pub jwt_rs256_public_key_file: Option<PathBuf>,
+
+    /// Required `iss` of JWTs (unset: not checked).
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of JWTs (unset: not checked).
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Seconds of clock skew allowed on a JWT's `exp` and `nbf`, 0 to 3600.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub jwt_leeway_secs: u64,
 
     /// Key of the server API (`POST /api/server/…`, sent as `Authorization: apikey <key>`),
     /// at least 16 bytes (unset: no server API).
@@ -267,12 +291,56 @@ impl Config {
 
     /// The parsed origin allowlist.
     pub fn origins(&self) -> anyhow::Result<AllowedOrigins> {
-        AllowedOrigins::parse(&self.allowed_origins).ok_or_else(|| {
+        let Some(spec) = &self.allowed_origins else {
+            return Ok(AllowedOrigins::Any);
+        };
+        AllowedOrigins::parse(spec).ok_or_else(|| {
             anyhow::anyhow!(
-                "ALLOWED_ORIGINS={:?} lists no origin: give `*` or comma-separated origins",
-                self.allowed_origins
+                "ALLOWED_ORIGINS={spec:?} lists no origin: give `*` or comma-separated origins"
             )
         })
+    }
+
+    /// The origins CORS grants: `ALLOWED_ORIGINS` when set; unset, every origin without
+    /// auth and none with it (a page elsewhere must not read what a token guards).
+    pub fn cors_origins(&self, auth_enabled: bool) -> anyhow::Result<AllowedOrigins> {
+        match (&self.allowed_origins, auth_enabled) {
+            (None, true) => Ok(AllowedOrigins::List(Vec::new())),
+            _ => self.origins(),
+        }
+    }
+
+    /// The token checks of `AUTH_SECRET` and the `JWT_*` settings.
+    pub fn authenticator(&self) -> anyhow::Result<Authenticator> {
+        let pem = match &self.jwt_rs256_public_key_file {
+            Some(path) => Some(std::fs::read(path).with_context(|| {
+                format!("cannot read JWT_RS256_PUBLIC_KEY_FILE={}", path.display())
+            })?),
+            None => None,
+        };
+        let any_jwt = self.jwt_hs256_secret.is_some()
+            || pem.is_some()
+            || self.jwt_issuer.is_some()
+            || self.jwt_audience.is_some();
+        let jwt = if any_jwt {
+            Some(
+                JwtVerifier::new(JwtConfig {
+                    hs256_secret: self
+                        .jwt_hs256_secret
+                        .as_ref()
+                        .map(|s| s.as_bytes().to_vec()),
+                    rs256_public_pem: pem,
+                    issuer: self.jwt_issuer.clone(),
+                    audience: self.jwt_audience.clone(),
+                    leeway_secs: self.jwt_leeway_secs,
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )
+        } else {
+            None
+        };
+        Authenticator::new(self.auth_secret.as_ref().map(|s| s.as_bytes()), jwt)
+            .map_err(|e| anyhow::anyhow!("{e} (unset it to turn legacy tokens off)"))
     }
 
     /// The server API's key, if one is set.
@@ -308,6 +376,7 @@ impl Config {
                 "AUTH_SECRET is set but empty: unset it to disable auth"
             );
         }
+        self.authenticator()?;
         if let Some(endpoint) = &self.dynamodb_endpoint {
             anyhow::ensure!(
                 endpoint.starts_with("http://") || endpoint.starts_with("https://"),

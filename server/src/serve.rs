@@ -46,6 +46,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let origins = config.origins()?;
     let api_key = config.api_key()?;
+    let auth = Arc::new(config.authenticator()?);
+    let cors = config.cors_origins(auth.is_enabled())?;
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     // SO_REUSEPORT would silently share the port with a stale server: a plain bind first
     // turns "address in use" into a clear error.
@@ -68,6 +70,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         figures: Arc::new(ServerFigures::new(workers)),
         store,
         api_key,
+        auth,
+        cors,
     });
     let process = Arc::new(Process {
         site,
@@ -250,7 +254,7 @@ fn hub_config(process: &Process, id: WorkerId) -> HubConfig {
         per_sec: c.rate_limit_per_sec,
         burst: c.rate_limit_burst,
     };
-    h.auth_secret = c.auth_secret.as_ref().map(|s| s.as_bytes().to_vec());
+    h.auth = process.site.auth.clone();
     h.allowed_origins = process.site.origins.clone();
     h.presence = c.presence;
     h.presence_max_members = c.presence_max_members as usize;

@@ -47,7 +47,7 @@ fn upgrade_refusals_have_statuses_and_json_bodies() {
 
 #[test]
 fn token_auth_via_query_and_bearer() {
-    let secret = "s3cret";
+    let secret = "a-legacy-secret-of-32-bytes-long!";
     let server = Server::start(1, &[("AUTH_SECRET", secret)]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -39,6 +39,12 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("IO_URING", "maybe"),
         ("MAX_HISTORY_BYTES", "1000"),
         ("PRESENCE_MAX_MEMBERS", "0"),
+        ("AUTH_SECRET", "31-bytes-is-one-byte-too-short"),
+        ("JWT_HS256_SECRET", "short"),
+        ("JWT_RS256_PUBLIC_KEY_FILE", "/nonexistent/key.pem"),
+        ("JWT_RS256_PUBLIC_KEY_FILE", "/etc/hostname"),
+        ("JWT_ISSUER", "https://id.example"),
+        ("JWT_LEEWAY_SECS", "3601"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -63,6 +69,11 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "DYNAMODB_TABLE",
         "ALLOWED_ORIGINS",
         "AUTH_SECRET",
+        "JWT_HS256_SECRET",
+        "JWT_RS256_PUBLIC_KEY_FILE",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+        "JWT_LEEWAY_SECS",
         "RATE_LIMIT_PER_SEC",
         "RATE_LIMIT_BURST",
         "PERSIST_BATCH_SIZE",

@@ -174,7 +174,7 @@ fn the_upgrade_refuses_a_bad_proto_or_epoch_and_keeps_the_v1_rules() {
         }
     }
     // Token auth applies to v2 as to v1: the token names the user.
-    let secret = "s3cret";
+    let secret = "a-legacy-secret-of-32-bytes-long!";
     let server = Server::start(2, &[("AUTH_SECRET", secret)]);
     match Client::connect(&server.url("proto=2&userId=x"), &[]) {
         Ok(_) => panic!("a v2 connection without a token was admitted"),

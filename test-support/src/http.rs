@@ -46,10 +46,18 @@ pub fn send(port: u16, raw: &str) -> io::Result<Response> {
 
 /// `GET path` on 127.0.0.1:`port` with `Connection: close`.
 pub fn get(port: u16, path: &str) -> io::Result<Response> {
-    send(
-        port,
-        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
-    )
+    get_with(port, path, &[])
+}
+
+/// `GET path` with the extra header lines `headers` (each `Name: value`).
+pub fn get_with(port: u16, path: &str, headers: &[&str]) -> io::Result<Response> {
+    let mut raw = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        raw.push_str(h);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("\r\n");
+    send(port, &raw)
 }
 
 /// `POST path` on 127.0.0.1:`port` with `Connection: close`, the extra header lines

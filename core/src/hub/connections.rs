@@ -16,23 +16,30 @@ impl Hub {
             }
         }
         let mut params = ConnectParams::parse(req.query)?;
-        if let Some(secret) = &self.cfg.auth_secret {
+        let mut valid_until = UnixMillis(u64::MAX);
+        let mut rooms = Vec::new();
+        if self.cfg.auth.is_enabled() {
             let token = params
                 .token
                 .as_deref()
                 .or(req.bearer())
                 .ok_or(crate::auth::TokenError::Missing)?;
-            let user = crate::auth::verify(secret, token, now.wall)?;
-            if user.chars().count() > crate::upgrade::MAX_USER_ID_CHARS {
-                return Err(crate::upgrade::ParamError::UserId.into());
+            let who = self.cfg.auth.verify(token, now.wall)?;
+            // The token names the user and the name: a URL cannot impersonate anyone.
+            params.username = who.username.unwrap_or_else(|| who.user_id.clone());
+            params.user_id = who.user_id;
+            valid_until = who.valid_until;
+            if params.proto == 2 {
+                rooms = who.rooms;
             }
-            params.user_id = user;
         }
         params.token = None;
         let reservation = self.gauge.try_reserve().ok_or(Refusal::AtCapacity)?;
         Ok(Admission {
             params,
             reservation,
+            valid_until,
+            rooms,
         })
     }
 
@@ -44,6 +51,8 @@ impl Hub {
         let Admission {
             params,
             reservation,
+            valid_until,
+            rooms,
         } = admission;
         let v2 = params.proto == 2;
         // Names are shared with the maps that already hold them (and the username with
@@ -92,6 +101,7 @@ impl Hub {
             pinged: false,
             last_rate_error: None,
             closing: false,
+            valid_until,
             _reservation: reservation,
         });
         self.open += 1;
@@ -111,6 +121,20 @@ impl Hub {
             if params.room_given {
                 let epoch = params.epoch.map(String::into_boxed_str);
                 self.subscribe(now, id, None, &params.room, params.since, epoch);
+            }
+            // The token's rooms, each once, up to the subscription limit.
+            let mut seen = std::collections::HashSet::new();
+            let named = params.room_given.then_some(params.room.as_str());
+            let claimed = rooms
+                .iter()
+                .filter(|r| Some(r.as_str()) != named && seen.insert(r.as_str()))
+                .take(
+                    self.cfg
+                        .max_subscriptions
+                        .saturating_sub(usize::from(named.is_some())),
+                );
+            for room in claimed {
+                self.subscribe(now, id, None, room, None, None);
             }
         } else {
             self.enter(now, id, &params.room, params.since, None);
@@ -349,6 +373,11 @@ impl Hub {
                 continue;
             };
             if c.closing {
+                continue;
+            }
+            if now.wall > c.valid_until {
+                self.counters.token_expiries += 1;
+                self.close(id, CLOSE_TOKEN_EXPIRED, "token_expired");
                 continue;
             }
             let silent = now.mono.saturating_since(c.last_seen);

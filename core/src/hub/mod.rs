@@ -42,6 +42,7 @@ mod server_api;
 mod signals;
 mod store_replay;
 mod subscriptions;
+mod tokens;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -59,8 +60,10 @@ pub use server_api::{
     PublishRefused, CLOSE_DISCONNECTED, CLOSE_UNSUBSCRIBED, UNSUBSCRIBED_BY_SERVER,
 };
 pub use store_replay::MAX_STORE_REPLAY;
+pub use tokens::CLOSE_TOKEN_EXPIRED;
 
 use crate::analytics::{Counters, LatencyWindow, MinuteCounts};
+use crate::auth::Authenticator;
 use crate::gauge::{ConnectionGauge, Reservation};
 use crate::protocol::{self, ChatMessageRef, ErrorCode, FrameError, PresenceKind};
 use crate::rand::SplitMix64;
@@ -213,8 +216,8 @@ pub struct HubConfig {
     pub max_idle_rooms: usize,
     /// Per-connection token bucket.
     pub rate_limit: RateLimit,
-    /// HMAC secret; `None` disables token auth.
-    pub auth_secret: Option<Vec<u8>>,
+    /// The token checks; [`Authenticator::disabled`] lets every connection name itself.
+    pub auth: Arc<Authenticator>,
     /// Origins allowed to open a WebSocket.
     pub allowed_origins: AllowedOrigins,
     /// Send join/leave events.
@@ -263,7 +266,7 @@ impl HubConfig {
             backlog_size: 50,
             max_idle_rooms: 10_000,
             rate_limit: RateLimit::default(),
-            auth_secret: None,
+            auth: Arc::new(Authenticator::disabled()),
             allowed_origins: AllowedOrigins::Any,
             presence: true,
             presence_max_members: 250,
@@ -314,6 +317,10 @@ pub enum Inbound<'a> {
 pub struct Admission {
     params: ConnectParams,
     reservation: Reservation,
+    /// The last instant the token is accepted (`UnixMillis(u64::MAX)` without one).
+    valid_until: UnixMillis,
+    /// The token's `rooms` claim: a v2 connection subscribes to them.
+    rooms: Vec<String>,
 }
 
 impl Admission {
@@ -354,6 +361,9 @@ struct Conn {
     pinged: bool,
     last_rate_error: Option<Mono>,
     closing: bool,
+    /// The last instant its token is accepted: past it the connection closes with 4001
+    /// unless a v2 `refresh` moved it (`UnixMillis(u64::MAX)` without a token).
+    valid_until: UnixMillis,
     _reservation: Reservation,
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 use protocol::V2Frame;
 
-/// The bucket of `subscribe`, `unsubscribe` and `read`: a client may subscribe to every
+/// The bucket of `subscribe`, `unsubscribe`, `read` and `refresh`: a client may subscribe to every
 /// room it is allowed at once, then a few a second.
 pub(super) const CONTROL_LIMIT: RateLimit = RateLimit {
     per_sec: 10.0,
@@ -33,8 +33,10 @@ impl Hub {
         let limit = self.cfg.rate_limit;
         let typing = matches!(frame, V2Frame::Typing { .. });
         let Some(c) = self.conn_mut(conn) else { return };
-        if c.sub_mut(room).is_none() && !matches!(frame, V2Frame::Subscribe { .. }) {
-            return self.send_error_v2(conn, ErrorCode::NotSubscribed, id, Some(room));
+        if let Some(room) = room {
+            if c.sub_mut(room).is_none() && !matches!(frame, V2Frame::Subscribe { .. }) {
+                return self.send_error_v2(conn, ErrorCode::NotSubscribed, id, Some(room));
+            }
         }
         let Some(v2) = c.v2.as_mut() else { return };
         let allowed = match frame {
@@ -56,7 +58,7 @@ impl Hub {
                 self.counters.rate_limited += 1;
             }
             if report {
-                self.send_error_v2(conn, ErrorCode::RateLimited, id, Some(room));
+                self.send_error_v2(conn, ErrorCode::RateLimited, id, room);
             }
             return;
         }
@@ -102,6 +104,7 @@ impl Hub {
                     self.dispatch(now, owner, PeerMsg::Read { member, seq });
                 }
             }
+            V2Frame::Refresh { token } => self.refresh(now, conn, id, &token),
         }
     }
 

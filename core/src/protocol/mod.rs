@@ -20,8 +20,9 @@ pub use server_api::{
 };
 pub use v2::{
     decode_v2_frame, encode_ack, encode_error_v2, encode_hello, encode_presence_v2, encode_read,
-    encode_subscribed, encode_typing, encode_unsubscribed, Ack, LeftRef, PresenceLists, Subscribed,
-    UserRef, V2Frame, V2Refusal, MAX_CLIENT_MSG_ID_CHARS, MAX_EPOCH_BYTES,
+    encode_refreshed, encode_subscribed, encode_typing, encode_unsubscribed, Ack, LeftRef,
+    PresenceLists, Subscribed, UserRef, V2Frame, V2Refusal, MAX_CLIENT_MSG_ID_CHARS,
+    MAX_EPOCH_BYTES, MAX_TOKEN_BYTES,
 };
 
 /// The `code` of an error frame sent to one connection (PROTOCOL.md §2).
@@ -56,6 +57,14 @@ pub enum ErrorCode {
     InvalidSeq,
     /// v2: an `epoch` over 32 bytes.
     InvalidEpoch,
+    /// v2 `refresh`: the token is missing, malformed, badly signed or its claims are refused.
+    InvalidToken,
+    /// v2 `refresh`: the token has expired.
+    TokenExpired,
+    /// v2 `refresh`: the token names another user.
+    Forbidden,
+    /// v2 `refresh` on a server without token auth.
+    AuthDisabled,
 }
 
 impl ErrorCode {
@@ -76,6 +85,10 @@ impl ErrorCode {
             ErrorCode::InvalidClientMsgId => "invalid_client_msg_id",
             ErrorCode::InvalidSeq => "invalid_seq",
             ErrorCode::InvalidEpoch => "invalid_epoch",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AuthDisabled => "auth_disabled",
         }
     }
 
@@ -104,6 +117,12 @@ impl ErrorCode {
             ErrorCode::InvalidClientMsgId => "clientMsgId must be 1 to 64 characters",
             ErrorCode::InvalidSeq => "seq must be a non-negative integer",
             ErrorCode::InvalidEpoch => "epoch must be at most 32 bytes",
+            ErrorCode::InvalidToken => {
+                "the token was refused: malformed, badly signed, or with claims not accepted"
+            }
+            ErrorCode::TokenExpired => "the token has expired",
+            ErrorCode::Forbidden => "not allowed for this connection's user",
+            ErrorCode::AuthDisabled => "the server has no token auth: there is nothing to refresh",
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::inbound::validate_content;
 use super::{FrameError, MessageKind};
-use crate::upgrade::{valid_room, MAX_USERNAME_CHARS, MAX_USER_ID_CHARS};
+use crate::upgrade::{valid_room, valid_username, MAX_USER_ID_CHARS};
 
 /// The user id of a published message that names none.
 pub const SYSTEM_USER_ID: &str = "system";
@@ -147,14 +147,9 @@ impl PublishRequest {
             given => user(given)?,
         };
         let username = match raw.username {
-            Some(name) => {
-                let name = name.trim();
-                let chars = name.chars().count();
-                if chars == 0 || chars > MAX_USERNAME_CHARS || name.chars().any(char::is_control) {
-                    return Err(BodyError::InvalidUsername);
-                }
-                name.to_owned()
-            }
+            Some(name) => valid_username(&name)
+                .ok_or(BodyError::InvalidUsername)?
+                .to_owned(),
             None if named || kind == MessageKind::Chat => user_id.clone(),
             None => SYSTEM_USERNAME.to_owned(),
         };

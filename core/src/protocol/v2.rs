@@ -52,17 +52,26 @@ pub enum V2Frame<'a> {
         /// Read up to here.
         seq: u64,
     },
+    /// A new token for the connection, before the one it opened with expires.
+    Refresh {
+        /// The token (at most [`MAX_TOKEN_BYTES`]).
+        token: Cow<'a, str>,
+    },
 }
 
+/// Most bytes in a `refresh` frame's token.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
 impl V2Frame<'_> {
-    /// The room the frame concerns.
-    pub fn room(&self) -> &str {
+    /// The room the frame concerns (`None` for `refresh`, which concerns the connection).
+    pub fn room(&self) -> Option<&str> {
         match self {
             V2Frame::Subscribe { room, .. }
             | V2Frame::Unsubscribe { room }
             | V2Frame::Chat { room, .. }
             | V2Frame::Typing { room, .. }
-            | V2Frame::Read { room, .. } => room,
+            | V2Frame::Read { room, .. } => Some(room),
+            V2Frame::Refresh { .. } => None,
         }
     }
 }
@@ -101,6 +110,8 @@ struct RawV2<'a> {
     seq: Option<sonic_rs::Value>,
     #[serde(default)]
     stop: Option<bool>,
+    #[serde(borrow, default)]
+    token: Option<Cow<'a, str>>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -133,6 +144,14 @@ pub fn decode_v2_frame(bytes: &[u8]) -> Result<(Option<u32>, V2Frame<'_>), V2Ref
     }
     let kind = match raw.kind.as_deref() {
         Some(k @ ("subscribe" | "unsubscribe" | "chat" | "typing" | "read")) => k,
+        Some("refresh") => {
+            return match raw.token {
+                Some(token) if !token.is_empty() && token.len() <= MAX_TOKEN_BYTES => {
+                    Ok((id, V2Frame::Refresh { token }))
+                }
+                _ => Err(refuse(ErrorCode::InvalidToken, id, None)),
+            }
+        }
         _ => return Err(refuse(ErrorCode::InvalidType, id, raw.room_id)),
     };
     let Some(room) = raw.room_id else {
@@ -376,6 +395,33 @@ pub fn encode_ack(buf: &mut Vec<u8>, ack: &Ack<'_>) {
     );
 }
 
+/// `{"type":"refreshed","id":…,"expiresAt":"…"}`: the connection now runs on a new token.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// hubbub_core::protocol::encode_refreshed(&mut buf, Some(3), "2026-12-03T10:00:00.000Z");
+/// assert_eq!(buf, br#"{"type":"refreshed","id":3,"expiresAt":"2026-12-03T10:00:00.000Z"}"#);
+/// ```
+pub fn encode_refreshed(buf: &mut Vec<u8>, id: Option<u32>, expires_at: &str) {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Refreshed<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        expires_at: &'a str,
+    }
+    write_json(
+        buf,
+        &Refreshed {
+            kind: "refreshed",
+            id,
+            expires_at,
+        },
+    );
+}
+
 /// A user as presence and typing frames name them.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -519,7 +565,9 @@ pub fn encode_error_v2(buf: &mut Vec<u8>, code: ErrorCode, id: Option<u32>, room
         room_id: Option<&'a str>,
     }
     let message = match code {
-        ErrorCode::InvalidType => "type must be one of subscribe, unsubscribe, chat, typing, read",
+        ErrorCode::InvalidType => {
+            "type must be one of subscribe, unsubscribe, chat, typing, read, refresh"
+        }
         _ => code.message(),
     };
     write_json(

@@ -1,5 +1,7 @@
 import { useEffect, useId, useState } from 'react';
 import { server } from '../lib/config';
+import { apiHeaders } from '../lib/token';
+import { TokenField } from './TokenField';
 import { formatInt, validateRoom, validateUsername } from '../lib/text';
 import type { RoomSummary } from '../lib/types';
 
@@ -9,18 +11,25 @@ export interface JoinFormProps {
   onJoin: (username: string, room: string) => void;
 }
 
-function useRooms(): { rooms: RoomSummary[] | null; error: boolean } {
+function useRooms(): { rooms: RoomSummary[] | null; error: boolean; locked: boolean } {
   const [rooms, setRooms] = useState<RoomSummary[] | null>(null);
   const [error, setError] = useState(false);
+  const [locked, setLocked] = useState(false);
   useEffect(() => {
     let stop = false;
     let timer: ReturnType<typeof setTimeout>;
     const load = async () => {
       try {
         if (document.visibilityState !== 'hidden') {
-          const r = await fetch(`${server().http}/api/rooms`, { headers: { Accept: 'application/json' } });
+          const r = await fetch(`${server().http}/api/rooms`, { headers: apiHeaders() });
+          if (r.status === 401) {
+            // The server has sign-in: the list needs a token (typed below, or wrong).
+            if (!stop) setLocked(true);
+            throw new Error('401');
+          }
           if (!r.ok) throw new Error(String(r.status));
           const body = (await r.json()) as { rooms?: RoomSummary[] };
+          if (!stop) setLocked(false);
           if (!stop) {
             setRooms(Array.isArray(body.rooms) ? body.rooms : []);
             setError(false);
@@ -37,14 +46,14 @@ function useRooms(): { rooms: RoomSummary[] | null; error: boolean } {
       clearTimeout(timer);
     };
   }, []);
-  return { rooms, error };
+  return { rooms, error, locked };
 }
 
 export function JoinForm({ initialUsername, initialRoom, onJoin }: JoinFormProps) {
   const [username, setUsername] = useState(initialUsername);
   const [room, setRoom] = useState(initialRoom);
   const [touched, setTouched] = useState(false);
-  const { rooms, error } = useRooms();
+  const { rooms, error, locked } = useRooms();
   const id = useId();
   const userErr = validateUsername(username);
   const roomErr = validateRoom(room);
@@ -103,6 +112,8 @@ export function JoinForm({ initialUsername, initialRoom, onJoin }: JoinFormProps
           </span>
         </div>
 
+        <TokenField />
+
         <button type="submit" className="btn btn-primary btn-block" data-testid="join">
           Join {room && !roomErr ? `#${room}` : ''}
         </button>
@@ -110,7 +121,12 @@ export function JoinForm({ initialUsername, initialRoom, onJoin }: JoinFormProps
         <div className="rooms">
           <h2>Active rooms</h2>
           {rooms === null && !error && <p className="muted small">Loading…</p>}
-          {error && <p className="muted small">Could not load the room list; you can still type a room name.</p>}
+          {error && locked && (
+            <p className="muted small" data-testid="rooms-locked">
+              This server has sign-in: enter your access token to see its rooms.
+            </p>
+          )}
+          {error && !locked && <p className="muted small">Could not load the room list; you can still type a room name.</p>}
           {rooms !== null && sorted.length === 0 && <p className="muted small">No active rooms yet — start one.</p>}
           <ul className="room-list">
             {sorted.slice(0, 50).map((r) => (

@@ -9,6 +9,7 @@ import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
 import { useHistory } from '../hooks/useHistory';
+import { TokenField } from './TokenField';
 
 const NO_ITEMS: RoomView['items'] = [];
 
@@ -57,6 +58,7 @@ export function RoomsJoinForm({ initialUsername, initialRooms, onJoin }: { initi
             {touched ? roomErr : ''}
           </span>
         </div>
+        <TokenField />
         <button type="submit" className="btn btn-primary btn-block" data-testid="v2-join">
           Open {list.length === 1 ? `#${list[0]}` : `${list.length} rooms`}
         </button>

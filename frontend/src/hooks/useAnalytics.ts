@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import { server, type ServerEndpoints } from '../lib/config';
 import { addSample, emptySeries, type Series } from '../lib/timeseries';
 import type { AnalyticsSnapshot } from '../lib/types';
+import { apiHeaders } from '../lib/token';
 
 export interface AnalyticsState {
   snapshot: AnalyticsSnapshot | null;
@@ -60,7 +61,7 @@ export function useAnalytics(active: boolean, endpoints: ServerEndpoints = serve
       try {
         const r = await doFetch(`${endpoints.http}/api/analytics`, {
           signal: ctl.signal,
-          headers: { Accept: 'application/json' },
+          headers: apiHeaders(),
           cache: 'no-store',
         });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ChatClient, type StatusInfo } from '../lib/chatClient';
 import { server, wsUrl, type ServerEndpoints } from '../lib/config';
+import { apiHeaders, getToken } from '../lib/token';
 import { emptyLog, mergeMessages, type LogState } from '../lib/messageLog';
 import {
   applyPresence,
@@ -58,7 +59,7 @@ const PRESENCE_TIMEOUT_MS = 4_000;
 const initialStatus: StatusInfo = { status: 'closed', attempt: 0, retryInMs: null, lastClose: null };
 
 async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  const r = await fetch(url, { signal, headers: { Accept: 'application/json' } });
+  const r = await fetch(url, { signal, headers: apiHeaders() });
   if (!r.ok) throw new Error(`${r.status}`);
   return (await r.json()) as T;
 }
@@ -188,7 +189,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
     };
 
     const client = new ChatClient({
-      url: (since) => wsUrl(endpoints, { userId, username, room, since }),
+      url: (since) => wsUrl(endpoints, { userId, username, room, since, token: getToken() }),
       resumeSeq: () => {
         flush();
         return logState.lastSeq;

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { server, wsUrlV2, type ServerEndpoints } from '../lib/config';
+import { apiHeaders, getToken } from '../lib/token';
 import { parsePresenceSnapshot } from '../lib/presence';
 import { V2Client, type RoomView, type V2State } from '../lib/v2client';
 import type { InlineError } from './useChat';
@@ -52,7 +53,7 @@ async function getJson(url: string, timeoutMs = HTTP_TIMEOUT_MS): Promise<unknow
   const ctl = new AbortController();
   const t = setTimeout(() => ctl.abort(), timeoutMs);
   try {
-    const r = await fetch(url, { signal: ctl.signal, headers: { Accept: 'application/json' } });
+    const r = await fetch(url, { signal: ctl.signal, headers: apiHeaders() });
     if (!r.ok) throw new Error(String(r.status));
     return await r.json();
   } finally {
@@ -92,7 +93,7 @@ export function useV2Chat(
   useEffect(() => {
     if (!userId || !username) return;
     const client = new V2Client({
-      url: () => wsUrlV2(endpoints, { userId, username }),
+      url: () => wsUrlV2(endpoints, { userId, username, token: getToken() }),
       self: { userId, username },
       onChange: (s) => setState(s),
       onError: (e) => {

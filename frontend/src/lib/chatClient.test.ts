@@ -192,6 +192,17 @@ describe('ChatClient', () => {
     expect(FakeSocket.instances).toHaveLength(2);
   });
 
+  it('stays closed after 4001 (token expired): the same token would be refused', () => {
+    const t = setup(() => 0);
+    t.client.start();
+    FakeSocket.last().open();
+    FakeSocket.last().drop(4001, 'token_expired');
+    expect(t.client.status).toBe('closed');
+    expect(t.statuses.at(-1)).toMatchObject({ status: 'closed', lastClose: { code: 4001 } });
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
   it('leaving while a retry is pending cancels it', () => {
     const t = setup(() => 0.5);
     t.client.start();

@@ -57,12 +57,13 @@ export const CLOSE_REASONS: Record<number, string> = {
   1008: 'too slow to keep up (slow consumer)',
   1009: 'message too big',
   1011: 'server error',
+  4001: 'your token expired: sign in with a new one',
   4002: 'disconnected by the server',
   4003: 'removed from the room by the server',
 };
 
 /** Close codes after which reconnecting would undo what the server did. */
-const FINAL_CLOSES: ReadonlySet<number> = new Set([4003]);
+const FINAL_CLOSES: ReadonlySet<number> = new Set([4001, 4003]);
 
 /**
  * One logical chat session: connects, and after any close that the user did not ask

@@ -3,6 +3,7 @@
 //! become bodies ([`render`], [`prometheus`], [`static_files`]). Handlers see the engine
 //! only through its [`Handle`].
 
+pub(crate) mod access;
 pub(crate) mod connection;
 pub(crate) mod prometheus;
 pub(crate) mod render;
@@ -24,7 +25,7 @@ use static_files::StaticFiles;
 
 /// What every HTTP handler of the process shares.
 pub(crate) struct Site {
-    /// The parsed origin allowlist (CORS and upgrades).
+    /// The parsed origin allowlist of upgrades.
     pub origins: AllowedOrigins,
     /// Open connections and their limit, over every worker.
     pub gauge: ConnectionGauge,
@@ -36,6 +37,10 @@ pub(crate) struct Site {
     pub store: Option<Arc<hubbub_persist_bridge::Bridge>>,
     /// `API_KEY`: the server API answers only with it set, and only to it.
     pub api_key: Option<hubbub_core::auth::ApiKey>,
+    /// The token checks, shared with every hub.
+    pub auth: Arc<hubbub_core::auth::Authenticator>,
+    /// The origins CORS grants ([`crate::config::Config::cors_origins`]).
+    pub cors: AllowedOrigins,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

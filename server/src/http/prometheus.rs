@@ -90,6 +90,24 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         &[("", s.server_published as f64)],
     );
     metric(
+        "tokens_refreshed_total",
+        "counter",
+        "v2 refresh frames that moved a connection's token expiry.",
+        &[("", s.tokens_refreshed as f64)],
+    );
+    metric(
+        "refreshes_refused_total",
+        "counter",
+        "v2 refresh frames refused: a bad, expired or another user's token.",
+        &[("", s.refreshes_refused as f64)],
+    );
+    metric(
+        "token_expiry_closes_total",
+        "counter",
+        "Connections closed with 4001 because their token expired.",
+        &[("", s.token_expiry_closes as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",

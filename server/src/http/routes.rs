@@ -5,6 +5,7 @@ use std::sync::Arc;
 use hubbub_core::protocol::ChatMessage;
 use hubbub_core::{history_limit, Answer, MessageList, MessagesOf, Query, StorageStatus};
 
+use super::access::Caller;
 use super::request::Head;
 use super::response::Response;
 use super::server_api::{self, Action};
@@ -111,7 +112,7 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
     let r = route(&head.path);
     let api = !matches!(r, Route::Static | Route::Ws);
     let get = head.method == "GET" || head.method == "HEAD";
-    let cors = |resp: Response| resp.cors(&site.origins, head.origin.as_deref());
+    let cors = |resp: Response| resp.cors(&site.cors, head.origin.as_deref());
     if api && head.method == "OPTIONS" {
         return cors(Response::json(204, "").header("Access-Control-Max-Age", "600"));
     }
@@ -149,7 +150,14 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
             render::health(site.gauge.current(), storage)
         }
         Route::Analytics => match snapshot(ctx).await {
-            Some(snapshot) => Response::json(200, snapshot.to_json()),
+            Some(mut snapshot) => {
+                if !matches!(Caller::of(site, head), Ok(c) if c.sees_users()) {
+                    // Aggregates stay open; who is connected needs an admin.
+                    snapshot.active_user_details.clear();
+                    snapshot.active_user_details_truncated = false;
+                }
+                Response::json(200, snapshot.to_json())
+            }
             None => render::unavailable(),
         },
         Route::Metrics => match snapshot(ctx).await {
@@ -161,6 +169,47 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
             },
             None => render::unavailable(),
         },
+        Route::Rooms
+        | Route::RoomMessages(_)
+        | Route::RoomPresence(_)
+        | Route::UsersPresence
+        | Route::UserMessages(_) => {
+            let allowed = Caller::of(site, head).and_then(|caller| match &r {
+                Route::UserMessages(user) => caller.may_read_user(user),
+                _ => caller.may_read_rooms(),
+            });
+            match allowed {
+                Ok(()) => read(ctx, head, r).await,
+                Err(refused) => refused,
+            }
+        }
+        // Answered above.
+        Route::Server(_) => return method_not_allowed(&head.method, "POST, OPTIONS"),
+        Route::ApiNotFound => {
+            Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
+        }
+        Route::Static => {
+            return match site.static_files.get(&head.path) {
+                Some(resp) => resp,
+                None if head.path == "/" => Response::error(
+                    404,
+                    "no_dashboard",
+                    "the dashboard has not been built: run scripts/run, or npm run build in frontend/",
+                ),
+                None => Response::error(404, "not_found", &format!("no file at {}", head.path)),
+            };
+        }
+    };
+    if api {
+        cors(resp)
+    } else {
+        resp
+    }
+}
+
+/// The answer of a read endpoint the caller may read.
+async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
+    match r {
         Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
@@ -191,27 +240,8 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
                 None => asked(ctx, Query::UserMessages { user, limit }).await,
             }
         }
-        // Answered above.
-        Route::Server(_) => return method_not_allowed(&head.method, "POST, OPTIONS"),
-        Route::ApiNotFound => {
-            Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
-        }
-        Route::Static => {
-            return match site.static_files.get(&head.path) {
-                Some(resp) => resp,
-                None if head.path == "/" => Response::error(
-                    404,
-                    "no_dashboard",
-                    "the dashboard has not been built: run scripts/run, or npm run build in frontend/",
-                ),
-                None => Response::error(404, "not_found", &format!("no file at {}", head.path)),
-            };
-        }
-    };
-    if api {
-        cors(resp)
-    } else {
-        resp
+        // `handle` sends only the read endpoints here.
+        _ => Response::error(404, "not_found", &format!("no endpoint at {}", head.path)),
     }
 }
 
