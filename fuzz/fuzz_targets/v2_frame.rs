@@ -1,8 +1,10 @@
 //! Any bytes as a v2 client frame: decoding never panics, and what it accepts obeys the
-//! rules of docs/PROTOCOL.md §7 (a valid room; chat content and clientMsgId in bounds).
+//! rules of docs/PROTOCOL.md §7 (a valid room, except `refresh`, which has none; chat
+//! content, clientMsgId and a refresh token in bounds).
 #![no_main]
 use hubbub_core::protocol::{
     decode_v2_frame, V2Frame, MAX_CLIENT_MSG_ID_CHARS, MAX_CONTENT_CHARS, MAX_EPOCH_BYTES,
+    MAX_TOKEN_BYTES,
 };
 use hubbub_core::upgrade::valid_room;
 use libfuzzer_sys::fuzz_target;
@@ -10,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     match decode_v2_frame(data) {
         Ok((_, frame)) => {
-            assert!(valid_room(frame.room()));
+            match frame.room() {
+                Some(room) => assert!(valid_room(room)),
+                None => assert!(matches!(frame, V2Frame::Refresh { .. })),
+            }
             match frame {
                 V2Frame::Chat {
                     content,
@@ -23,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
                         let n = id.chars().count();
                         assert!(n >= 1 && n <= MAX_CLIENT_MSG_ID_CHARS);
                     }
+                }
+                V2Frame::Refresh { token } => {
+                    assert!(!token.is_empty() && token.len() <= MAX_TOKEN_BYTES);
                 }
                 V2Frame::Subscribe { epoch, .. } => {
                     assert!(epoch.is_none_or(|e| e.len() <= MAX_EPOCH_BYTES));
