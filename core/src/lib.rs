@@ -118,9 +118,9 @@ pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};
 pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
     history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
-    Output, OverflowPolicy, PeerEvent, PersistRecord, PersistSink, PresentUser, Query, QueryId,
-    RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
-    MAX_STORE_REPLAY, REPLAY_SLICE,
+    Output, OverflowPolicy, PageCursor, PeerEvent, PersistRecord, PersistSink, PresentUser, Query,
+    QueryId, RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS,
+    MAX_PRESENCE_USERS, MAX_STORE_REPLAY, REPLAY_SLICE,
 };
 pub use hub::{
     PublishRefused, CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, CLOSE_UNSUBSCRIBED,

@@ -824,7 +824,7 @@ impl Run {
                 Query::RoomMessages {
                     room: room.to_owned(),
                     limit: 200,
-                    before: None,
+                    cursor: PageCursor::Newest,
                 },
             ) else {
                 panic!("room messages are answered with a message list")

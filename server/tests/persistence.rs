@@ -322,7 +322,7 @@ fn sigterm_drains_a_slow_store_at_several_batch_sizes_and_worker_counts() {
 /// as fast as one client can (many share a millisecond), every message comes exactly
 /// once and each page in order, from memory (HISTORY_SIZE 10,000) and from the table.
 #[test]
-fn history_pages_back_by_seq_over_ten_thousand_messages_with_tied_timestamps() {
+fn history_pages_back_and_on_by_seq_over_ten_thousand_messages_with_tied_timestamps() {
     const N: u64 = 10_000;
     let db = Dynalite::start_on(free_port());
     let memory = vec![
@@ -355,13 +355,12 @@ fn history_pages_back_by_seq_over_ten_thousand_messages_with_tied_timestamps() {
                 "/api/analytics",
             );
         }
+        // Back from the newest page, following nextBefore until it is null.
         let mut seen = Vec::new();
         let mut path = "/api/rooms/pages/messages?limit=200".to_owned();
         for pages in 0.. {
-            let page = common::seqs(&server.get_json(&path));
-            if page.is_empty() {
-                break;
-            }
+            let body = server.get_json(&path);
+            let page = common::seqs(&body);
             assert!(pages < N / 200, "{store}: more pages than messages allow");
             assert!(
                 seen.first()
@@ -376,14 +375,65 @@ fn history_pages_back_by_seq_over_ten_thousand_messages_with_tied_timestamps() {
                 page.len() == 200 || page[0] == 1,
                 "{store}: a short page only at the start"
             );
-            path = format!("/api/rooms/pages/messages?limit=200&before={}", page[0]);
-            seen.splice(0..0, page);
+            let newest_page = pages == 0;
+            assert_eq!(
+                body["nextAfter"].as_u64(),
+                (!newest_page).then(|| page[page.len() - 1]),
+                "{store}: nothing after the newest page, more after every other"
+            );
+            seen.splice(0..0, page.iter().copied());
+            match body["nextBefore"].as_u64() {
+                Some(next) => {
+                    assert_eq!(next, page[0], "{store}");
+                    path = format!("/api/rooms/pages/messages?limit=200&before={next}");
+                }
+                None => {
+                    assert_eq!(page[0], 1, "{store}: nextBefore is null only at the start");
+                    break;
+                }
+            }
         }
         assert_eq!(
             seen,
             (1..=N).collect::<Vec<_>>(),
             "{store}: each message once"
         );
+        // On from the start, following nextAfter until it is null.
+        let mut on = Vec::new();
+        let mut after = 0;
+        loop {
+            let body = server.get_json(&format!(
+                "/api/rooms/pages/messages?limit=200&after={after}"
+            ));
+            let page = common::seqs(&body);
+            assert!(
+                page.first().is_none_or(|&s| s == after + 1),
+                "{store}: {page:?}"
+            );
+            on.extend(page.iter().copied());
+            match body["nextAfter"].as_u64() {
+                Some(next) => after = next,
+                None => break,
+            }
+            assert!(on.len() as u64 <= N, "{store}: more than every message");
+        }
+        assert_eq!(
+            on,
+            (1..=N).collect::<Vec<_>>(),
+            "{store}: each message once, forward"
+        );
+        let beyond = server.get_json(&format!("/api/rooms/pages/messages?after={N}"));
+        assert_eq!(beyond["count"], 0, "{store}: {beyond}");
+        assert!(beyond["nextAfter"].is_null() && beyond["nextBefore"].is_null());
+        for (query, code) in [
+            ("after=-1", "invalid_after"),
+            ("after=x", "invalid_after"),
+            ("after=3&before=9", "invalid_cursor"),
+        ] {
+            let r = server.get(&format!("/api/rooms/pages/messages?{query}"));
+            assert_eq!(r.status, 400, "{store}: {query}");
+            assert!(r.body.contains(code), "{store}: {query}: {}", r.body);
+        }
         for bad in ["0", "-3", "x", ""] {
             let r = server.get(&format!("/api/rooms/pages/messages?before={bad}"));
             assert_eq!(r.status, 400, "{store}: before={bad}");

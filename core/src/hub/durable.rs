@@ -88,14 +88,7 @@ impl Hub {
                 if let Some(r) = self.owned.get_mut(room) {
                     r.last_seq = r.last_seq.max(m.seq);
                 }
-                self.retain(
-                    &name,
-                    Entry {
-                        seq: m.seq,
-                        at: UnixMillis(0),
-                        frame,
-                    },
-                );
+                self.retain(&name, Entry { seq: m.seq, frame });
             }
         }
         for msg in waiting {

@@ -52,8 +52,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use output::{
-    Answer, ConnId, MessageList, MessagesOf, Output, PresentUser, Query, QueryId, RoomPresence,
-    UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
+    Answer, ConnId, MessageList, MessagesOf, Output, PageCursor, PresentUser, Query, QueryId,
+    RoomPresence, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
 };
 pub use peer::PeerEvent;
 pub use server_api::{

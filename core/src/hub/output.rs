@@ -42,14 +42,15 @@ pub enum Query {
     Stats,
     /// `GET /api/rooms`: answered with [`Answer::Rooms`].
     Rooms,
-    /// `GET /api/rooms/{id}/messages?limit=N&before=S`: answered with [`Answer::Messages`].
+    /// `GET /api/rooms/{id}/messages?limit=N&before=S|after=S`: answered with
+    /// [`Answer::Messages`].
     RoomMessages {
         /// The room id (any string; an unknown room has no messages).
         room: String,
-        /// How many of the newest messages, already clamped by [`history_limit`](crate::history_limit).
+        /// How many messages, already clamped by [`history_limit`](crate::history_limit).
         limit: usize,
-        /// Only messages with a `seq` below this (a page further back; `None`: the newest).
-        before: Option<u64>,
+        /// Which page.
+        cursor: PageCursor,
     },
     /// `GET /api/rooms/{id}/presence`: answered with [`Answer::Presence`].
     RoomPresence {
@@ -180,6 +181,54 @@ pub struct MessageList {
     pub id: Arc<str>,
     /// The encoded `chat` frames.
     pub frames: Vec<Bytes>,
+    /// A room's page: its cursors `(nextBefore, nextAfter)` ([`PageCursor::next`]);
+    /// `None` for a user's messages, which have none.
+    pub next: Option<(Option<u64>, Option<u64>)>,
+}
+
+/// Which page of a room's history, by `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageCursor {
+    /// The newest messages.
+    #[default]
+    Newest,
+    /// The newest messages with a `seq` below this one (a page further back).
+    Before(u64),
+    /// The oldest messages with a `seq` above this one (catching up).
+    After(u64),
+}
+
+impl PageCursor {
+    /// The cursors of the page after this one, `(nextBefore, nextAfter)`, for a page of
+    /// `limit` that held the seqs `first..=last` (`None`: it was empty). Further back
+    /// there is more while the page's oldest is above 1; further on, after a page that
+    /// was not the newest: every `before` page, or an `after` page that came full.
+    ///
+    /// ```
+    /// use hubbub_core::PageCursor;
+    /// assert_eq!(PageCursor::Newest.next(50, Some((951, 1000)), 50), (Some(951), None));
+    /// assert_eq!(PageCursor::Before(951).next(50, Some((901, 950)), 50), (Some(901), Some(950)));
+    /// assert_eq!(PageCursor::After(0).next(50, Some((1, 50)), 50), (None, Some(50)));
+    /// assert_eq!(PageCursor::After(990).next(50, Some((991, 1000)), 10), (Some(991), None));
+    /// assert_eq!(PageCursor::Before(1).next(50, None, 0), (None, None));
+    /// ```
+    pub fn next(
+        self,
+        limit: usize,
+        seqs: Option<(u64, u64)>,
+        len: usize,
+    ) -> (Option<u64>, Option<u64>) {
+        let Some((first, last)) = seqs else {
+            return (None, None);
+        };
+        let back = (first > 1).then_some(first);
+        let on = match self {
+            PageCursor::Newest => None,
+            PageCursor::Before(_) => Some(last),
+            PageCursor::After(_) => (len >= limit).then_some(last),
+        };
+        (back, on)
+    }
 }
 
 /// What the driver must do next, yielded by [`Hub::poll_output`](crate::Hub::poll_output).

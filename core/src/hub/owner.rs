@@ -458,7 +458,6 @@ impl Hub {
             &member.room,
             Entry {
                 seq,
-                at: now.wall,
                 frame: frame.clone(),
             },
         );

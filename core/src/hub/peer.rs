@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::output::{ConnId, RoomPresence, UserStatus};
+use super::output::{ConnId, PageCursor, RoomPresence, UserStatus};
 use super::rooms::Audience;
 use crate::analytics::{RoomActivity, StatsPart};
 use crate::protocol;
@@ -125,7 +125,7 @@ pub(crate) enum Ask {
     RoomMessages {
         room: Arc<str>,
         limit: usize,
-        before: Option<u64>,
+        cursor: PageCursor,
     },
     UserMessages {
         user: Arc<str>,
@@ -153,6 +153,8 @@ pub(crate) enum Part {
     Stats(Box<StatsPart>),
     Rooms(Vec<RoomActivity>),
     Messages(Vec<(UnixMillis, Bytes)>),
+    /// A page of a room's history: (seq, frame), in seq order.
+    RoomPage(Vec<(u64, Bytes)>),
     Presence(RoomPresence),
     UsersPresence(Vec<UserStatus>),
     /// The published frame, as broadcast.

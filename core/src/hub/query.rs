@@ -36,14 +36,14 @@ impl Hub {
             Query::RoomMessages {
                 room,
                 limit,
-                before,
+                cursor,
             } => {
                 let owner = owner_of(&room, self.cfg.workers);
                 (
                     Ask::RoomMessages {
                         room: Arc::from(room),
                         limit,
-                        before,
+                        cursor,
                     },
                     vec![owner],
                 )
@@ -128,13 +128,13 @@ impl Hub {
             Ask::RoomMessages {
                 room,
                 limit,
-                before,
-            } => Part::Messages(
+                cursor,
+            } => Part::RoomPage(
                 self.owned
                     .get(&*room)
                     .map(|r| {
-                        r.newest_before(before, limit)
-                            .map(|e| (e.at, e.frame.clone()))
+                        r.page(cursor, limit)
+                            .map(|e| (e.seq, e.frame.clone()))
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -274,11 +274,30 @@ impl Hub {
                 rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
                 Answer::Rooms(rooms)
             }
-            Ask::RoomMessages { room, limit, .. } => Answer::Messages(MessageList {
-                of: MessagesOf::Room,
-                frames: merge_newest(g.parts, limit),
-                id: room,
-            }),
+            Ask::RoomMessages {
+                room,
+                limit,
+                cursor,
+            } => {
+                // A room has one owner: one part holds the page, in seq order.
+                let page: Vec<(u64, Bytes)> = g
+                    .parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Part::RoomPage(m) => m,
+                        _ => Vec::new(),
+                    })
+                    .take(limit)
+                    .collect();
+                let seqs = page.first().zip(page.last()).map(|(a, b)| (a.0, b.0));
+                let next = Some(cursor.next(limit, seqs, page.len()));
+                Answer::Messages(MessageList {
+                    of: MessagesOf::Room,
+                    frames: page.into_iter().map(|(_, f)| f).collect(),
+                    id: room,
+                    next,
+                })
+            }
             Ask::RoomPresence { room } => {
                 let presence = g.parts.into_iter().find_map(|p| match p {
                     Part::Presence(p) => Some(p),
@@ -315,6 +334,7 @@ impl Hub {
                 of: MessagesOf::User,
                 frames: merge_newest(g.parts, limit),
                 id: user,
+                next: None,
             }),
         };
         self.out.push_back(Output::Reply { id: g.id, answer });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::output::ConnId;
+use super::output::{ConnId, PageCursor};
 use super::retention::{Ledger, Retained, ENTRY_OVERHEAD};
 use crate::time::UnixMillis;
 
@@ -104,7 +104,6 @@ impl LocalRoom {
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub seq: u64,
-    pub at: UnixMillis,
     pub frame: Bytes,
 }
 
@@ -190,13 +189,22 @@ impl OwnedRoom {
             .skip(self.history.len().saturating_sub(n))
     }
 
-    /// The newest `n` retained messages with a `seq` below `before` (all if `None`),
-    /// oldest first: a page of history.
-    pub fn newest_before(&self, before: Option<u64>, n: usize) -> impl Iterator<Item = &Entry> {
-        let end = before.map_or(self.history.len(), |b| {
-            self.history.partition_point(|e| e.seq < b)
-        });
-        self.history.range(end.saturating_sub(n)..end)
+    /// A page of at most `n` retained messages, oldest first: the newest, the newest
+    /// below a `seq`, or the oldest above one.
+    pub fn page(&self, cursor: PageCursor, n: usize) -> impl Iterator<Item = &Entry> {
+        let len = self.history.len();
+        let (start, end) = match cursor {
+            PageCursor::Newest => (len.saturating_sub(n), len),
+            PageCursor::Before(b) => {
+                let end = self.history.partition_point(|e| e.seq < b);
+                (end.saturating_sub(n), end)
+            }
+            PageCursor::After(a) => {
+                let start = self.history.partition_point(|e| e.seq <= a);
+                (start, start.saturating_add(n).min(len))
+            }
+        };
+        self.history.range(start..end)
     }
 
     /// Whether the retained history holds every message after `since`: replaying it
@@ -377,7 +385,6 @@ mod tests {
     fn entry(seq: u64) -> Entry {
         Entry {
             seq,
-            at: UnixMillis(seq),
             frame: Bytes::new(),
         }
     }

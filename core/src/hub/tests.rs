@@ -682,7 +682,7 @@ fn room_presence_lists_users_once_with_their_first_name_and_arrival() {
 }
 
 #[test]
-fn room_messages_page_back_by_seq() {
+fn room_messages_page_back_and_on_by_seq_with_their_cursors() {
     let mut cfg = HubConfig::new(WorkerId(0), 1);
     cfg.rate_limit = RateLimit {
         per_sec: 0.0,
@@ -695,14 +695,15 @@ fn room_messages_page_back_by_seq() {
         hub.handle_frame(now(i), a, Inbound::Text(text.as_bytes()));
     }
     let _ = drain(&mut hub);
-    let mut page = |before: Option<u64>, limit: usize| -> Vec<u64> {
+    type Next = (Option<u64>, Option<u64>);
+    let mut page = |cursor: PageCursor, limit: usize| -> (Vec<u64>, Next) {
         hub.handle_query(
             now(10),
             QueryId(1),
             Query::RoomMessages {
                 room: "h".to_owned(),
                 limit,
-                before,
+                cursor,
             },
         );
         let list = drain(&mut hub)
@@ -715,20 +716,27 @@ fn room_messages_page_back_by_seq() {
                 _ => None,
             })
             .expect("a message list");
-        list.frames
+        let seqs = list
+            .frames
             .iter()
             .map(|f| {
                 serde_json::from_slice::<serde_json::Value>(f).unwrap()["seq"]
                     .as_u64()
                     .unwrap()
             })
-            .collect()
+            .collect();
+        (seqs, list.next.expect("a room page has cursors"))
     };
-    assert_eq!(page(None, 3), [5, 6, 7]);
-    assert_eq!(page(Some(5), 3), [2, 3, 4]);
-    assert_eq!(page(Some(2), 3), [1]);
-    assert_eq!(page(Some(1), 3), Vec::<u64>::new());
-    assert_eq!(page(Some(100), 2), [6, 7]);
+    use PageCursor::{After, Before, Newest};
+    assert_eq!(page(Newest, 3), (vec![5, 6, 7], (Some(5), None)));
+    assert_eq!(page(Before(5), 3), (vec![2, 3, 4], (Some(2), Some(4))));
+    assert_eq!(page(Before(2), 3), (vec![1], (None, Some(1))));
+    assert_eq!(page(Before(1), 3), (vec![], (None, None)));
+    assert_eq!(page(Before(100), 2), (vec![6, 7], (Some(6), Some(7))));
+    assert_eq!(page(After(0), 3), (vec![1, 2, 3], (None, Some(3))));
+    assert_eq!(page(After(3), 3), (vec![4, 5, 6], (Some(4), Some(6))));
+    assert_eq!(page(After(6), 3), (vec![7], (Some(7), None)));
+    assert_eq!(page(After(7), 3), (vec![], (None, None)));
 }
 
 fn reply(hub: &mut Hub, query: Query, t: u64) -> (Answer, Vec<Output>) {
@@ -779,7 +787,7 @@ fn a_published_system_message_takes_the_next_seq_and_reaches_every_member() {
         Query::RoomMessages {
             room: "p".into(),
             limit: 10,
-            before: None,
+            cursor: PageCursor::Newest,
         },
         3,
     );

@@ -241,19 +241,28 @@ pub fn encode_error(buf: &mut Vec<u8>, code: ErrorCode) {
 }
 
 /// Appends a history body `{"<key>":"<id>","count":N,"messages":[…]}` to `buf`, each
-/// message being a frame exactly as it was broadcast.
+/// message being a frame exactly as it was broadcast; a room's page also carries its
+/// cursors, `"nextBefore"` and `"nextAfter"` (a `seq`, or `null` where there is no more).
 ///
 /// ```
 /// use hubbub_core::protocol::encode_message_list;
 /// let mut buf = Vec::new();
-/// encode_message_list(&mut buf, "roomId", "r", [&br#"{"seq":1}"#[..], br#"{"seq":2}"#]);
-/// assert_eq!(buf, br#"{"roomId":"r","count":2,"messages":[{"seq":1},{"seq":2}]}"#);
+/// let frames = [&br#"{"seq":1}"#[..], br#"{"seq":2}"#];
+/// encode_message_list(&mut buf, "userId", "u", frames, None);
+/// assert_eq!(buf, br#"{"userId":"u","count":2,"messages":[{"seq":1},{"seq":2}]}"#);
+/// buf.clear();
+/// encode_message_list(&mut buf, "roomId", "r", frames, Some((None, Some(2))));
+/// assert_eq!(
+///     buf,
+///     br#"{"roomId":"r","count":2,"messages":[{"seq":1},{"seq":2}],"nextBefore":null,"nextAfter":2}"#
+/// );
 /// ```
 pub fn encode_message_list<'a>(
     buf: &mut Vec<u8>,
     key: &str,
     id: &str,
     frames: impl IntoIterator<Item = &'a [u8], IntoIter: ExactSizeIterator>,
+    next: Option<(Option<u64>, Option<u64>)>,
 ) {
     let frames = frames.into_iter();
     buf.extend_from_slice(b"{\"");
@@ -267,7 +276,19 @@ pub fn encode_message_list<'a>(
         }
         buf.extend_from_slice(f);
     }
-    buf.extend_from_slice(b"]}");
+    buf.push(b']');
+    if let Some((before, after)) = next {
+        let seq = |s: Option<u64>| s.map_or_else(|| "null".to_owned(), |s| s.to_string());
+        buf.extend_from_slice(
+            format!(
+                ",\"nextBefore\":{},\"nextAfter\":{}",
+                seq(before),
+                seq(after)
+            )
+            .as_bytes(),
+        );
+    }
+    buf.push(b'}');
 }
 
 /// Orders stored messages by `seq` and keeps one per `seq`: the newer, by timestamp. A

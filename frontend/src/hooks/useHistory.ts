@@ -61,13 +61,12 @@ export function useHistory(http: string, roomId: string | null, live: LogItem[],
     const base = (h: Held): Held => (h.roomId === roomId ? h : { roomId, older: [], status: 'idle', error: null });
     setHeld((h) => ({ ...base(h), status: 'loading', error: null }));
     fetchOlder(http, roomId, oldest, { limit: pageSize, signal: ctl.signal }).then(
-      (page) => {
+      ({ messages, atStart }) => {
         if (ctl.signal.aborted) return;
         inFlight.current = null;
         setHeld((h) => {
           const b = base(h);
-          const end = page.length === 0 || page[0].seq <= 1;
-          return { ...b, older: page.length ? mergeOlder(b.older, page) : b.older, status: end ? 'start' : 'idle', error: null };
+          return { ...b, older: messages.length ? mergeOlder(b.older, messages) : b.older, status: atStart ? 'start' : 'idle', error: null };
         });
       },
       (e: unknown) => {

@@ -21,7 +21,8 @@ describe('fetchOlder', () => {
     expect(fetchMock).toHaveBeenCalledTimes(1);
     expect(fetchMock.mock.calls[0][0]).toBe('http://h/api/rooms/a%20b/messages?limit=2&before=49');
     expect(fetchMock.mock.calls[0][1]?.headers).toEqual({ Accept: 'application/json' });
-    expect(page.map((m) => [m.seq, m.messageId])).toEqual([
+    expect(page.atStart).toBe(false);
+    expect(page.messages.map((m) => [m.seq, m.messageId])).toEqual([
       [47, 'm47'],
       [48, 'm48'],
     ]);
@@ -31,13 +32,30 @@ describe('fetchOlder', () => {
     fetchMock.mockImplementationOnce(() => json({ messages: range(8, 12) }));
     const page = await fetchOlder('', 'r', 10);
     expect(fetchMock.mock.calls[0][0]).toBe('/api/rooms/r/messages?limit=50&before=10');
-    expect(page.map((m) => m.seq)).toEqual([8, 9]);
+    expect(page.messages.map((m) => m.seq)).toEqual([8, 9]);
     await fetchOlder('', 'r', 10, { limit: 1000 });
     expect(fetchMock.mock.calls[1][0]).toBe('/api/rooms/r/messages?limit=200&before=10');
   });
 
   it('an empty page is an empty array (the start of the room)', async () => {
-    expect(await fetchOlder('http://h', 'r', 1)).toEqual([]);
+    expect(await fetchOlder('http://h', 'r', 1)).toEqual({ messages: [], atStart: true });
+  });
+
+  it('nextBefore null says the page is the start, before seq 1 is reached', async () => {
+    fetchMock.mockImplementationOnce(() => json({ messages: range(500, 549), nextBefore: null }));
+    expect((await fetchOlder('http://h', 'r', 550)).atStart).toBe(true);
+    fetchMock.mockImplementationOnce(() => json({ messages: range(500, 549), nextBefore: 500 }));
+    expect((await fetchOlder('http://h', 'r', 550)).atStart).toBe(false);
+  });
+
+  it('sends the access token as Bearer when there is one', async () => {
+    window.sessionStorage.setItem('hubbub.token', 'a.b.c');
+    try {
+      await fetchOlder('http://h', 'r', 5);
+      expect(fetchMock.mock.calls[0][1]?.headers).toEqual({ Accept: 'application/json', Authorization: 'Bearer a.b.c' });
+    } finally {
+      window.sessionStorage.removeItem('hubbub.token');
+    }
   });
 
   it('refuses a before that is not an integer of 1 or more, without a request', async () => {

@@ -1,9 +1,11 @@
 import type { LogItem, MessageItem } from './messageLog';
+import { apiHeaders } from './token';
 import type { ChatMessage } from './types';
 
 /**
  * Paging back through a room's history: `GET /api/rooms/{id}/messages?limit=N&before=S`
- * answers the N messages before seq S, oldest first (an empty page: nothing older).
+ * answers the N messages before seq S, oldest first, and `nextBefore` (null: nothing
+ * older; an empty page also means the start).
  * The pages fetched are kept apart from the live log (which the WebSocket fills) and
  * shown before it: `withOlder` puts the older messages that the live log does not
  * hold in front of its items, each seq once.
@@ -34,15 +36,22 @@ export interface FetchOlderOptions {
   fetchImpl?: typeof fetch;
 }
 
+/** A page back: its messages, oldest first, and whether the room has anything older. */
+export interface OlderPage {
+  messages: ChatMessage[];
+  /** The server's `nextBefore` is null, or the page reached seq 1: nothing is older. */
+  atStart: boolean;
+}
+
 /** The page of `roomId` before seq `before` (an integer ≥ 1), oldest first, one per seq. */
-export async function fetchOlder(http: string, roomId: string, before: number, o: FetchOlderOptions = {}): Promise<ChatMessage[]> {
+export async function fetchOlder(http: string, roomId: string, before: number, o: FetchOlderOptions = {}): Promise<OlderPage> {
   if (!Number.isInteger(before) || before < 1) throw new HistoryError(null, `invalid before: ${before}`);
   const limit = Math.max(1, Math.min(200, Math.floor(o.limit ?? HISTORY_PAGE)));
   const url = `${http}/api/rooms/${encodeURIComponent(roomId)}/messages?limit=${limit}&before=${before}`;
   const doFetch = o.fetchImpl ?? fetch;
   let r: Response;
   try {
-    r = await doFetch(url, { signal: o.signal, headers: { Accept: 'application/json' } });
+    r = await doFetch(url, { signal: o.signal, headers: apiHeaders() });
   } catch (e) {
     if (o.signal?.aborted) throw e;
     throw new HistoryError(null, 'network error');
@@ -66,7 +75,9 @@ export async function fetchOlder(http: string, roomId: string, before: number, o
   const raw = (body as { messages?: unknown })?.messages;
   if (!Array.isArray(raw)) throw new HistoryError(r.status, 'invalid response');
   // only what is before `before`, oldest first, each seq once
-  return mergeOlder([], raw.filter(isMessage).filter((m) => m.seq < before));
+  const messages = mergeOlder([], raw.filter(isMessage).filter((m) => m.seq < before));
+  const next = (body as { nextBefore?: unknown }).nextBefore;
+  return { messages, atStart: messages.length === 0 || messages[0].seq <= 1 || next === null };
 }
 
 /** `held` and `page` together, by seq, each seq once (the one already held wins). */

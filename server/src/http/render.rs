@@ -53,13 +53,14 @@ pub(crate) fn health(clients: usize, storage: StorageStatus) -> Response {
 /// `{"roomId"|"userId":"<id>","count":N,"messages":[…]}`, each message exactly as
 /// broadcast.
 pub(crate) fn messages_body(list: &MessageList) -> Bytes {
-    let size = 64 + list.frames.iter().map(|f| f.len() + 1).sum::<usize>();
+    let size = 96 + list.frames.iter().map(|f| f.len() + 1).sum::<usize>();
     let mut buf = Vec::with_capacity(size);
     hubbub_core::protocol::encode_message_list(
         &mut buf,
         list.of.key(),
         &list.id,
         list.frames.iter().map(|f| &f[..]),
+        list.next,
     );
     Bytes::from(buf)
 }
@@ -185,10 +186,21 @@ mod tests {
             of: MessagesOf::User,
             id: Arc::from("u"),
             frames: vec![Bytes::from_static(br#"{"seq":1}"#)],
+            next: None,
         };
         assert_eq!(
             &answer(&Answer::Messages(list)).body[..],
             br#"{"userId":"u","count":1,"messages":[{"seq":1}]}"#
+        );
+        let page = MessageList {
+            of: MessagesOf::Room,
+            id: Arc::from("r"),
+            frames: vec![Bytes::from_static(br#"{"seq":7}"#)],
+            next: Some((Some(7), None)),
+        };
+        assert_eq!(
+            &answer(&Answer::Messages(page)).body[..],
+            br#"{"roomId":"r","count":1,"messages":[{"seq":7}],"nextBefore":7,"nextAfter":null}"#
         );
         let presence = RoomPresence {
             room_id: Arc::from("r"),

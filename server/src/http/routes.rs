@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use hubbub_core::protocol::ChatMessage;
-use hubbub_core::{history_limit, Answer, MessageList, MessagesOf, Query, StorageStatus};
+use hubbub_core::{
+    history_limit, Answer, MessageList, MessagesOf, PageCursor, Query, StorageStatus,
+};
 
 use super::access::Caller;
 use super::request::Head;
@@ -74,14 +76,27 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, st
         .map(|(_, v)| v)
 }
 
-/// The `before` of a room's history page: a `seq`, 1 or more (absent: the newest page).
-fn page_before(query: &str) -> Result<Option<u64>, &'static str> {
-    match query_param(query, "before") {
-        None => Ok(None),
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(seq) if seq > 0 => Ok(Some(seq)),
-            _ => Err("before must be a seq: an integer of 1 or more"),
+/// Which page of a room's history: `before` (a `seq`, 1 or more), `after` (a `seq`, 0
+/// or more), or neither (the newest); a refusal is its `(code, message)`.
+fn page_cursor(query: &str) -> Result<PageCursor, (&'static str, &'static str)> {
+    let before = query_param(query, "before");
+    let after = query_param(query, "after");
+    match (before, after) {
+        (Some(_), Some(_)) => Err(("invalid_cursor", "give before or after, not both")),
+        (Some(raw), None) => match raw.parse::<u64>() {
+            Ok(seq) if seq > 0 => Ok(PageCursor::Before(seq)),
+            _ => Err((
+                "invalid_before",
+                "before must be a seq: an integer of 1 or more",
+            )),
         },
+        (None, Some(raw)) => raw.parse::<u64>().map(PageCursor::After).map_err(|_| {
+            (
+                "invalid_after",
+                "after must be a seq: an integer of 0 or more",
+            )
+        }),
+        (None, None) => Ok(PageCursor::Newest),
     }
 }
 
@@ -213,15 +228,15 @@ async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
         Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            match page_before(&head.query) {
-                Err(message) => Response::error(400, "invalid_before", message),
-                Ok(before) => match stored_room_page(ctx, &room, limit, before).await {
+            match page_cursor(&head.query) {
+                Err((code, message)) => Response::error(400, code, message),
+                Ok(cursor) => match stored_room_page(ctx, &room, limit, cursor).await {
                     Some(list) => Response::json(200, render::messages_body(&list)),
                     None => {
                         let query = Query::RoomMessages {
                             room,
                             limit,
-                            before,
+                            cursor,
                         };
                         asked(ctx, query).await
                     }
@@ -308,21 +323,29 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
     }
 }
 
-/// A page of a room's history from the table: the newest, or with `before` the `limit`
-/// seqs below it (each seq once: a seq stored by two lives of the room is the newer
-/// message). `None` as for [`stored_history`].
+/// A page of a room's history from the table: the newest, or with a cursor the `limit`
+/// seqs below or above it (each seq once: a seq stored by two lives of the room is the
+/// newer message). `None` as for [`stored_history`].
 async fn stored_room_page(
     ctx: &Context,
     room: &str,
     limit: usize,
-    before: Option<u64>,
+    cursor: PageCursor,
 ) -> Option<MessageList> {
-    let Some(before) = before else {
-        return stored_history(ctx, MessagesOf::Room, room, limit).await;
+    let (after, upto) = match cursor {
+        PageCursor::Newest => {
+            let mut list = stored_history(ctx, MessagesOf::Room, room, limit).await?;
+            let seqs = page_seqs(&list);
+            list.next = Some(cursor.next(limit, seqs, list.frames.len()));
+            return Some(list);
+        }
+        PageCursor::Before(before) => {
+            let upto = before - 1;
+            (upto.saturating_sub(limit as u64), upto)
+        }
+        PageCursor::After(after) => (after, after.saturating_add(limit as u64)),
     };
     let bridge = ctx.site.store.as_ref()?;
-    let upto = before - 1;
-    let after = upto.saturating_sub(limit as u64);
     let mut messages = match bridge.load_range(room, after, upto).await {
         Ok(Ok(messages)) => messages,
         Ok(Err(e)) => {
@@ -332,7 +355,24 @@ async fn stored_room_page(
         Err(_) => return None,
     };
     hubbub_core::protocol::one_per_seq(&mut messages);
-    Some(message_list(MessagesOf::Room, room, &messages))
+    let mut list = message_list(MessagesOf::Room, room, &messages);
+    let seqs = messages
+        .first()
+        .zip(messages.last())
+        .map(|(a, b)| (a.seq, b.seq));
+    list.next = Some(cursor.next(limit, seqs, messages.len()));
+    Some(list)
+}
+
+/// The first and last `seq` of a page read from the table, by parsing its frames (only
+/// the newest page needs it: the others know their messages).
+fn page_seqs(list: &MessageList) -> Option<(u64, u64)> {
+    let seq = |f: &bytes::Bytes| {
+        sonic_rs::get(&f[..], &["seq"])
+            .ok()
+            .and_then(|v| v.as_raw_str().parse::<u64>().ok())
+    };
+    Some((seq(list.frames.first()?)?, seq(list.frames.last()?)?))
 }
 
 /// Messages as the history endpoints render them: each exactly as broadcast.
@@ -349,6 +389,7 @@ fn message_list(of: MessagesOf, id: &str, messages: &[ChatMessage]) -> MessageLi
         of,
         id: Arc::from(id),
         frames,
+        next: None,
     }
 }
 
@@ -381,12 +422,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn before_is_a_seq_of_one_or_more() {
-        assert_eq!(page_before(""), Ok(None));
-        assert_eq!(page_before("limit=5&before=42"), Ok(Some(42)));
+    fn cursors_are_before_a_seq_of_one_or_more_or_after_one_of_zero_or_more() {
+        assert_eq!(page_cursor(""), Ok(PageCursor::Newest));
+        assert_eq!(page_cursor("limit=5&before=42"), Ok(PageCursor::Before(42)));
+        assert_eq!(page_cursor("after=0"), Ok(PageCursor::After(0)));
         for bad in ["before=0", "before=-1", "before=x", "before=", "before=1.5"] {
-            assert!(page_before(bad).is_err(), "{bad}");
+            assert_eq!(
+                page_cursor(bad).map_err(|e| e.0),
+                Err("invalid_before"),
+                "{bad}"
+            );
         }
+        for bad in ["after=-1", "after=x", "after="] {
+            assert_eq!(
+                page_cursor(bad).map_err(|e| e.0),
+                Err("invalid_after"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            page_cursor("before=5&after=2").map_err(|e| e.0),
+            Err("invalid_cursor")
+        );
     }
 
     #[test]
