@@ -616,6 +616,60 @@ try {
     });
   }
 
+  if (SERVER_BIN) {
+    await scenario('accounts: sign up in one browser, a wrong then the right password in another, both chat under the account name', async () => {
+      const srv = await startServer({ JWT_HS256_SECRET: `e2e-accounts-secret-${run}-0123456789abcdef` });
+      const contexts = [];
+      try {
+        const name = `Ann_${run}`.slice(0, 32);
+        const password = 'correct horse battery';
+        const room = `acct-${run}`;
+        const c1 = await browser.newContext({ viewport: DESKTOP });
+        const c2 = await browser.newContext({ viewport: DESKTOP });
+        contexts.push(c1, c2);
+        const [p1, p2] = [await c1.newPage(), await c2.newPage()];
+        for (const p of [p1, p2]) p.on('pageerror', (e) => consoleErrors.push(String(e)));
+        await p1.goto(pageUrl('chat', srv.url));
+        await p1.fill('[data-testid="account-username"]', name);
+        await p1.fill('[data-testid="account-password"]', password);
+        await p1.click('[data-testid="signup"]');
+        await until('signed up', () => p1.isVisible('[data-testid="signed-in"]'));
+        await p1.fill('[data-testid="username"]', 'Ignored');
+        await p1.fill('[data-testid="room"]', room);
+        await p1.click('[data-testid="join"]');
+        await until('p1 connected', async () => (await status(p1)) === 'open');
+        const text = `from the account (${run})`;
+        await send(p1, text);
+
+        await p2.goto(pageUrl('chat', srv.url));
+        await p2.fill('[data-testid="account-username"]', name.toLowerCase());
+        await p2.fill('[data-testid="account-password"]', 'wrong horse battery');
+        await p2.click('[data-testid="login"]');
+        await until('the wrong password is refused', async () =>
+          ((await p2.textContent('[data-testid="signin-error"]')) ?? '').includes('username or the password is wrong'),
+        );
+        await p2.fill('[data-testid="account-password"]', password);
+        await p2.click('[data-testid="login"]');
+        await until('logged in', () => p2.isVisible('[data-testid="signed-in"]'));
+        await p2.fill('[data-testid="username"]', 'Also ignored');
+        await p2.fill('[data-testid="room"]', room);
+        await p2.click('[data-testid="join"]');
+        await until('p2 connected', async () => (await status(p2)) === 'open');
+        await until('p2 sees the message under the account name', () =>
+          p2.$$eval(
+            '[data-testid="message"]',
+            (els, [t, n]) => els.some((e) => e.querySelector('.msg-content')?.textContent === t && e.querySelector('.msg-name')?.textContent === n),
+            [text, name],
+          ),
+        );
+        await p2.screenshot({ path: join(ART, 'accounts.png') });
+      } finally {
+        for (const c of contexts) await c.close().catch(() => {});
+        await srv.stop();
+      }
+    });
+  }
+
   // ---- protocol v2: two users, rooms A and B, one connection each ----
   const V2A = `v2a-${run}`;
   const V2B = `v2b-${run}`;

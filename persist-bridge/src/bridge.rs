@@ -243,6 +243,38 @@ impl Bridge {
         })
     }
 
+    /// The account of `user_id` in the state table, if there is one (the table is created
+    /// first if need be).
+    pub fn account(
+        &self,
+        user_id: &str,
+    ) -> oneshot::Receiver<Result<Option<crate::StoredAccount>, QueryError>> {
+        let (client, table, user) = (
+            self.ctx.query_client.clone(),
+            self.ctx.cfg.state_table.clone(),
+            user_id.to_owned(),
+        );
+        self.spawn_query(user.is_empty(), async move {
+            crate::state::ensure(&client, &table).await?;
+            crate::accounts::get(&client, &table, &user).await
+        })
+    }
+
+    /// Stores a new account unless its user id is taken (`Ok(false)`).
+    pub fn create_account(
+        &self,
+        account: crate::StoredAccount,
+    ) -> oneshot::Receiver<Result<bool, QueryError>> {
+        let (client, table) = (
+            self.ctx.query_client.clone(),
+            self.ctx.cfg.state_table.clone(),
+        );
+        self.spawn_query(false, async move {
+            crate::state::ensure(&client, &table).await?;
+            crate::accounts::create(&client, &table, &account).await
+        })
+    }
+
     /// Stops accepting records (pushes are refused and counted as dropped), writes what is
     /// queued within `deadline`, then stops the thread. What could not be written is
     /// counted as failed, logged with its message ids, and listed in the report.

@@ -146,7 +146,7 @@ where
 }
 
 /// A query error for the caller.
-fn query_error(e: WriteError) -> QueryError {
+pub(crate) fn query_error(e: WriteError) -> QueryError {
     match e {
         WriteError::Rejected(m) | WriteError::Denied(m) => QueryError::Service(m),
         WriteError::TableMissing(_) => {

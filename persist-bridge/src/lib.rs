@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accounts;
 mod bridge;
 mod config;
 pub mod dynamo;
@@ -59,6 +60,7 @@ mod queue;
 mod retry;
 mod state;
 
+pub use accounts::StoredAccount;
 pub use bridge::{Bridge, DrainReport, RoomState};
 pub use config::{BridgeConfig, ConfigError, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_LINGER};
 pub use error::{QueryError, StartError, WriteError};

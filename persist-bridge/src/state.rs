@@ -4,7 +4,8 @@
 //! Layout (`DYNAMODB_STATE_TABLE`, created on demand, PAY_PER_REQUEST): partition key `PK`
 //! (S), sort key `SK` (S).
 //! - a read marker: `PK = "room#<roomId>"`, `SK = "read#<userId>"`, `Seq` (N);
-//! - a last-seen time: `PK = "user#<userId>"`, `SK = "lastSeen"`, `At` (N, Unix ms).
+//! - a last-seen time: `PK = "user#<userId>"`, `SK = "lastSeen"`, `At` (N, Unix ms);
+//! - an account: `PK = "account#<userId>"`, `SK = "account"` (see `accounts`).
 //!
 //! Writes come from a bounded queue of their own and go out in BatchWriteItem calls of at
 //! most 25, the same key written once per batch (its newest value); a write that keeps
@@ -59,6 +60,27 @@ fn item_of(write: &StateWrite) -> HashMap<String, AttributeValue> {
         }
     }
     item
+}
+
+/// [`bootstrap`] once per table and process: later calls return at once.
+pub(crate) async fn ensure(client: &Client, table: &str) -> Result<(), QueryError> {
+    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let known = |t: &str| {
+        READY
+            .lock()
+            .map(|r| r.iter().any(|x| x == t))
+            .unwrap_or(false)
+    };
+    if known(table) {
+        return Ok(());
+    }
+    bootstrap(client, table)
+        .await
+        .map_err(crate::dynamo::query_error)?;
+    if let Ok(mut ready) = READY.lock() {
+        ready.push(table.to_owned());
+    }
+    Ok(())
 }
 
 /// Creates the state table if it is missing and waits until it is active.

@@ -158,6 +158,11 @@ pub struct Config {
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// Lifetime of the tokens `POST /auth/signup` and `/auth/login` answer, 60 s to 30 days
+    /// (accounts are on with JWT_HS256_SECRET).
+    #[arg(long, env = "ACCOUNT_TOKEN_TTL_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub account_token_ttl_secs: u64,
+
     /// Seconds of clock skew allowed on a JWT's `exp` and `nbf`, 0 to 3600.
     #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub jwt_leeway_secs: u64,

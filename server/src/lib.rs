@@ -13,6 +13,7 @@
 //!
 //! Only what `main.rs` and the fuzz targets need is public.
 
+mod accounts;
 pub mod config;
 mod engine;
 mod figures;

@@ -63,6 +63,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     let store = crate::store::start(&config)?;
+    let accounts = crate::accounts::start(&config, store.as_ref())?;
     let site = Arc::new(Site {
         origins,
         gauge: ConnectionGauge::new(max_connections),
@@ -72,6 +73,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         api_key,
         auth,
         cors,
+        accounts,
     });
     let process = Arc::new(Process {
         site,
@@ -223,9 +225,10 @@ async fn worker(id: WorkerId, process: Arc<Process>, ready: mpsc::Sender<Result<
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    monoio::spawn(http::connection::serve(ctx.clone(), stream));
+                    let peer = Some(peer.ip());
+                    monoio::spawn(http::connection::serve(ctx.clone(), stream, peer));
                 }
                 Err(e) => {
                     accept_errors.failed(id, &e, Instant::now());

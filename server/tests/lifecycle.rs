@@ -45,6 +45,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("JWT_RS256_PUBLIC_KEY_FILE", "/etc/hostname"),
         ("JWT_ISSUER", "https://id.example"),
         ("JWT_LEEWAY_SECS", "3601"),
+        ("ACCOUNT_TOKEN_TTL_SECS", "10"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -74,6 +75,7 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "JWT_ISSUER",
         "JWT_AUDIENCE",
         "JWT_LEEWAY_SECS",
+        "ACCOUNT_TOKEN_TTL_SECS",
         "RATE_LIMIT_PER_SEC",
         "RATE_LIMIT_BURST",
         "PERSIST_BATCH_SIZE",

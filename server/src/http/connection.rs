@@ -26,7 +26,7 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves one connection.
-pub(crate) async fn serve(ctx: Context, mut stream: TcpStream) {
+pub(crate) async fn serve(ctx: Context, mut stream: TcpStream, peer: Option<std::net::IpAddr>) {
     let site = ctx.site.clone();
     // Every connection holds a descriptor, HTTP or WebSocket: both count toward the limit.
     let gauge = &site.gauge;
@@ -65,7 +65,10 @@ pub(crate) async fn serve(ctx: Context, mut stream: TcpStream) {
                 close_after(stream, r.encode(false, false)).await;
                 return;
             }
-            Ok(Ok(head)) => head,
+            Ok(Ok(mut head)) => {
+                head.peer = peer;
+                head
+            }
         };
         let rest = buf.split_off(head.len);
         buf = rest;

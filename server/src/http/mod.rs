@@ -41,6 +41,8 @@ pub(crate) struct Site {
     pub auth: Arc<hubbub_core::auth::Authenticator>,
     /// The origins CORS grants ([`crate::config::Config::cors_origins`]).
     pub cors: AllowedOrigins,
+    /// Signup and login, with `JWT_HS256_SECRET` set.
+    pub accounts: Option<Arc<crate::accounts::Accounts>>,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

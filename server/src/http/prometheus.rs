@@ -12,7 +12,11 @@ use hubbub_core::Snapshot;
 use crate::figures::ServerFigures;
 
 /// The exposition text for `s` and the server's own `figures`.
-pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
+pub fn render(
+    s: &Snapshot,
+    figures: &ServerFigures,
+    accounts: Option<&crate::accounts::AccountFigures>,
+) -> String {
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
         let _ = writeln!(
@@ -182,6 +186,33 @@ pub fn render(s: &Snapshot, figures: &ServerFigures) -> String {
         let samples: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         metric(name, kind, help, &samples);
     }
+    if let Some(a) = accounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, help, v) in [
+            (
+                "account_signups_total",
+                "Accounts created (POST /auth/signup).",
+                &a.signups,
+            ),
+            (
+                "account_logins_total",
+                "Successful logins (POST /auth/login).",
+                &a.logins,
+            ),
+            (
+                "account_login_failures_total",
+                "Logins refused with bad_credentials.",
+                &a.login_failures,
+            ),
+            (
+                "account_throttled_total",
+                "Signups and logins refused with 429 before any hashing.",
+                &a.throttled,
+            ),
+        ] {
+            metric(name, "counter", help, &[("", v.load(Relaxed) as f64)]);
+        }
+    }
     metric(
         "http_connections",
         "gauge",
@@ -260,7 +291,7 @@ mod tests {
         let snap: Snapshot = Snapshot::default();
         let figures = ServerFigures::new(2);
         figures.workers[1].queued_bytes.store(4096, Relaxed);
-        let text = render(&snap, &figures);
+        let text = render(&snap, &figures, None);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(

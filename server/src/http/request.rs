@@ -31,6 +31,8 @@ pub struct Head {
     pub content_length: usize,
     /// Bytes of the head, including the final blank line.
     pub len: usize,
+    /// The peer's address (set by the connection, not parsed).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// Why a head could not be read.

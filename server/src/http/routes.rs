@@ -27,6 +27,8 @@ enum Route {
     UserMessages(String),
     /// `POST /api/server/{action}`.
     Server(Action),
+    /// `POST /auth/signup`, `POST /auth/login`.
+    Auth(crate::accounts::Action),
     /// Unknown under `/api/`.
     ApiNotFound,
     /// Anything else: the dashboard's files.
@@ -41,6 +43,9 @@ fn route(path: &str) -> Route {
         "/metrics" => Route::Metrics,
         "/api/rooms" | "/api/rooms/" => Route::Rooms,
         "/api/presence" => Route::UsersPresence,
+        "/auth/signup" => Route::Auth(crate::accounts::Action::Signup),
+        "/auth/login" => Route::Auth(crate::accounts::Action::Login),
+        _ if path.starts_with("/auth/") => Route::ApiNotFound,
         _ => {
             let Some(rest) = path.strip_prefix("/api/") else {
                 return Route::Static;
@@ -131,6 +136,25 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
     if api && head.method == "OPTIONS" {
         return cors(Response::json(204, "").header("Access-Control-Max-Age", "600"));
     }
+    if let Route::Auth(action) = r {
+        let resp = match (&site.accounts, head.method.as_str()) {
+            (None, _) => Response::error(
+                404,
+                "not_found",
+                "accounts are off: the server has no JWT_HS256_SECRET",
+            ),
+            (Some(accounts), "POST") => {
+                let r = accounts.handle(action, body, head.peer).await;
+                let resp = Response::json(r.status, r.body);
+                match r.retry_after {
+                    Some(secs) => resp.header("Retry-After", &secs.to_string()),
+                    None => resp,
+                }
+            }
+            (Some(_), _) => method_not_allowed(&head.method, "POST, OPTIONS"),
+        };
+        return cors(resp);
+    }
     if let Route::Server(action) = r {
         let resp = if head.method == "POST" {
             server_api::handle(ctx, action, head, body).await
@@ -180,7 +204,12 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 headers: String::new(),
-                body: prometheus::render(&snapshot, &site.figures).into(),
+                body: prometheus::render(
+                    &snapshot,
+                    &site.figures,
+                    site.accounts.as_ref().map(|a| &a.figures),
+                )
+                .into(),
             },
             None => render::unavailable(),
         },
@@ -199,7 +228,9 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
             }
         }
         // Answered above.
-        Route::Server(_) => return method_not_allowed(&head.method, "POST, OPTIONS"),
+        Route::Server(_) | Route::Auth(_) => {
+            return method_not_allowed(&head.method, "POST, OPTIONS")
+        }
         Route::ApiNotFound => {
             Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
         }

@@ -1,0 +1,58 @@
+//! Where accounts live: in memory with the memory store (gone at restart, like its
+//! history), in the DynamoDB state table with `STORE=dynamodb`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hubbub_persist_bridge::{Bridge, StoredAccount};
+
+/// The store did not answer.
+#[derive(Debug)]
+pub struct Unavailable;
+
+/// The accounts' store.
+pub enum AccountStore {
+    /// By user id.
+    Memory(Mutex<HashMap<String, StoredAccount>>),
+    /// The state table.
+    Dynamo(Arc<Bridge>),
+}
+
+impl AccountStore {
+    /// The account of `user_id`.
+    pub async fn get(&self, user_id: &str) -> Result<Option<StoredAccount>, Unavailable> {
+        match self {
+            AccountStore::Memory(m) => Ok(m.lock().map_err(|_| Unavailable)?.get(user_id).cloned()),
+            AccountStore::Dynamo(bridge) => match bridge.account(user_id).await {
+                Ok(Ok(found)) => Ok(found),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "account lookup failed");
+                    Err(Unavailable)
+                }
+                Err(_) => Err(Unavailable),
+            },
+        }
+    }
+
+    /// Stores `account` unless its user id is taken (`Ok(false)`).
+    pub async fn create(&self, account: StoredAccount) -> Result<bool, Unavailable> {
+        match self {
+            AccountStore::Memory(m) => {
+                let mut m = m.lock().map_err(|_| Unavailable)?;
+                if m.contains_key(&account.user_id) {
+                    return Ok(false);
+                }
+                m.insert(account.user_id.clone(), account);
+                Ok(true)
+            }
+            AccountStore::Dynamo(bridge) => match bridge.create_account(account).await {
+                Ok(Ok(created)) => Ok(created),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "account creation failed");
+                    Err(Unavailable)
+                }
+                Err(_) => Err(Unavailable),
+            },
+        }
+    }
+}
