@@ -606,6 +606,12 @@ try {
           text,
         );
         if (name !== 'Tina (token)') throw new Error(`the message shows as "${name}", not the token's name`);
+        const own = await page.$$eval(
+          '[data-testid="message"]',
+          (els, t) => els.find((e) => e.querySelector('.msg-content')?.textContent === t)?.getAttribute('data-own'),
+          text,
+        );
+        if (own !== 'true') throw new Error('the page does not know the message is its own (the token names the user)');
         const res = await fetch(`${srv.url}/api/rooms/${room}/messages`);
         if (res.status !== 401) throw new Error(`history without a token answered ${res.status}`);
         await page.screenshot({ path: join(ART, 'signin.png') });

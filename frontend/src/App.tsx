@@ -9,6 +9,7 @@ import { useChat, type Session } from './hooks/useChat';
 import { useV2Chat, type V2Session } from './hooks/useV2Chat';
 import { safeStorage, server, stableUserId } from './lib/config';
 import { validateRoom, validateUsername } from './lib/text';
+import { tokenIdentity } from './lib/token';
 
 type Route = 'chat' | 'rooms' | 'analytics';
 
@@ -27,6 +28,12 @@ function useRoute(): Route {
   return route;
 }
 
+/** The user the page runs as: the token's, when it has one (the server names it so). */
+function withToken(userId: string, username: string): { userId: string; username: string } {
+  const who = tokenIdentity();
+  return who ? { userId: who.userId, username: who.username ?? who.userId } : { userId, username };
+}
+
 function loadSession(userId: string): Session | null {
   try {
     const raw = window.sessionStorage.getItem('hubbub.session');
@@ -34,7 +41,7 @@ function loadSession(userId: string): Session | null {
     const s = JSON.parse(raw) as { username?: string; room?: string };
     if (typeof s.username !== 'string' || typeof s.room !== 'string') return null;
     if (validateUsername(s.username) || validateRoom(s.room)) return null;
-    return { userId, username: s.username, room: s.room };
+    return { ...withToken(userId, s.username), room: s.room };
   } catch {
     return null;
   }
@@ -49,7 +56,7 @@ function loadV2Session(userId: string): V2Session | null {
     const s = JSON.parse(raw) as { username?: string; rooms?: unknown };
     if (typeof s.username !== 'string' || validateUsername(s.username) || !Array.isArray(s.rooms)) return null;
     const rooms = s.rooms.filter((r): r is string => typeof r === 'string' && !validateRoom(r));
-    return { userId, username: s.username, rooms };
+    return { ...withToken(userId, s.username), rooms };
   } catch {
     return null;
   }
@@ -100,7 +107,7 @@ export function App() {
       } catch {
         /* ignore */
       }
-      const s = { userId, username, rooms };
+      const s = { ...withToken(userId, username), rooms };
       saveV2Session(s);
       setV2Session(s);
     },
@@ -120,7 +127,7 @@ export function App() {
       } catch {
         /* ignore */
       }
-      setSession({ userId, username, room });
+      setSession({ ...withToken(userId, username), room });
     },
     [store, userId],
   );

@@ -30,3 +30,39 @@ export function apiHeaders(token: string | null = getToken()): Record<string, st
   if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
+
+function b64urlText(part: string): string | null {
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Who a token says its bearer is, read (not verified: the server does that) so the page
+ * knows its own messages: a JWT's `sub` and `name`, or an original-system token's user.
+ */
+export function tokenIdentity(token: string | null = getToken()): { userId: string; username: string | null } | null {
+  const parts = token?.split('.') ?? [];
+  if (parts.length === 3) {
+    const text = b64urlText(parts[1]);
+    try {
+      const claims = text ? (JSON.parse(text) as { sub?: unknown; name?: unknown }) : null;
+      if (claims && typeof claims.sub === 'string' && claims.sub) {
+        return { userId: claims.sub, username: typeof claims.name === 'string' ? claims.name.trim() || null : null };
+      }
+    } catch {
+      /* not JSON */
+    }
+    return null;
+  }
+  if (parts.length === 2) {
+    const text = b64urlText(parts[0]);
+    const cut = text?.lastIndexOf('|') ?? -1;
+    if (text && cut > 0) return { userId: text.slice(0, cut), username: null };
+  }
+  return null;
+}
