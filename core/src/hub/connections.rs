@@ -26,7 +26,11 @@ impl Hub {
                 .ok_or(crate::auth::TokenError::Missing)?;
             let who = self.cfg.auth.verify(token, now.wall)?;
             // The token names the user and the name: a URL cannot impersonate anyone.
-            params.username = who.username.unwrap_or_else(|| who.user_id.clone());
+            params.username = who.username.unwrap_or_else(|| {
+                // A user id may be longer than a display name may.
+                let max = crate::upgrade::MAX_USERNAME_CHARS;
+                who.user_id.chars().take(max).collect()
+            });
             params.user_id = who.user_id;
             valid_until = who.valid_until;
             if params.proto == 2 {

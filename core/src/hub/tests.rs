@@ -847,3 +847,27 @@ fn disconnect_closes_only_the_users_connections() {
     let (again, _) = reply(&mut hub, query, 2);
     assert!(matches!(again, Answer::Affected(0)), "{again:?}");
 }
+
+#[test]
+fn with_auth_the_token_names_the_user_and_a_long_id_is_cut_to_a_display_name() {
+    let secret = b"hub-test-secret-of-32-bytes-long".to_vec();
+    let checks = Arc::new(crate::auth::Authenticator::new(Some(&secret), None).unwrap());
+    let hub = quiet_hub(|c| c.auth = checks);
+    let long = "é".repeat(60);
+    let token = crate::auth::sign(&secret, &long, 2_000_000_000);
+    let query = format!("userId=eve&username=Eve&token={token}");
+    let adm = hub
+        .admit(
+            now(0),
+            &UpgradeRequest {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(adm.user_id(), long);
+    assert_eq!(
+        adm.username(),
+        "é".repeat(crate::upgrade::MAX_USERNAME_CHARS)
+    );
+}
