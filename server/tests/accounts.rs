@@ -7,7 +7,7 @@ mod common;
 
 use serde_json::{json, Value};
 
-use common::Server;
+use common::{assert_refused, Server};
 use hubbub_test_support::dynalite::Dynalite;
 use hubbub_test_support::http::{self, Response};
 use hubbub_test_support::ws::WsClient;
@@ -21,15 +21,6 @@ fn post(server: &Server, path: &str, body: &str) -> Response {
 
 fn creds(username: &str, password: &str) -> String {
     json!({"username": username, "password": password}).to_string()
-}
-
-fn assert_refused(r: &Response, status: u16, code: &str) {
-    assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (status, Some(code)),
-        "{}",
-        r.body
-    );
 }
 
 /// The hello of a v2 connection opened with `token`.

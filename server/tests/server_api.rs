@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use common::matrix::{each_run, Run, BOTH, MEMORY};
-use common::Server;
+use common::{assert_refused, Server};
 use hubbub_test_support::http::{self, Response};
 use hubbub_test_support::poll::wait_until;
 use hubbub_test_support::ws::WsEvent;
@@ -34,15 +34,6 @@ fn post_ok(server: &Server, action: &str, body: &Value, status: u16) -> Value {
     let r = post(server, action, body);
     assert_eq!(r.status, status, "POST {action} {body}: {}", r.body);
     r.json()
-}
-
-fn assert_refused(r: &Response, status: u16, code: &str) {
-    assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (status, Some(code)),
-        "{}",
-        r.body
-    );
 }
 
 /// The next frame of a v1 connection that is not presence.

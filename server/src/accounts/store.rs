@@ -18,19 +18,30 @@ pub enum AccountStore {
     Dynamo(Arc<Bridge>),
 }
 
+/// The bridge's answer, or `Unavailable` (logged) when it failed or its thread is gone.
+fn answered<T>(
+    answer: Result<
+        Result<T, hubbub_persist_bridge::QueryError>,
+        futures_channel::oneshot::Canceled,
+    >,
+    what: &str,
+) -> Result<T, Unavailable> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "account {what} failed");
+            Err(Unavailable)
+        }
+        Err(_) => Err(Unavailable),
+    }
+}
+
 impl AccountStore {
     /// The account of `user_id`.
     pub async fn get(&self, user_id: &str) -> Result<Option<StoredAccount>, Unavailable> {
         match self {
             AccountStore::Memory(m) => Ok(m.lock().map_err(|_| Unavailable)?.get(user_id).cloned()),
-            AccountStore::Dynamo(bridge) => match bridge.account(user_id).await {
-                Ok(Ok(found)) => Ok(found),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "account lookup failed");
-                    Err(Unavailable)
-                }
-                Err(_) => Err(Unavailable),
-            },
+            AccountStore::Dynamo(bridge) => answered(bridge.account(user_id).await, "lookup"),
         }
     }
 
@@ -45,14 +56,9 @@ impl AccountStore {
                 m.insert(account.user_id.clone(), account);
                 Ok(true)
             }
-            AccountStore::Dynamo(bridge) => match bridge.create_account(account).await {
-                Ok(Ok(created)) => Ok(created),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "account creation failed");
-                    Err(Unavailable)
-                }
-                Err(_) => Err(Unavailable),
-            },
+            AccountStore::Dynamo(bridge) => {
+                answered(bridge.create_account(account).await, "creation")
+            }
         }
     }
 }

@@ -281,7 +281,7 @@ async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
         },
         Route::UserMessages(user) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
-            match stored_history(ctx, MessagesOf::User, &user, limit).await {
+            match stored_history(ctx, &user, limit).await {
                 Some(list) => Response::json(200, render::messages_body(&list)),
                 None => asked(ctx, Query::UserMessages { user, limit }).await,
             }
@@ -356,36 +356,28 @@ async fn snapshot(ctx: &Context) -> Option<Box<hubbub_core::Snapshot>> {
 
 /// A page of a room's history from the table: the newest, or with a cursor the `limit`
 /// seqs below or above it (each seq once: a seq stored by two lives of the room is the
-/// newer message). `None` as for [`stored_history`].
+/// newer message), with its cursors. `None` as for [`stored_history`].
 async fn stored_room_page(
     ctx: &Context,
     room: &str,
     limit: usize,
     cursor: PageCursor,
 ) -> Option<MessageList> {
-    let (after, upto) = match cursor {
-        PageCursor::Newest => {
-            let mut list = stored_history(ctx, MessagesOf::Room, room, limit).await?;
-            let seqs = page_seqs(&list);
-            list.next = Some(cursor.next(limit, seqs, list.frames.len()));
-            return Some(list);
-        }
-        PageCursor::Before(before) => {
-            let upto = before - 1;
-            (upto.saturating_sub(limit as u64), upto)
-        }
-        PageCursor::After(after) => (after, after.saturating_add(limit as u64)),
-    };
     let bridge = ctx.site.store.as_ref()?;
-    let mut messages = match bridge.load_range(room, after, upto).await {
-        Ok(Ok(messages)) => messages,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "history from memory: the store did not answer");
-            return None;
-        }
-        Err(_) => return None,
+    // The seqs `after < seq <= upto` of a page with a cursor.
+    let range = match cursor {
+        PageCursor::Newest => None,
+        PageCursor::Before(b) => Some(((b - 1).saturating_sub(limit as u64), b - 1)),
+        PageCursor::After(a) => Some((a, a.saturating_add(limit as u64))),
     };
-    hubbub_core::protocol::one_per_seq(&mut messages);
+    let messages = match range {
+        None => from_store(bridge.room_history(room, limit).await)?,
+        Some((after, upto)) => {
+            let mut messages = from_store(bridge.load_range(room, after, upto).await)?;
+            hubbub_core::protocol::one_per_seq(&mut messages);
+            messages
+        }
+    };
     let mut list = message_list(MessagesOf::Room, room, &messages);
     let seqs = messages
         .first()
@@ -395,15 +387,21 @@ async fn stored_room_page(
     Some(list)
 }
 
-/// The first and last `seq` of a page read from the table, by parsing its frames (only
-/// the newest page needs it: the others know their messages).
-fn page_seqs(list: &MessageList) -> Option<(u64, u64)> {
-    let seq = |f: &bytes::Bytes| {
-        sonic_rs::get(&f[..], &["seq"])
-            .ok()
-            .and_then(|v| v.as_raw_str().parse::<u64>().ok())
-    };
-    Some((seq(list.frames.first()?)?, seq(list.frames.last()?)?))
+/// The store's answer; `None` (logged) when it did not answer, so that memory does.
+fn from_store<T>(
+    answer: Result<
+        Result<T, hubbub_persist_bridge::QueryError>,
+        futures_channel::oneshot::Canceled,
+    >,
+) -> Option<T> {
+    match answer {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "history from memory: the store did not answer");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Messages as the history endpoints render them: each exactly as broadcast.
@@ -424,28 +422,12 @@ fn message_list(of: MessagesOf, id: &str, messages: &[ChatMessage]) -> MessageLi
     }
 }
 
-/// With a durable store, history comes from the table; `None` (the store does not answer,
-/// or there is none) means the in-memory history answers instead.
-async fn stored_history(
-    ctx: &Context,
-    of: MessagesOf,
-    id: &str,
-    limit: usize,
-) -> Option<MessageList> {
+/// A user's history from the table; `None` (the store does not answer, or there is none)
+/// means the in-memory history answers instead.
+async fn stored_history(ctx: &Context, user: &str, limit: usize) -> Option<MessageList> {
     let bridge = ctx.site.store.as_ref()?;
-    let answer = match of {
-        MessagesOf::Room => bridge.room_history(id, limit).await,
-        MessagesOf::User => bridge.user_history(id, limit).await,
-    };
-    let messages = match answer {
-        Ok(Ok(messages)) => messages,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "history from memory: the store did not answer");
-            return None;
-        }
-        Err(_) => return None,
-    };
-    Some(message_list(of, id, &messages))
+    let messages = from_store(bridge.user_history(user, limit).await)?;
+    Some(message_list(MessagesOf::User, user, &messages))
 }
 
 #[cfg(test)]

@@ -164,6 +164,16 @@ fn static_dir() -> String {
 }
 
 /// The `seq` of each message of a history body (`{"messages":[…]}`), in order.
+/// `r` is an HTTP refusal with `status` and the JSON error `code`.
+pub fn assert_refused(r: &Response, status: u16, code: &str) {
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.body
+    );
+}
+
 pub fn seqs(body: &serde_json::Value) -> Vec<u64> {
     messages(body)
         .map(|m| m["seq"].as_u64().expect("seq"))
