@@ -117,6 +117,9 @@ pub(crate) struct Counters {
     pub refreshes: u64,
     pub refreshes_refused: u64,
     pub token_expiries: u64,
+    pub rooms_created: u64,
+    pub joins_refused: u64,
+    pub state_dropped: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -279,6 +282,13 @@ pub struct Snapshot {
     pub refreshes_refused: u64,
     /// Connections closed with 4001 because their token expired.
     pub token_expiry_closes: u64,
+    /// Rooms made through the rooms API (`POST /api/rooms`) since start.
+    pub rooms_created: u64,
+    /// Subscriptions refused: a private or group room the user is not a member of, or a
+    /// deleted room.
+    pub room_joins_refused: u64,
+    /// Membership writes to the state table's per-user index lost to a full queue.
+    pub membership_writes_dropped: u64,
     /// Frames handed to sockets.
     pub total_deliveries: u64,
     /// Messages dropped by rate limiting.
@@ -334,6 +344,9 @@ impl Snapshot {
             total.refreshes += c.refreshes;
             total.refreshes_refused += c.refreshes_refused;
             total.token_expiries += c.token_expiries;
+            total.rooms_created += c.rooms_created;
+            total.joins_refused += c.joins_refused;
+            total.state_dropped += c.state_dropped;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -392,6 +405,9 @@ impl Snapshot {
             tokens_refreshed: total.refreshes,
             refreshes_refused: total.refreshes_refused,
             token_expiry_closes: total.token_expiries,
+            rooms_created: total.rooms_created,
+            room_joins_refused: total.joins_refused,
+            membership_writes_dropped: total.state_dropped,
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

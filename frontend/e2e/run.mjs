@@ -5,7 +5,9 @@
 //   HUBBUB_RESTART_CMD='./restart-server.sh'  (optional: restarts the server on the same port, returns when healthy)
 //   CHROMIUM=/usr/bin/chromium                (optional)
 //   HUBBUB_E2E_BIN=target/debug/hubbub         (optional: the presence scenario starts its own
-//                                               server from it, with PRESENCE_MAX_MEMBERS=1)
+//                                               server from it, with PRESENCE_MAX_MEMBERS=1; the
+//                                               sign-in, accounts and rooms scenarios one with
+//                                               JWT_HS256_SECRET)
 //
 // The dashboard is loaded from the server itself (it serves frontend/dist at "/").
 // Set HUBBUB_PAGE_URL to load it from somewhere else (e.g. `vite preview`); the page
@@ -187,10 +189,11 @@ function recordSockets(page) {
 const sentFrames = (sockets, type) => sockets.flatMap((s) => s.sent.filter((f) => f.type === type));
 const receivedFrames = (sockets, type) => sockets.flatMap((s) => s.received.filter((f) => f.type === type));
 
-async function openRooms(page, username, rooms, base = BASE) {
+async function openRooms(page, username, rooms, base = BASE, token = null) {
   await page.goto(pageUrl('rooms', base));
   await page.fill('[data-testid="v2-username"]', username);
   await page.fill('[data-testid="v2-rooms"]', rooms.join(', '));
+  if (token) await page.fill('[data-testid="token"]', token);
   await page.click('[data-testid="v2-join"]');
   await until(`${username} connected (v2)`, async () => (await status(page)) === 'open');
   for (const r of rooms) await until(`${username} subscribed to ${r}`, async () => (await page.getAttribute(roomSel(r), 'data-state')) === 'subscribed');
@@ -674,6 +677,272 @@ try {
         await srv.stop();
       }
     });
+  }
+
+  // ---- rooms (Rooms API, issue 14): a server with JWT auth, users named by HS256 tokens ----
+  /** An HS256 JWT for `sub` (and display name `name`), valid for an hour. */
+  const hs256Token = (secret, sub, name) => {
+    const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, name, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+    return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+  };
+  /**
+   * A server of its own with JWT_HS256_SECRET, and a browser context per user, each with
+   * a token naming `<name>-<run>`. `close()` ends both.
+   */
+  const roomsWorld = async (names) => {
+    const SECRET = `e2e-rooms-secret-${run}-0123456789abcdef`;
+    const srv = await startServer({ JWT_HS256_SECRET: SECRET });
+    const contexts = [];
+    const close = async () => {
+      for (const c of contexts) await c.close().catch(() => {});
+      await srv.stop();
+    };
+    try {
+      const users = {};
+      for (const n of names) {
+        const ctx = await browser.newContext({ viewport: DESKTOP });
+        contexts.push(ctx);
+        const page = await ctx.newPage();
+        page.on('pageerror', (e) => consoleErrors.push(String(e)));
+        const id = `${n}-${run}`;
+        const display = n[0].toUpperCase() + n.slice(1);
+        users[n] = { id, display, token: hs256Token(SECRET, id, display), page, ws: recordSockets(page) };
+      }
+      return { srv, users, close };
+    } catch (e) {
+      await close();
+      throw e;
+    }
+  };
+  /** A Rooms API request from node with the user's token: the status and the JSON body. */
+  const roomsCall = async (w, user, method, path, body) => {
+    const headers = { Authorization: `Bearer ${user.token}`, Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(`${w.srv.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: json, text };
+  };
+  const notices = (page) => page.$$eval('[data-testid="inline-error"]', (els) => els.map((e) => ({ code: e.getAttribute('data-code'), text: e.querySelector('.err-text')?.textContent ?? '' })));
+  const roomIds = (page) => page.$$eval('[data-testid="room-item"]', (els) => els.map((e) => e.getAttribute('data-room')));
+  const roomLabel = (page, roomId) => page.textContent(`${roomSel(roomId)} .room-name`).then((t) => (t ?? '').trim());
+  /** The user opens the Rooms page with a token and `rooms`; the dashboard has then listed the user's rooms. */
+  const openRoomsAs = async (w, user, rooms) => {
+    await openRooms(user.page, user.display, rooms, w.srv.url, user.token);
+    await roomsListed(user);
+  };
+  /** The dashboard's `GET /api/users/{me}/rooms` (on load) has been answered. */
+  const roomsListed = (user) =>
+    until(`${user.display}'s rooms listed`, async () => {
+      const got = await user.page.getAttribute('[data-testid="rooms-panel"]', 'data-listed');
+      if (got && got !== 'pending' && got !== 'ok') throw new Error(`GET /api/users/${user.id}/rooms failed: ${got}`);
+      return got === 'ok';
+    }, 10_000);
+  /** Until the room is in the user's list, subscribed. */
+  const subscribedIn = (user, roomId, timeoutMs = 10_000) =>
+    until(`${user.display} subscribed to ${roomId}`, async () => (await user.page.getAttribute(roomSel(roomId), 'data-state')) === 'subscribed', timeoutMs).catch(async (e) => {
+      throw new Error(`${e.message}; list ${JSON.stringify(await roomIds(user.page))}, notices ${JSON.stringify(await notices(user.page))}`);
+    });
+  /** The room on screen's id (the list's current item). */
+  const activeRoomId = (page) => page.getAttribute('[data-testid="room-item"][aria-current="true"]', 'data-room').catch(() => null);
+  /** Waits for a room not in `before` to be opened by the panel, and answers its id. */
+  const newRoomOpened = async (user, before, what) => {
+    const roomId = await until(what, async () => {
+      const n = await notices(user.page);
+      if (n.length) throw new Error(`refused: ${JSON.stringify(n)}`);
+      const id = await activeRoomId(user.page);
+      return id && !before.includes(id) ? id : null;
+    }, 10_000);
+    await subscribedIn(user, roomId);
+    return roomId;
+  };
+  /** Creates a room with the panel's form; answers its id once it is open and subscribed. */
+  const createRoomInUi = async (user, name, visibility, members = '') => {
+    const before = await roomIds(user.page);
+    await user.page.fill('[data-testid="room-create-name"]', name);
+    await user.page.selectOption('[data-testid="room-create-visibility"]', visibility);
+    await user.page.fill('[data-testid="room-create-members"]', members);
+    await user.page.click('[data-testid="room-create-submit"]');
+    return newRoomOpened(user, before, `${user.display}'s room "${name}" opened`);
+  };
+  const adminDone = (page) => page.textContent('[data-testid="room-admin-done"]').then((t) => (t ?? '').trim());
+  const noticeWith = (user, code, text) =>
+    until(`${user.display} shown ${code}: "${text}"`, async () => (await notices(user.page)).some((n) => n.code === code && n.text.includes(text)), 8_000).catch(async (e) => {
+      throw new Error(`${e.message}; notices ${JSON.stringify(await notices(user.page))}`);
+    });
+
+  if (SERVER_BIN) {
+    await scenario('rooms: alice creates a private room and invites bob; bob sees it and chats; carol is refused', async () => {
+      const w = await roomsWorld(['alice', 'bob', 'carol']);
+      try {
+        const { alice, bob, carol } = w.users;
+        const lobby = `lobby-${run}`;
+        await openRoomsAs(w, alice, [lobby]);
+        const name = `Team ${run}`;
+        const roomId = await createRoomInUi(alice, name, 'private');
+        if ((await roomLabel(alice.page, roomId)) !== name) throw new Error(`Alice's list names the room "${await roomLabel(alice.page, roomId)}"`);
+        const made = await roomsCall(w, alice, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+        if (made.status !== 200 || made.body?.visibility !== 'private' || made.body?.owner !== alice.id || made.body?.name !== name) throw new Error(`GET the room answered ${made.status}: ${made.text}`);
+        if (!made.body.members?.some((m) => m.userId === alice.id && m.role === 'admin')) throw new Error(`Alice is not the room's admin: ${made.text}`);
+
+        await alice.page.fill('[data-testid="room-invite-user"]', bob.id);
+        await alice.page.click('[data-testid="room-invite-submit"]');
+        await until('the invitation done', async () => (await adminDone(alice.page)).startsWith(`Invited ${bob.id}`), 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; notices ${JSON.stringify(await notices(alice.page))}`);
+        });
+        const invited = await roomsCall(w, alice, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+        if (!invited.body?.members?.some((m) => m.userId === bob.id && m.role === 'member')) throw new Error(`Bob is not a member after the invitation: ${invited.text}`);
+
+        // Bob: the room is among his (GET /api/users/{bob}/rooms on load) and he chats in it
+        await openRoomsAs(w, bob, [lobby]);
+        await subscribedIn(bob, roomId);
+        if ((await roomLabel(bob.page, roomId)) !== name) throw new Error(`Bob's list names the room "${await roomLabel(bob.page, roomId)}"`);
+        await openRoom(bob.page, roomId);
+        const hello = `hello team (${run})`;
+        await send(bob.page, hello);
+        await until('Alice sees Bob in the private room', async () => countOf(await texts(alice.page), hello) === 1, 10_000);
+        const reply = `welcome, Bob (${run})`;
+        await send(alice.page, reply);
+        await until('Bob sees Alice\'s reply', async () => countOf(await texts(bob.page), reply) === 1, 10_000);
+
+        // Carol: not listed for her, and subscribing is refused
+        await openRoomsAs(w, carol, [lobby]);
+        if ((await roomIds(carol.page)).includes(roomId)) throw new Error('the private room is in Carol\'s list');
+        await carol.page.fill('[data-testid="add-room-input"]', roomId);
+        await carol.page.click('[data-testid="add-room"]');
+        await until('Carol\'s subscription refused', async () => (await carol.page.getAttribute(roomSel(roomId), 'data-state')) === 'failed', 10_000);
+        await noticeWith(carol, 'forbidden', `you are not a member of #${roomId}`);
+        const refusal = receivedFrames(carol.ws, 'error').find((f) => f.roomId === roomId);
+        if (refusal?.code !== 'forbidden') throw new Error(`Carol's subscribe answered ${JSON.stringify(refusal)}`);
+        if ((await texts(carol.page)).some((t) => t === hello || t === reply)) throw new Error('Carol sees the private room\'s messages');
+        const peek = await roomsCall(w, carol, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+        if (peek.status !== 403 || peek.body?.error !== 'forbidden') throw new Error(`Carol's GET of the room answered ${peek.status}: ${peek.text}`);
+        await carol.page.screenshot({ path: join(ART, 'rooms-forbidden.png') });
+        await alice.page.screenshot({ path: join(ART, 'rooms-private.png') });
+      } finally {
+        await w.close();
+      }
+    });
+
+    await scenario('rooms: bob leaves the room; it disappears from his list', async () => {
+      const w = await roomsWorld(['alice', 'bob']);
+      try {
+        const { alice, bob } = w.users;
+        const lobby = `lobby-${run}`;
+        await openRoomsAs(w, alice, [lobby]);
+        const roomId = await createRoomInUi(alice, `Leavers ${run}`, 'private', bob.id);
+        await openRoomsAs(w, bob, [lobby]);
+        await subscribedIn(bob, roomId);
+        // the owner cannot leave: the server's refusal is shown and the room stays
+        await alice.page.click('[data-testid="room-leave"]');
+        await noticeWith(alice, 'invalid_member', '');
+        if (!(await roomIds(alice.page)).includes(roomId)) throw new Error('the room left Alice\'s list although she could not leave');
+
+        await openRoom(bob.page, roomId);
+        await bob.page.click('[data-testid="room-leave"]');
+        await until('the room gone from Bob\'s list', async () => !(await roomIds(bob.page)).includes(roomId), 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; notices ${JSON.stringify(await notices(bob.page))}`);
+        });
+        if (!(await adminDone(bob.page)).startsWith('You left')) throw new Error(`the panel says "${await adminDone(bob.page)}"`);
+        if ((await notices(bob.page)).some((n) => n.code === 'removed')) throw new Error('leaving showed a "removed" notice');
+        const mine = await roomsCall(w, bob, 'GET', `/api/users/${encodeURIComponent(bob.id)}/rooms`);
+        if (mine.status !== 200 || mine.body?.rooms?.some((r) => r.roomId === roomId)) throw new Error(`Bob's rooms after leaving: ${mine.status} ${mine.text}`);
+        const room = await roomsCall(w, alice, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+        if (room.body?.members?.some((m) => m.userId === bob.id)) throw new Error(`Bob still a member: ${room.text}`);
+        // and it stays gone after a reload (the server no longer lists it for him)
+        await bob.page.reload();
+        await until('Bob back (v2)', async () => (await status(bob.page)) === 'open', 10_000);
+        await roomsListed(bob);
+        await subscribedIn(bob, lobby);
+        await bob.page.waitForTimeout(300);
+        if ((await roomIds(bob.page)).includes(roomId)) throw new Error('the room is back in Bob\'s list after a reload');
+      } finally {
+        await w.close();
+      }
+    });
+
+    await scenario('rooms: a direct message between alice and bob', async () => {
+      const w = await roomsWorld(['alice', 'bob']);
+      try {
+        const { alice, bob } = w.users;
+        const lobby = `lobby-${run}`;
+        await openRoomsAs(w, alice, [lobby]);
+        await openRoomsAs(w, bob, [lobby]);
+        const before = await roomIds(alice.page);
+        await alice.page.fill('[data-testid="dm-user"]', bob.id);
+        await alice.page.click('[data-testid="dm-submit"]');
+        const dmId = await newRoomOpened(alice, before, 'Alice\'s direct message opened');
+        const dmName = `${alice.id} & ${bob.id}`;
+        if ((await roomLabel(alice.page, dmId)) !== dmName) throw new Error(`Alice's list names the DM "${await roomLabel(alice.page, dmId)}"`);
+        const dm = await roomsCall(w, alice, 'GET', `/api/rooms/${encodeURIComponent(dmId)}`);
+        const ids = (dm.body?.members ?? []).map((m) => m.userId).sort();
+        if (dm.status !== 200 || dm.body?.visibility !== 'group' || dm.body?.name !== dmName || JSON.stringify(ids) !== JSON.stringify([alice.id, bob.id].sort())) throw new Error(`the DM room: ${dm.status} ${dm.text}`);
+        // Bob's page lists his rooms when it loads: the DM is there after a reload
+        if ((await roomIds(bob.page)).includes(dmId)) console.log('  (Bob\'s list had the DM before the reload: a refresh found it)');
+        await bob.page.reload();
+        await until('Bob back (v2)', async () => (await status(bob.page)) === 'open', 10_000);
+        await roomsListed(bob);
+        await subscribedIn(bob, dmId);
+        if ((await roomLabel(bob.page, dmId)) !== dmName) throw new Error(`Bob's list names the DM "${await roomLabel(bob.page, dmId)}"`);
+        await openRoom(bob.page, dmId);
+        const ping = `psst, Alice (${run})`;
+        await send(bob.page, ping);
+        await until('Alice sees Bob\'s direct message', async () => countOf(await texts(alice.page), ping) === 1, 10_000);
+        const pong = `hi Bob (${run})`;
+        await send(alice.page, pong);
+        await until('Bob sees Alice\'s answer', async () => countOf(await texts(bob.page), pong) === 1, 10_000);
+        await bob.page.screenshot({ path: join(ART, 'rooms-dm.png') });
+      } finally {
+        await w.close();
+      }
+    });
+
+    await scenario('rooms: deleting a room unsubscribes bob with a notice', async () => {
+      const w = await roomsWorld(['alice', 'bob']);
+      try {
+        const { alice, bob } = w.users;
+        const lobby = `lobby-${run}`;
+        await openRoomsAs(w, alice, [lobby]);
+        const roomId = await createRoomInUi(alice, `Doomed ${run}`, 'group', bob.id);
+        await openRoomsAs(w, bob, [lobby]);
+        await subscribedIn(bob, roomId);
+        await openRoom(bob.page, roomId);
+        // the owner's Delete asks once more
+        await alice.page.click('[data-testid="room-delete"]');
+        await until('Delete armed', async () => (await alice.page.getAttribute('[data-testid="room-delete"]', 'data-armed')) === 'true', 2_000);
+        await alice.page.click('[data-testid="room-delete"]');
+        await until('the room gone from Alice\'s list', async () => !(await roomIds(alice.page)).includes(roomId), 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; notices ${JSON.stringify(await notices(alice.page))}`);
+        });
+        // Bob: unsubscribed by the server, the room leaves his list, and a notice says why
+        await until('the room gone from Bob\'s list', async () => !(await roomIds(bob.page)).includes(roomId), 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; Bob got ${JSON.stringify(receivedFrames(bob.ws, 'unsubscribed'))}`);
+        });
+        await noticeWith(bob, 'room_deleted', 'was deleted');
+        const end = receivedFrames(bob.ws, 'unsubscribed').find((f) => f.roomId === roomId);
+        if (end?.reason !== 'room_deleted') throw new Error(`Bob's unsubscribed: ${JSON.stringify(end)}`);
+        await bob.page.screenshot({ path: join(ART, 'rooms-deleted.png') });
+        // Alice deleted it herself: no notice for her
+        await alice.page.waitForTimeout(500);
+        if ((await notices(alice.page)).some((n) => n.code === 'room_deleted')) throw new Error('Alice is told about her own delete');
+        const gone = await roomsCall(w, alice, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+        if (gone.status !== 404 || gone.body?.error !== 'room_not_found') throw new Error(`GET the deleted room answered ${gone.status}: ${gone.text}`);
+        // subscribing to it again is refused as room_not_found
+        await bob.page.fill('[data-testid="add-room-input"]', roomId);
+        await bob.page.click('[data-testid="add-room"]');
+        await noticeWith(bob, 'room_not_found', `#${roomId}`);
+      } finally {
+        await w.close();
+      }
+    });
+  } else {
+    console.log('SKIP rooms scenarios (HUBBUB_E2E_BIN not set)');
   }
 
   // ---- protocol v2: two users, rooms A and B, one connection each ----

@@ -1,15 +1,18 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
-import { AnalyticsView } from './components/AnalyticsView';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { ChatView } from './components/ChatView';
 import { ConnIndicator } from './components/ConnIndicator';
 import { JoinForm } from './components/JoinForm';
 import { RoomsJoinForm, RoomsView } from './components/RoomsView';
 import { useAnalytics } from './hooks/useAnalytics';
 import { useChat, type Session } from './hooks/useChat';
+import { useRoomAdmin } from './hooks/useRoomAdmin';
 import { useV2Chat, type V2Session } from './hooks/useV2Chat';
 import { safeStorage, server, stableUserId } from './lib/config';
 import { validateRoom, validateUsername } from './lib/text';
 import { tokenIdentity } from './lib/token';
+
+// the charts (uPlot) load with the Analytics page, not with the chat
+const AnalyticsView = lazy(() => import('./components/AnalyticsView').then((m) => ({ default: m.AnalyticsView })));
 
 type Route = 'chat' | 'rooms' | 'analytics';
 
@@ -85,6 +88,8 @@ export function App() {
     if (s) saveV2Session({ ...s, rooms });
   }, [userId]);
   const v2 = useV2Chat(v2session, onRoomsChange);
+  // rooms management (and our rooms listed by the server) for the user a token names
+  const rooms = useRoomAdmin(v2, v2session ? (tokenIdentity()?.userId ?? null) : null);
 
   useEffect(() => {
     document.title =
@@ -167,10 +172,12 @@ export function App() {
         <div className="topbar-right">{session && route === 'analytics' && <ConnIndicator info={chat.status} />}</div>
       </header>
       {route === 'analytics' ? (
-        <AnalyticsView state={analytics} />
+        <Suspense fallback={<main className="analytics" id="main" tabIndex={-1} aria-busy="true" />}>
+          <AnalyticsView state={analytics} />
+        </Suspense>
       ) : route === 'rooms' ? (
         v2session ? (
-          <RoomsView chat={v2} username={v2session.username} onLeave={leaveV2} />
+          <RoomsView chat={v2} admin={rooms} username={v2session.username} onLeave={leaveV2} />
         ) : (
           <RoomsJoinForm initialUsername={store?.getItem('hubbub.username') ?? ''} initialRooms={store?.getItem('hubbub.v2rooms') ?? 'global, random'} onJoin={joinV2} />
         )

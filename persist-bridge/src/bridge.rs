@@ -33,6 +33,8 @@ pub struct RoomState {
     pub recent: Vec<ChatMessage>,
     /// Its users' read markers from the state table: (user id, seq).
     pub read_markers: Vec<(String, u64)>,
+    /// Its record, if it was made through the rooms API.
+    pub room: Option<hubbub_core::RoomRecord>,
 }
 
 /// What [`Bridge::shutdown`] achieved.
@@ -206,10 +208,12 @@ impl Bridge {
             msgs.truncate(recent.min(dynamo::MAX_QUERY_LIMIT));
             msgs.reverse();
             let read_markers = crate::state::read_markers(&client, &state_table, &room).await?;
+            let record = crate::rooms::record(&client, &state_table, &room).await?;
             Ok(RoomState {
                 last_seq,
                 recent: msgs,
                 read_markers,
+                room: record,
             })
         })
     }
@@ -240,6 +244,19 @@ impl Bridge {
         );
         self.spawn_query(users.is_empty(), async move {
             crate::state::last_seen(&client, &state_table, &users).await
+        })
+    }
+
+    /// The rooms `user_id` is a member of, by the state table's per-user index (at most
+    /// [`MAX_USER_ROOMS`](crate::MAX_USER_ROOMS)); none before the table exists.
+    pub fn user_rooms(&self, user_id: &str) -> oneshot::Receiver<Result<Vec<String>, QueryError>> {
+        let (client, table, user) = (
+            self.ctx.query_client.clone(),
+            self.ctx.cfg.state_table.clone(),
+            user_id.to_owned(),
+        );
+        self.spawn_query(user.is_empty(), async move {
+            crate::rooms::of_user(&client, &table, &user).await
         })
     }
 

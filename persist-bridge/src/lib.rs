@@ -58,6 +58,7 @@ mod error;
 pub mod item;
 mod queue;
 mod retry;
+mod rooms;
 mod state;
 
 pub use accounts::StoredAccount;
@@ -66,4 +67,5 @@ pub use config::{BridgeConfig, ConfigError, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_L
 pub use error::{QueryError, StartError, WriteError};
 pub use queue::PersistQueue;
 pub use retry::{write_with_retry, BatchWriter, Outcome, RetryPolicy};
+pub use rooms::MAX_USER_ROOMS;
 pub use state::MAX_READ_MARKERS;

@@ -5,7 +5,9 @@
 //! (S), sort key `SK` (S).
 //! - a read marker: `PK = "room#<roomId>"`, `SK = "read#<userId>"`, `Seq` (N);
 //! - a last-seen time: `PK = "user#<userId>"`, `SK = "lastSeen"`, `At` (N, Unix ms);
-//! - an account: `PK = "account#<userId>"`, `SK = "account"` (see `accounts`).
+//! - an account: `PK = "account#<userId>"`, `SK = "account"` (see `accounts`);
+//! - a room made through the rooms API and the per-user index of its members (see
+//!   `rooms`).
 //!
 //! Writes come from a bounded queue of their own and go out in BatchWriteItem calls of at
 //! most 25, the same key written once per batch (its newest value); a write that keeps
@@ -42,6 +44,10 @@ fn key_of(write: &StateWrite) -> (String, String) {
             room_id, user_id, ..
         } => (format!("room#{room_id}"), format!("read#{user_id}")),
         StateWrite::LastSeen { user_id, .. } => (format!("user#{user_id}"), "lastSeen".into()),
+        StateWrite::Room(record) => crate::rooms::room_key(&record.room_id),
+        StateWrite::Membership {
+            room_id, user_id, ..
+        } => crate::rooms::membership_key(user_id, room_id),
     }
 }
 
@@ -57,6 +63,10 @@ fn item_of(write: &StateWrite) -> HashMap<String, AttributeValue> {
         }
         StateWrite::LastSeen { at, .. } => {
             item.insert("At".into(), AttributeValue::N(at.0.to_string()));
+        }
+        StateWrite::Room(record) => crate::rooms::room_attributes(record, &mut item),
+        StateWrite::Membership { member, .. } => {
+            item.insert("Member".into(), AttributeValue::Bool(*member));
         }
     }
     item

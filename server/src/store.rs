@@ -103,6 +103,7 @@ async fn load_room(bridge: Arc<Bridge>, room: Arc<str>, recent: usize) -> Option
                     last_seq: state.last_seq,
                     recent: state.recent,
                     read_markers: state.read_markers,
+                    room: state.room,
                 })
             }
             Ok(Err(e)) if attempt < LOAD_ATTEMPTS => {

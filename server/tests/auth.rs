@@ -6,36 +6,17 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
+use common::tokens::{hs256, now_secs, token_of, HS_SECRET};
 use common::Server;
 use hubbub_test_support::http::{self, Response};
 use hubbub_test_support::ws::{WsClient, WsEvent};
 
-const HS_SECRET: &str = "jwt-hs256-secret-for-the-tests-0123456789";
 const API_KEY: &str = "auth-test-api-key-0123456789";
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn hs256(claims: &Value) -> String {
-    let key = EncodingKey::from_secret(HS_SECRET.as_bytes()).unwrap();
-    encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
-}
-
-/// A user's HS256 token valid for an hour.
-fn token_of(user: &str, admin: bool) -> String {
-    hs256(
-        &json!({"sub": user, "name": format!("{user} (token)"), "admin": admin,
-        "exp": now_secs() + 3600}),
-    )
-}
 
 /// An RSA key pair made by `openssl genpkey` in its own directory: (private, public).
 struct KeyPair {

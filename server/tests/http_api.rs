@@ -100,7 +100,7 @@ fn health_cors_404_405_options() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         r.header("access-control-allow-methods"),
-        Some("GET, POST, OPTIONS")
+        Some("GET, POST, PUT, PATCH, DELETE, OPTIONS")
     );
     assert_eq!(
         r.header("access-control-allow-headers"),

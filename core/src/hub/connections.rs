@@ -124,7 +124,7 @@ impl Hub {
             self.out.push_back(Output::Send { conn: id, frame });
             if params.room_given {
                 let epoch = params.epoch.map(String::into_boxed_str);
-                self.subscribe(now, id, None, &params.room, params.since, epoch);
+                self.subscribe(now, id, None, &params.room, params.since, epoch, false);
             }
             // The token's rooms, each once, up to the subscription limit.
             let mut seen = std::collections::HashSet::new();
@@ -138,7 +138,8 @@ impl Hub {
                         .saturating_sub(usize::from(named.is_some())),
                 );
             for room in claimed {
-                self.subscribe(now, id, None, room, None, None);
+                // The token's claim grants them: a member or not.
+                self.subscribe(now, id, None, room, None, None, true);
             }
         } else {
             self.enter(now, id, &params.room, params.since, None);

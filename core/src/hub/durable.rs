@@ -18,6 +18,14 @@ impl Hub {
                 ask: peer::Ask::Publish(p),
                 ..
             } => (Arc::from(p.room_id.as_str()), true),
+            PeerMsg::Ask {
+                ask: peer::Ask::Room(r),
+                ..
+            } => (Arc::from(r.room.as_str()), true),
+            PeerMsg::Ask {
+                ask: peer::Ask::UserRoom { room, .. },
+                ..
+            } => (room.clone(), true),
             // A leave must not overtake the join it undoes while that join waits, nor
             // typing or a read marker the join they follow.
             PeerMsg::Leave { member, .. }
@@ -64,6 +72,7 @@ impl Hub {
         let Some(waiting) = r.loading.take() else {
             return;
         };
+        let incarnation = r.id;
         // Only a room whose seq carries on from the store keeps the store's epoch.
         if state.is_some() {
             r.epoch = super::rooms::durable_epoch();
@@ -72,8 +81,15 @@ impl Hub {
             last_seq,
             recent,
             read_markers,
+            room: record,
         }) = state
         {
+            if let Some(record) = record {
+                self.restore_room(record);
+            }
+            let Some(r) = self.owned.get_mut(room) else {
+                return;
+            };
             r.last_seq = r.last_seq.max(last_seq);
             if !read_markers.is_empty() {
                 let signals = r.signals.get_or_insert_with(Default::default);
@@ -93,6 +109,19 @@ impl Hub {
         }
         for msg in waiting {
             self.on_peer(now, msg);
+        }
+        // Loaded for a question or a publish rather than a connection: idle from the start,
+        // so that it goes in its turn. (What waited may have emptied and evicted it, and a
+        // later join begun loading it again: that one is not idle.)
+        if let Some(r) = self.owned.get_mut(room) {
+            if r.id == incarnation && r.connections == 0 && r.idle_mark == 0 {
+                let mark = self.next_idle_mark;
+                self.next_idle_mark += 1;
+                r.idle_mark = mark;
+                self.idle.push_back((name, mark));
+                self.idle_count += 1;
+                self.evict_idle_rooms();
+            }
         }
     }
 }

@@ -29,6 +29,7 @@
 //! This file holds the types, the routing of peer events and the output queue.
 
 mod connections;
+mod directory;
 mod durable;
 mod members;
 mod output;
@@ -51,6 +52,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use directory::{
+    Actor, Role, RoomAction, RoomOutcome, RoomRecord, RoomRefused, RoomRequest, RoomView, UserRoom,
+    Visibility, CLOSE_ROOM_REFUSED, MAX_DIRECTORY_ROOMS, MAX_GROUP_MEMBERS, MAX_ROOM_MEMBERS,
+    MAX_ROOM_NAME_CHARS, UNSUBSCRIBED_REMOVED, UNSUBSCRIBED_ROOM_DELETED,
+};
 pub use output::{
     Answer, ConnId, MessageList, MessagesOf, Output, PageCursor, PresentUser, Query, QueryId,
     RoomPresence, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
@@ -167,6 +173,18 @@ pub enum StateWrite {
         /// When.
         at: UnixMillis,
     },
+    /// A room made through the rooms API, whole, at every change (deletion included).
+    Room(Box<RoomRecord>),
+    /// `user_id` became (or stopped being) a member of `room_id`: the per-user index of
+    /// `GET /api/users/{id}/rooms`.
+    Membership {
+        /// The room.
+        room_id: Arc<str>,
+        /// The user.
+        user_id: Arc<str>,
+        /// A member now.
+        member: bool,
+    },
 }
 
 /// A durable room's state as the store hands it to [`Hub::handle_room_loaded`].
@@ -178,6 +196,8 @@ pub struct StoredRoom {
     pub recent: Vec<protocol::ChatMessage>,
     /// Its users' read markers: (user id, seq).
     pub read_markers: Vec<(String, u64)>,
+    /// Its record, if it was made through the rooms API.
+    pub room: Option<RoomRecord>,
 }
 
 /// Where the owner hands records to store: a bounded, non-blocking queue of the driver's.
@@ -499,6 +519,8 @@ pub struct Hub {
     /// Every retained message of the owned rooms, oldest first, against the byte budget.
     retention: Ledger,
     user_index: UserIndex,
+    /// The rooms made through the rooms API that this hub owns.
+    directory: directory::Directory,
     counters: Counters,
     minutes: MinuteCounts,
     latency: LatencyWindow,
@@ -573,6 +595,7 @@ impl Hub {
             ranges: HashMap::new(),
             next_range: 1,
             retention: Ledger::new(cfg.max_history_bytes),
+            directory: directory::Directory::default(),
             counters: Counters::default(),
             minutes: MinuteCounts::default(),
             latency: LatencyWindow::new(),
@@ -696,6 +719,16 @@ impl Hub {
                 self.dispatch(now, from, PeerMsg::Part { gather, part });
             }
             PeerMsg::Part { gather, part } => self.on_part(now, gather, part),
+            PeerMsg::Refused {
+                conn,
+                room,
+                token,
+                id,
+                code,
+            } => self.on_refused(now, conn, &room, token, id, code),
+            PeerMsg::End { room, user, reason } => {
+                self.end_subscriptions(now, &room, user.as_deref(), reason, reason);
+            }
         }
     }
 }

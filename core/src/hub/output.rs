@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::directory::{RoomOutcome, RoomRefused, RoomRequest, UserRoom};
 use super::peer::PeerEvent;
 use super::server_api::PublishRefused;
 use crate::analytics::{RoomActivity, Snapshot};
@@ -75,6 +76,18 @@ pub enum Query {
     Disconnect(DisconnectRequest),
     /// `POST /api/server/unsubscribe`: answered with [`Answer::Affected`].
     Unsubscribe(UnsubscribeRequest),
+    /// The rooms API (`/api/rooms[/{id}[/members/{user}]]`): answered with
+    /// [`Answer::Room`].
+    Room(RoomRequest),
+    /// `GET /api/users/{id}/rooms`: answered with [`Answer::UserRooms`]. The hubs know the
+    /// rooms made or loaded since start; with a durable store the driver names the rooms
+    /// (from the store's per-user index) and each owner answers for its own.
+    UserRooms {
+        /// The user id.
+        user: String,
+        /// The rooms to look at (`None`: every room the hubs know the user in).
+        rooms: Option<Vec<String>>,
+    },
 }
 
 /// The answer to a [`Query`], as data: the driver renders it (JSON, Prometheus text).
@@ -96,6 +109,10 @@ pub enum Answer {
     /// How many connections (disconnect) or subscriptions (unsubscribe) ended, over every
     /// worker.
     Affected(usize),
+    /// What a rooms API request did, or why it was refused.
+    Room(Result<RoomOutcome, RoomRefused>),
+    /// A user's rooms, by room id.
+    UserRooms(Vec<UserRoom>),
 }
 
 /// Most users one `GET /api/presence?users=` may ask about.

@@ -93,6 +93,28 @@ impl Hub {
         if let Some(n) = room.per_worker.get_mut(from.index()) {
             n[usize::from(v2.is_some())] += 1;
         }
+        let granted = v2.as_ref().is_some_and(|j| j.granted);
+        if let Some(code) = self
+            .directory
+            .join_refusal(&member.room, &member.user, granted)
+        {
+            // Counted as a connection (its leave follows, from the connection's worker or
+            // on its close) but not as a user: nobody hears of it.
+            room.connections += 1;
+            if was_idle {
+                self.idle_count -= 1;
+            }
+            self.counters.joins_refused += 1;
+            let (token, id) = v2.map_or((0, None), |j| (j.token, j.id));
+            let refused = PeerMsg::Refused {
+                conn,
+                room: member.room,
+                token,
+                id,
+                code,
+            };
+            return self.dispatch(now, from, refused);
+        }
         let user = room
             .users
             .entry(member.user.clone())
@@ -249,6 +271,8 @@ impl Hub {
             let n = &mut n[usize::from(v2)];
             *n = n.saturating_sub(1);
         }
+        // A refused subscription's leave: it was never a user of the room.
+        let refused = !room.users.contains_key(&*member.user);
         // Counted with the user who leaves, as their join was.
         let announce = room.users.len() <= self.cfg.presence_max_members;
         let mut went_offline = false;
@@ -268,7 +292,9 @@ impl Hub {
             self.idle_count += 1;
             self.evict_idle_rooms();
         }
-        self.announce(now, PresenceKind::Leave, &member, announce);
+        if !refused {
+            self.announce(now, PresenceKind::Leave, &member, announce);
+        }
         if went_offline {
             self.note_presence(now, &member, true);
             // Gone is not typing.

@@ -73,6 +73,20 @@ pub(crate) enum PeerMsg {
     },
     /// To the gathering worker: one contribution.
     Part { gather: GatherId, part: Part },
+    /// To the connection's worker: the owner refused its subscription `token` to `room`.
+    Refused {
+        conn: ConnId,
+        room: Arc<str>,
+        token: u32,
+        id: Option<u32>,
+        code: protocol::ErrorCode,
+    },
+    /// To every worker: end the subscriptions to `room` (of `user`, or everyone's).
+    End {
+        room: Arc<str>,
+        user: Option<Arc<str>>,
+        reason: &'static str,
+    },
 }
 
 /// A v2 `subscribe` as the owner needs it.
@@ -81,6 +95,8 @@ pub(crate) struct JoinV2 {
     pub id: Option<u32>,
     pub token: u32,
     pub epoch: Option<Box<str>>,
+    /// The token's `rooms` claim names the room: it may be joined by a non-member.
+    pub granted: bool,
 }
 
 /// A v2 `unsubscribe` for the owner to answer.
@@ -146,6 +162,17 @@ pub(crate) enum Ask {
         user: Arc<str>,
         room: Arc<str>,
     },
+    /// The rooms API's (at the room's owner, through the durable gate).
+    Room(Arc<super::directory::RoomRequest>),
+    /// Every worker's API rooms `user` is a member of.
+    UserRooms {
+        user: Arc<str>,
+    },
+    /// `user`'s place in `room` (at its owner, through the durable gate).
+    UserRoom {
+        user: Arc<str>,
+        room: Arc<str>,
+    },
 }
 
 #[derive(Debug)]
@@ -161,4 +188,6 @@ pub(crate) enum Part {
     Published(Result<Bytes, super::server_api::PublishRefused>),
     /// Connections or subscriptions a server API request ended.
     Affected(usize),
+    Room(Result<super::directory::RoomOutcome, super::directory::RoomRefused>),
+    UserRooms(Vec<super::directory::UserRoom>),
 }

@@ -31,6 +31,38 @@ impl Hub {
     pub fn handle_query(&mut self, now: Now, id: QueryId, query: Query) {
         let all: Vec<WorkerId> = (0..self.cfg.workers).map(WorkerId).collect();
         let (ask, targets) = match query {
+            Query::Room(mut req) => {
+                if req.room.is_empty() {
+                    req.room = format!("r-{:016x}", self.rng.next_u64());
+                }
+                let owner = owner_of(&req.room, self.cfg.workers);
+                (Ask::Room(Arc::new(req)), vec![owner])
+            }
+            Query::UserRooms { user, rooms: None } => (
+                Ask::UserRooms {
+                    user: Arc::from(user),
+                },
+                all,
+            ),
+            Query::UserRooms {
+                user,
+                rooms: Some(rooms),
+            } => {
+                // One ask per room, each to its owner.
+                let user: Arc<str> = Arc::from(user);
+                let asks = rooms
+                    .into_iter()
+                    .map(|room| {
+                        let to = owner_of(&room, self.cfg.workers);
+                        let ask = Ask::UserRoom {
+                            user: user.clone(),
+                            room: Arc::from(room),
+                        };
+                        (to, ask)
+                    })
+                    .collect();
+                return self.scatter(now, id, Ask::UserRooms { user }, asks);
+            }
             Query::Stats => (Ask::Stats, all),
             Query::Rooms => (Ask::Rooms, all),
             Query::RoomMessages {
@@ -88,29 +120,38 @@ impl Hub {
                 all,
             ),
         };
+        let asks = targets.into_iter().map(|to| (to, ask.clone())).collect();
+        self.scatter(now, id, ask, asks);
+    }
+
+    /// Sends each ask to its worker; the parts gather under `ask`'s kind.
+    fn scatter(&mut self, now: Now, id: QueryId, ask: Ask, asks: Vec<(WorkerId, Ask)>) {
         let gather = self.next_gather;
         self.next_gather += 1;
-        let waiting = targets.len();
+        if asks.is_empty() {
+            self.gathers.insert(
+                gather,
+                Gather {
+                    id,
+                    ask,
+                    waiting: 1,
+                    parts: Vec::new(),
+                },
+            );
+            return self.on_part(now, gather, Part::UserRooms(Vec::new()));
+        }
         self.gathers.insert(
             gather,
             Gather {
                 id,
-                ask: ask.clone(),
-                waiting,
+                ask,
+                waiting: asks.len(),
                 parts: Vec::new(),
             },
         );
         let from = self.cfg.worker;
-        for to in targets {
-            self.dispatch(
-                now,
-                to,
-                PeerMsg::Ask {
-                    from,
-                    gather,
-                    ask: ask.clone(),
-                },
-            );
+        for (to, ask) in asks {
+            self.dispatch(now, to, PeerMsg::Ask { from, gather, ask });
         }
     }
 
@@ -146,6 +187,11 @@ impl Hub {
             Ask::Publish(p) => self.publish(now, &p),
             Ask::Disconnect { user } => self.disconnect_user(&user),
             Ask::Unsubscribe { user, room } => self.unsubscribe_user(now, &user, &room),
+            Ask::Room(req) => self.room_request(now, &req),
+            Ask::UserRooms { user } => self.user_rooms(&user),
+            Ask::UserRoom { user, room } => {
+                Part::UserRooms(self.user_room(&user, &room).into_iter().collect())
+            }
             Ask::UsersPresence { users } => Part::UsersPresence(
                 users
                     .iter()
@@ -241,6 +287,27 @@ impl Hub {
             return;
         };
         let answer = match g.ask {
+            Ask::Room(_) => {
+                // A room has one owner, which always answers.
+                let room = g.parts.into_iter().find_map(|p| match p {
+                    Part::Room(r) => Some(r),
+                    _ => None,
+                });
+                Answer::Room(room.unwrap_or(Err(crate::RoomRefused::NotFound)))
+            }
+            Ask::UserRooms { .. } | Ask::UserRoom { .. } => {
+                let mut rooms: Vec<crate::UserRoom> = g
+                    .parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Part::UserRooms(r) => r,
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+                rooms.dedup_by(|a, b| a.room_id == b.room_id);
+                Answer::UserRooms(rooms)
+            }
             Ask::Publish(_) => server_api::merge_published(g.parts),
             Ask::Disconnect { .. } | Ask::Unsubscribe { .. } => {
                 server_api::merge_affected(&g.parts)

@@ -54,47 +54,34 @@ impl Hub {
     /// subscription ends as if the client had unsubscribed (`unsubscribed` with reason
     /// `server`); a v1 connection, whose room is its only one, is closed.
     pub(super) fn unsubscribe_user(&mut self, now: Now, user: &str, room: &str) -> Part {
-        let affected = self.conns_of(user, |c| {
-            c.first.as_ref().is_some_and(|s| *s.room == *room)
-                || c.v2
-                    .as_ref()
-                    .is_some_and(|v| v.more.iter().any(|s| *s.room == *room))
-        });
-        for &conn in &affected {
-            let Some(c) = self.conn_mut(conn) else {
-                continue;
-            };
-            if !c.is_v2() {
-                self.close(conn, CLOSE_UNSUBSCRIBED, "unsubscribed");
-                continue;
-            }
-            let Some(sub) = c.take_sub(room) else {
-                continue;
-            };
-            let member = c.member(&sub.room);
-            let answer = peer::Unsubscribe {
-                conn,
-                id: None,
-                reason: Some(UNSUBSCRIBED_BY_SERVER),
-            };
-            self.leave(now, conn, member, sub, true, Some(answer));
-        }
-        Part::Affected(affected.len())
+        let n = self.end_subscriptions(
+            now,
+            room,
+            Some(user),
+            UNSUBSCRIBED_BY_SERVER,
+            "unsubscribed",
+        );
+        Part::Affected(n)
     }
 
     /// This worker's open connections of `user` that `pick` chooses. A scan of the
     /// worker's connections: these are operator actions, not the chat path, and nothing
     /// is kept per connection for them.
-    fn conns_of(&self, user: &str, pick: impl Fn(&Conn) -> bool) -> Vec<ConnId> {
+    pub(super) fn conns_of(&self, user: &str, pick: impl Fn(&Conn) -> bool) -> Vec<ConnId> {
         if !self.users.contains_key(user) {
             return Vec::new();
         }
+        self.conns_where(|c| *c.user == *user && pick(c))
+    }
+
+    /// This worker's open connections that `pick` chooses (a scan, as above).
+    pub(super) fn conns_where(&self, pick: impl Fn(&Conn) -> bool) -> Vec<ConnId> {
         self.slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
                 let c = s.conn.as_ref()?;
-                (*c.user == *user && !c.closing && pick(c)).then_some(ConnId {
+                (!c.closing && pick(c)).then_some(ConnId {
                     index: i as u32,
                     generation: s.generation,
                 })

@@ -65,7 +65,7 @@ impl Hub {
         match frame {
             V2Frame::Subscribe { room, since, epoch } => {
                 let epoch = epoch.map(|e| e.into_owned().into_boxed_str());
-                self.subscribe(now, conn, id, &room, since, epoch);
+                self.subscribe(now, conn, id, &room, since, epoch, false);
             }
             V2Frame::Unsubscribe { room } => self.unsubscribe(now, conn, id, &room),
             V2Frame::Chat {
@@ -119,7 +119,9 @@ impl Hub {
     }
 
     /// Subscribes `conn` to `room`: the owner answers with `subscribed`, then the backlog
-    /// or what was missed after `since`.
+    /// or what was missed after `since` (or refuses a private room to a non-member, unless
+    /// the token's `rooms` claim `granted` it).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn subscribe(
         &mut self,
         now: Now,
@@ -128,6 +130,7 @@ impl Hub {
         room: &str,
         since: Option<u64>,
         epoch: Option<Box<str>>,
+        granted: bool,
     ) {
         let max = self.cfg.max_subscriptions;
         let Some(c) = self.conn_mut(conn) else { return };
@@ -140,7 +143,12 @@ impl Hub {
         let Some(v2) = c.v2.as_mut() else { return };
         let token = v2.next_token;
         v2.next_token = v2.next_token.wrapping_add(1).max(1);
-        let join = peer::JoinV2 { id, token, epoch };
+        let join = peer::JoinV2 {
+            id,
+            token,
+            epoch,
+            granted,
+        };
         self.enter(now, conn, room, since, Some(join));
     }
 

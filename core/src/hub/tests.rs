@@ -85,6 +85,7 @@ fn durable_room_waits_for_its_state_then_continues_seq() {
             last_seq: 41,
             recent: vec![stored.clone()],
             read_markers: Vec::new(),
+            room: None,
         }),
     );
     let got = frames(&drain(&mut hub));

@@ -5,6 +5,7 @@
 
 mod inbound;
 mod outbound;
+mod rooms_api;
 mod server_api;
 mod v2;
 
@@ -14,6 +15,7 @@ pub use outbound::{
     encode_presence, one_per_seq, ChatMessage, ChatMessageRef, ErrorFrame, MessageKind,
     PresenceEvent, PresenceKind, ServerFrame,
 };
+pub use rooms_api::{member_role, CreateRoomBody, UpdateRoomBody};
 pub use server_api::{
     BodyError, DisconnectRequest, PublishRequest, UnsubscribeRequest, SYSTEM_USERNAME,
     SYSTEM_USER_ID,
@@ -65,6 +67,8 @@ pub enum ErrorCode {
     Forbidden,
     /// v2 `refresh` on a server without token auth.
     AuthDisabled,
+    /// v2 `subscribe` to a room that was deleted.
+    RoomNotFound,
 }
 
 impl ErrorCode {
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::AuthDisabled => "auth_disabled",
+            ErrorCode::RoomNotFound => "room_not_found",
         }
     }
 
@@ -121,8 +126,11 @@ impl ErrorCode {
                 "the token was refused: malformed, badly signed, or with claims not accepted"
             }
             ErrorCode::TokenExpired => "the token has expired",
-            ErrorCode::Forbidden => "not allowed for this connection's user",
+            ErrorCode::Forbidden => {
+                "not allowed for this connection's user (a private or group room takes members only)"
+            }
             ErrorCode::AuthDisabled => "the server has no token auth: there is nothing to refresh",
+            ErrorCode::RoomNotFound => "the room was deleted",
         }
     }
 }

@@ -70,6 +70,19 @@ pub enum BodyError {
     /// `content` over 1000 scalar values.
     #[error("content must be at most 1000 characters")]
     ContentTooLong,
+    /// A room's `name` missing (where required), empty, over 100 characters or with
+    /// control characters.
+    #[error("name must be 1 to 100 characters, with no control characters")]
+    InvalidName,
+    /// `visibility` other than `public`, `private` or `group`.
+    #[error("visibility must be \"public\", \"private\" or \"group\"")]
+    InvalidVisibility,
+    /// `role` other than `member` or `admin`.
+    #[error("role must be \"member\" or \"admin\"")]
+    InvalidRole,
+    /// `members` with an id that is empty or over 128 characters, or more than 1000 ids.
+    #[error("members must be at most 1000 user ids of 1 to 128 characters")]
+    InvalidMembers,
 }
 
 impl BodyError {
@@ -83,6 +96,10 @@ impl BodyError {
             BodyError::InvalidType => "invalid_type",
             BodyError::EmptyContent => "empty_content",
             BodyError::ContentTooLong => "content_too_long",
+            BodyError::InvalidName => "invalid_name",
+            BodyError::InvalidVisibility => "invalid_visibility",
+            BodyError::InvalidRole => "invalid_role",
+            BodyError::InvalidMembers => "invalid_members",
         }
     }
 }
@@ -105,15 +122,18 @@ struct RawTarget {
     room_id: Option<String>,
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8], fields: &'static str) -> Result<T, BodyError> {
+pub(super) fn json<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    fields: &'static str,
+) -> Result<T, BodyError> {
     sonic_rs::from_slice(body).map_err(|_| BodyError::InvalidBody(fields))
 }
 
-fn room(raw: Option<String>) -> Result<String, BodyError> {
+pub(super) fn room(raw: Option<String>) -> Result<String, BodyError> {
     raw.filter(|r| valid_room(r)).ok_or(BodyError::InvalidRoom)
 }
 
-fn user(raw: Option<String>) -> Result<String, BodyError> {
+pub(super) fn user(raw: Option<String>) -> Result<String, BodyError> {
     raw.filter(|u| !u.is_empty() && u.chars().count() <= MAX_USER_ID_CHARS)
         .ok_or(BodyError::InvalidUser)
 }

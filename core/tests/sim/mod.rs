@@ -572,6 +572,7 @@ impl Sim {
             last_seq,
             recent,
             read_markers: Vec::new(),
+            room: None,
         });
         self.hubs[load.worker].handle_room_loaded(self.now, &load.room, state);
         self.drain(load.worker);

@@ -1,13 +1,15 @@
 import { useId, useMemo, useState } from 'react';
+import type { RoomAdmin, RoomInfo } from '../hooks/useRoomAdmin';
 import type { V2ChatState } from '../hooks/useV2Chat';
 import { formatInt, validateRoom, validateUsername } from '../lib/text';
 import type { RoomView } from '../lib/v2client';
-import { lastSeenLabel, roomPeople, seenByMarkers, typingText } from '../lib/v2view';
+import { lastSeenLabel, roomPeople, roomRefusalText, seenByMarkers, typingText } from '../lib/v2view';
 import { Avatar } from './Avatar';
 import { Composer } from './Composer';
 import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
+import { RoomAdminPanel } from './RoomAdminPanel';
 import { useHistory } from '../hooks/useHistory';
 import { TokenField } from './TokenField';
 
@@ -67,7 +69,7 @@ export function RoomsJoinForm({ initialUsername, initialRooms, onJoin }: { initi
   );
 }
 
-function RoomList({ chat }: { chat: V2ChatState }) {
+function RoomList({ chat, admin }: { chat: V2ChatState; admin?: RoomAdmin }) {
   const [draft, setDraft] = useState('');
   const err = draft ? validateRoom(draft) : null;
   const limit = chat.state.hello?.limits.subscriptions;
@@ -77,7 +79,7 @@ function RoomList({ chat }: { chat: V2ChatState }) {
       <h2>Rooms</h2>
       <ul data-testid="room-list">
         {chat.state.rooms.map((r) => (
-          <RoomItem key={r.roomId} room={r} active={r.roomId === chat.active} onOpen={() => chat.setActive(r.roomId)} onClose={() => chat.closeRoom(r.roomId)} />
+          <RoomItem key={r.roomId} room={r} info={admin?.info.get(r.roomId)} active={r.roomId === chat.active} onOpen={() => chat.setActive(r.roomId)} onClose={() => chat.closeRoom(r.roomId)} />
         ))}
       </ul>
       <form
@@ -95,12 +97,15 @@ function RoomList({ chat }: { chat: V2ChatState }) {
           Add
         </button>
       </form>
+      {admin?.me && <RoomAdminPanel admin={admin} roomId={chat.activeRoom?.roomId ?? null} />}
     </nav>
   );
 }
 
-function RoomItem({ room, active, onOpen, onClose }: { room: RoomView; active: boolean; onOpen: () => void; onClose: () => void }) {
-  const label = room.unread > 0 ? `#${room.roomId}, ${room.unread} unread` : `#${room.roomId}`;
+function RoomItem({ room, info, active, onOpen, onClose }: { room: RoomView; info?: RoomInfo; active: boolean; onOpen: () => void; onClose: () => void }) {
+  // a room made through the Rooms API has a name of its own (its id is "r-…")
+  const name = info && info.name !== room.roomId ? info.name : `#${room.roomId}`;
+  const label = room.unread > 0 ? `${name}, ${room.unread} unread` : name;
   return (
     <li className={`v2-room${active ? ' active' : ''}`}>
       <button
@@ -112,18 +117,18 @@ function RoomItem({ room, active, onOpen, onClose }: { room: RoomView; active: b
         data-unread={room.unread}
         aria-current={active ? 'true' : undefined}
         aria-label={label}
-        title={room.error ? `${room.error.code}: ${room.error.message}` : undefined}
+        title={room.error ? `${room.error.code}: ${room.error.message}` : name !== `#${room.roomId}` ? `#${room.roomId}` : undefined}
         onClick={onOpen}
       >
         <span className={`v2-room-dot st-${room.status}`} aria-hidden="true" />
-        <span className="room-name">#{room.roomId}</span>
+        <span className="room-name">{name}</span>
         {room.unread > 0 && (
           <span className="unread-badge" data-testid="unread">
             {room.unread > 999 ? '999+' : room.unread}
           </span>
         )}
       </button>
-      <button type="button" className="btn btn-ghost btn-xs" data-testid="room-close" aria-label={`Leave #${room.roomId}`} onClick={onClose}>
+      <button type="button" className="btn btn-ghost btn-xs" data-testid="room-close" aria-label={`Close ${name}`} onClick={onClose}>
         ✕
       </button>
     </li>
@@ -170,8 +175,9 @@ function People({ room, chat }: { room: RoomView; chat: V2ChatState }) {
   );
 }
 
-export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; username: string; onLeave: () => void }) {
+export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatState; admin?: RoomAdmin; username: string; onLeave: () => void }) {
   const room = chat.activeRoom;
+  const roomName = room ? admin?.info.get(room.roomId)?.name : undefined;
   const open = chat.state.status.status === 'open';
   const selfId = chat.state.selfId;
   const seen = useMemo(() => (room ? seenByMarkers(room, selfId, chat.state.names) : undefined), [room, selfId, chat.state.names]);
@@ -179,12 +185,13 @@ export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; user
   const { items, history } = useHistory(chat.http, room?.roomId ?? null, room?.items ?? NO_ITEMS);
   return (
     <main className="chat v2" id="main" tabIndex={-1}>
-      <RoomList chat={chat} />
+      <RoomList chat={chat} admin={admin} />
       <section className="chat-main card" aria-label={room ? `Room ${room.roomId}` : 'No room'}>
         <header className="chat-head">
           <div className="chat-title">
             <h1 data-testid="v2-room-title">{room ? `#${room.roomId}` : 'No room open'}</h1>
             <span className="muted small">
+              {roomName && roomName !== room?.roomId && <span data-testid="v2-room-name">{roomName} · </span>}
               as <strong>{username}</strong>
               {room && ` · ${formatInt(room.online)} online`}
             </span>
@@ -200,7 +207,7 @@ export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; user
           <>
             {room.status === 'failed' && room.error && (
               <p className="v2-room-error" role="alert" data-testid="room-error">
-                Could not open #{room.roomId}: {room.error.code} — {room.error.message}
+                Could not open #{room.roomId}: {room.error.code} — {roomRefusalText(room.error.code, room.roomId) ?? room.error.message}
               </p>
             )}
             <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} />
@@ -220,7 +227,10 @@ export function RoomsView({ chat, username, onLeave }: { chat: V2ChatState; user
             <Composer key={`composer:${room.roomId}`} canSend={open && room.status === 'subscribed'} onSend={chat.send} onTextChange={chat.typed} onBlur={chat.stopTyping} />
           </>
         ) : (
-          <div className="msglist-empty">Add a room to start.</div>
+          <>
+            <div className="msglist-empty">Add a room to start.</div>
+            <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
+          </>
         )}
       </section>
       {room && <People room={room} chat={chat} />}

@@ -3,6 +3,7 @@ import { server, wsUrlV2, type ServerEndpoints } from '../lib/config';
 import { apiHeaders, getToken } from '../lib/token';
 import { parsePresenceSnapshot } from '../lib/presence';
 import { V2Client, type RoomView, type V2State } from '../lib/v2client';
+import { roomEndedText, roomErrorText } from '../lib/v2view';
 import type { InlineError } from './useChat';
 
 export interface V2Session {
@@ -22,9 +23,18 @@ export interface V2ChatState {
   /** The composer's text changed (typing, or stopped when emptied). */
   typed: (text: string) => void;
   stopTyping: () => void;
-  addRoom: (roomId: string) => boolean;
+  /** Subscribe to a room; `open` (default) puts it on screen. False if already in it or at the limit. */
+  addRoom: (roomId: string, open?: boolean) => boolean;
   closeRoom: (roomId: string) => void;
+  /**
+   * We are about to end our own membership of the room (leave, delete): the server's
+   * `unsubscribed` for it then brings no notice. `false` takes that back (it failed).
+   */
+  expectEnd: (roomId: string, expected?: boolean) => void;
+  /** Errors, and notices (a room deleted, a removal), newest last. */
   errors: InlineError[];
+  /** Show an error or notice in the error bar (it goes after a while, as the others). */
+  notify: (code: string, message: string) => void;
   dismissError: (id: number) => void;
   retryNow: () => void;
   /** The server's HTTP base ("" for same origin), for the history pages. */
@@ -35,6 +45,8 @@ const ERROR_TTL_MS = 8_000;
 /** The room on screen's presence list is fetched again this often (frames keep it live in between). */
 export const V2_PRESENCE_REFRESH_MS = 10_000;
 const HTTP_TIMEOUT_MS = 4_000;
+/** How long an end we caused ourselves (`expectEnd`) is expected: the server's frame comes within it. */
+const END_EXPECTED_MS = 15_000;
 /** A read marker is sent this long after the newest message is on screen (coalesces bursts). */
 export const READ_DELAY_MS = 250;
 /** Errors that say nothing to the user (state the client repairs by itself). */
@@ -86,6 +98,14 @@ export function useV2Chat(
   initialRooms.current = session?.rooms ?? [];
   const roomsChange = useRef(onRoomsChange);
   roomsChange.current = onRoomsChange;
+  /** Rooms whose end we caused ourselves (see `expectEnd`), and since when. */
+  const endsExpected = useRef(new Map<string, number>());
+
+  const notify = useCallback((code: string, message: string) => {
+    const id = ++errorSeq.current;
+    setErrors((es) => [...es.filter((x) => x.code !== code), { id, code, message, at: Date.now() }].slice(-4));
+    setTimeout(() => setErrors((es) => es.filter((x) => x.id !== id)), ERROR_TTL_MS);
+  }, []);
 
   const userId = session?.userId;
   const username = session?.username;
@@ -98,9 +118,15 @@ export function useV2Chat(
       onChange: (s) => setState(s),
       onError: (e) => {
         if (QUIET.has(e.code)) return;
-        const id = ++errorSeq.current;
-        setErrors((es) => [...es.filter((x) => x.code !== e.code), { id, code: e.code, message: e.roomId ? `#${e.roomId}: ${e.message}` : e.message, at: Date.now() }].slice(-4));
-        setTimeout(() => setErrors((es) => es.filter((x) => x.id !== id)), ERROR_TTL_MS);
+        notify(e.code, roomErrorText(e.code, e.roomId, e.message));
+      },
+      onEnded: ({ roomId, reason }) => {
+        setState(client.state);
+        roomsChange.current?.(client.state.rooms.map((r) => r.roomId));
+        const since = endsExpected.current.get(roomId);
+        endsExpected.current.delete(roomId);
+        if (since != null && Date.now() - since < END_EXPECTED_MS) return;
+        notify(reason, roomEndedText(reason, roomId));
       },
     });
     for (const r of initialRooms.current) client.subscribe(r);
@@ -117,7 +143,7 @@ export function useV2Chat(
       clientRef.current = null;
       setState(emptyState);
     };
-  }, [userId, username, endpoints]);
+  }, [userId, username, endpoints, notify]);
 
   useEffect(() => {
     const on = () => setPageVisible(visible());
@@ -223,13 +249,13 @@ export function useV2Chat(
     const c = clientRef.current;
     if (c) roomsChange.current?.(c.state.rooms.map((r) => r.roomId));
   };
-  const addRoom = useCallback((roomId: string) => {
+  const addRoom = useCallback((roomId: string, open = true) => {
     const c = clientRef.current;
     if (!c) return false;
     const ok = c.subscribe(roomId);
     if (ok) {
       setState(c.state);
-      setActive(roomId);
+      if (open) setActive(roomId);
       publishRooms();
     }
     return ok;
@@ -241,8 +267,12 @@ export function useV2Chat(
       publishRooms();
     }
   }, []);
+  const expectEnd = useCallback((roomId: string, expected = true) => {
+    if (expected) endsExpected.current.set(roomId, Date.now());
+    else endsExpected.current.delete(roomId);
+  }, []);
   const dismissError = useCallback((id: number) => setErrors((es) => es.filter((e) => e.id !== id)), []);
   const retryNow = useCallback(() => clientRef.current?.retryNow(), []);
 
-  return { state, active, activeRoom, setActive, send, typed, stopTyping, addRoom, closeRoom, errors, dismissError, retryNow, http: endpoints.http };
+  return { state, active, activeRoom, setActive, send, typed, stopTyping, addRoom, closeRoom, expectEnd, errors, notify, dismissError, retryNow, http: endpoints.http };
 }

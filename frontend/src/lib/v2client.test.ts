@@ -595,6 +595,55 @@ describe('V2Client', () => {
     expect(client.room('b')).toMatchObject({ status: 'failed', error: { code: 'unsubscribed' } });
   });
 
+  it('an unsubscribed for removed or room_deleted drops the room, its sends and its frames, and says why', () => {
+    const ended: { roomId: string; reason: string }[] = [];
+    const { client, ws } = connected(['a', 'b', 'c'], { onEnded: (e) => ended.push(e) });
+    client.send('a', 'unsent');
+    client.typing('a');
+    ws.frame({ type: 'unsubscribed', roomId: 'a', reason: 'removed' });
+    ws.frame({ type: 'unsubscribed', roomId: 'b', reason: 'room_deleted' });
+    expect(ended).toEqual([
+      { roomId: 'a', reason: 'removed' },
+      { roomId: 'b', reason: 'room_deleted' },
+    ]);
+    expect(client.state.rooms.map((r) => r.roomId)).toEqual(['c']);
+    expect(client.room('a')).toBeUndefined();
+    ws.frame(chat('a', 1)); // late: nothing comes back
+    expect(client.room('a')).toBeUndefined();
+    // no stop typing, no resend, no resubscribe of a room that is gone
+    const before = ws.sent.length;
+    vi.advanceTimersByTime(10_000);
+    expect(sent(ws).slice(before).filter((f) => f.roomId === 'a' || f.roomId === 'b')).toEqual([]);
+    ws.drop(1006);
+    vi.advanceTimersByTime(0);
+    const ws2 = FakeSocket.last();
+    expect(ws2).not.toBe(ws);
+    ws2.open();
+    expect(sentOf(ws2, 'subscribe').map((f) => f.roomId)).toEqual(['c']);
+    expect(sentOf(ws2, 'chat')).toEqual([]);
+    // a room added again is a new subscription
+    expect(client.subscribe('a')).toBe(true);
+    // any other server-ended subscription keeps the room, failed
+    subscribed(ws2, 'c');
+    ws2.frame({ type: 'unsubscribed', roomId: 'c', reason: 'server' });
+    expect(client.room('c')).toMatchObject({ status: 'failed', error: { code: 'unsubscribed' } });
+    expect(ended).toHaveLength(2);
+  });
+
+  it('a subscribe refused as forbidden (not a member) or room_not_found marks the room failed and reports it with its room', () => {
+    const { client, ws, errors } = connected([]);
+    client.subscribe('secret');
+    client.subscribe('gone');
+    ws.frame({ type: 'error', code: 'forbidden', message: 'not a member', id: subscribeOf(ws, 'secret').id, roomId: 'secret' });
+    ws.frame({ type: 'error', code: 'room_not_found', message: 'no room', id: subscribeOf(ws, 'gone').id });
+    expect(client.room('secret')).toMatchObject({ status: 'failed', error: { code: 'forbidden', message: 'not a member' } });
+    expect(client.room('gone')).toMatchObject({ status: 'failed', error: { code: 'room_not_found' } });
+    expect(errors.map((e) => [e.code, e.roomId])).toEqual([
+      ['forbidden', 'secret'],
+      ['room_not_found', 'gone'],
+    ]);
+  });
+
   it('hands out snapshots that keep a room’s identity while it does not change, and notifies in batches', () => {
     const onChange = vi.fn();
     const { client, ws } = connected(['a', 'b'], { onChange, flushMs: 30 });

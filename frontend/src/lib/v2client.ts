@@ -42,6 +42,9 @@ import {
  * - Read markers: `markRead(room, seq)` moves ours forward (the caller does it for the
  *   room on screen); `read` frames of others are kept per user for "seen by".
  * - Unread count per room: the room's `seq` − our `lastRead`.
+ * - Rooms API: an `unsubscribed` with reason `removed` (no longer a member) or
+ *   `room_deleted` drops the room from the list (`onEnded` says which); any other
+ *   server-ended subscription leaves it in the list, failed.
  * - Who is online in a room (docs/PROTOCOL.md §7, Presence), per user: the set starts
  *   from `subscribed.users`, is replaced by a `presence` frame's `users` where one carries
  *   it, and then takes the frame's `joined` (online) and `left` (offline, with their
@@ -126,6 +129,11 @@ export interface V2ClientOptions {
   onChange?: (state: V2State) => void;
   /** Every error frame, after the client has dealt with it. */
   onError?: (e: V2ErrorFrame) => void;
+  /**
+   * The server ended a subscription because the room is no longer ours (`removed`: we are
+   * no longer a member; `room_deleted`): the room has been dropped from the list.
+   */
+  onEnded?: (e: { roomId: string; reason: EndReason }) => void;
   createSocket?: (url: string) => SocketLike;
   random?: () => number;
   now?: () => number;
@@ -142,6 +150,10 @@ export interface V2ClientOptions {
   /** Wait before subscribing again after `rate_limited`. */
   resubscribeDelayMs?: number;
 }
+
+/** Reasons of a server-ended subscription after which the room is gone for us (Rooms API). */
+export type EndReason = 'removed' | 'room_deleted';
+const END_REASONS: ReadonlySet<string> = new Set<EndReason>(['removed', 'room_deleted']);
 
 type Request =
   | { kind: 'subscribe'; roomId: string }
@@ -671,7 +683,14 @@ export class V2Client {
       if (req?.kind === 'unsubscribe') return; // the answer to ours: the room is already gone
       // the server ended the subscription itself
       const r = this.rooms.get(f.roomId);
-      if (r) {
+      if (r && f.reason && END_REASONS.has(f.reason)) {
+        // no longer a member, or no room: it leaves the list (subscribing again would be refused)
+        this.clearTypingTimers(r);
+        this.rooms.delete(f.roomId);
+        this.outbox = this.outbox.filter((p) => p.roomId !== f.roomId);
+        this.changed(null);
+        this.o.onEnded?.({ roomId: f.roomId, reason: f.reason as EndReason });
+      } else if (r) {
         r.status = 'failed';
         r.error = {
           code: 'unsubscribed',

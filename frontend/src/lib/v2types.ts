@@ -41,7 +41,10 @@ export interface UnsubscribedFrame {
   type: 'unsubscribed';
   id?: number;
   roomId: string;
-  /** `server`: the server API ended the subscription. */
+  /**
+   * `server`: the server API ended the subscription; `removed`: we are no longer a member
+   * of the room; `room_deleted`: the room was deleted (Rooms API).
+   */
   reason?: string;
 }
 

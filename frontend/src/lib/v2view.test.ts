@@ -1,7 +1,7 @@
 import { msg } from '../test/fakeSocket';
 import type { LogItem } from './messageLog';
 import type { RoomView, V2Member } from './v2client';
-import { lastSeenLabel, roomPeople, seenByMarkers, typingText } from './v2view';
+import { lastSeenLabel, roomEndedText, roomErrorText, roomPeople, roomRefusalText, seenByMarkers, typingText } from './v2view';
 
 function room(over: Partial<RoomView> = {}): RoomView {
   return {
@@ -98,5 +98,21 @@ describe('lastSeenLabel', () => {
     expect(lastSeenLabel('garbage', now)).toBe('offline');
     expect(lastSeenLabel('2026-11-21T11:59:00.000Z', now)).toMatch(/^last seen /);
     expect(lastSeenLabel('2026-11-01T11:59:00.000Z', now)).toMatch(/^last seen .+, /);
+  });
+});
+
+describe('room errors and notices (Rooms API)', () => {
+  it('a refused subscription says what it means; other errors keep the server\'s words after the room', () => {
+    expect(roomErrorText('forbidden', 'team', 'not a member')).toBe('you are not a member of #team');
+    expect(roomErrorText('room_not_found', 'team', 'no room')).toBe('#team does not exist (any more)');
+    expect(roomErrorText('rate_limited', 'team', 'slow down')).toBe('#team: slow down');
+    expect(roomErrorText('forbidden', undefined, 'not allowed')).toBe('not allowed');
+    expect(roomRefusalText('invalid_room', 'x')).toBeNull();
+  });
+
+  it('says why a room went away, by its name when it has one', () => {
+    expect(roomEndedText('removed', 'r-1')).toBe('You were removed from #r-1.');
+    expect(roomEndedText('room_deleted', 'r-1', 'Team')).toBe('Team (#r-1) was deleted.');
+    expect(roomEndedText('room_deleted', 'team', 'team')).toBe('#team was deleted.');
   });
 });

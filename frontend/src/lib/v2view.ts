@@ -93,3 +93,25 @@ export function lastSeenLabel(iso: string | null, now: Date = new Date()): strin
     ? `last seen ${d.toLocaleTimeString()}`
     : `last seen ${d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' })}, ${d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`;
 }
+
+/**
+ * What a v2 error about a room says to the user: the refusals of the Rooms API in words
+ * ("you are not a member of #team"), anything else as the server put it, after the room.
+ */
+export function roomErrorText(code: string, roomId: string | undefined, message: string): string {
+  if (!roomId) return message;
+  return roomRefusalText(code, roomId) ?? `#${roomId}: ${message}`;
+}
+
+/** A refused subscription of the Rooms API in words (null: some other error). */
+export function roomRefusalText(code: string, roomId: string): string | null {
+  if (code === 'forbidden') return `you are not a member of #${roomId}`;
+  if (code === 'room_not_found') return `#${roomId} does not exist (any more)`;
+  return null;
+}
+
+/** The notice when the server ended a subscription because the room is no longer ours. */
+export function roomEndedText(reason: 'removed' | 'room_deleted', roomId: string, name?: string): string {
+  const room = name && name !== roomId ? `${name} (#${roomId})` : `#${roomId}`;
+  return reason === 'room_deleted' ? `${room} was deleted.` : `You were removed from ${room}.`;
+}

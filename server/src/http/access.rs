@@ -92,7 +92,7 @@ impl Caller {
     }
 }
 
-fn token_required() -> Response {
+pub(crate) fn token_required() -> Response {
     unauthorized(
         "this endpoint needs `Authorization: Bearer <token>`",
         "Bearer",

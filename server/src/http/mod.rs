@@ -9,6 +9,7 @@ pub(crate) mod prometheus;
 pub(crate) mod render;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod rooms;
 pub(crate) mod routes;
 pub(crate) mod server_api;
 pub(crate) mod static_files;

@@ -112,6 +112,24 @@ pub fn render(
         &[("", s.token_expiry_closes as f64)],
     );
     metric(
+        "rooms_created_total",
+        "counter",
+        "Rooms made through the rooms API (POST /api/rooms).",
+        &[("", s.rooms_created as f64)],
+    );
+    metric(
+        "room_joins_refused_total",
+        "counter",
+        "Subscriptions refused: a private or group room the user is not a member of, or a deleted room.",
+        &[("", s.room_joins_refused as f64)],
+    );
+    metric(
+        "membership_writes_dropped_total",
+        "counter",
+        "Writes to the state table's per-user room index lost to a full queue.",
+        &[("", s.membership_writes_dropped as f64)],
+    );
+    metric(
         "connections",
         "gauge",
         "Open WebSocket connections.",

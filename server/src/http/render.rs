@@ -2,7 +2,10 @@
 //! the shapes PROTOCOL.md §4 gives.
 
 use bytes::Bytes;
-use hubbub_core::{Answer, MessageList, RoomActivity, RoomPresence, StorageStatus, UserStatus};
+use hubbub_core::{
+    Answer, MessageList, RoomActivity, RoomOutcome, RoomPresence, RoomRefused, RoomView,
+    StorageStatus, UserRoom, UserStatus,
+};
 use serde::Serialize;
 
 use super::response::Response;
@@ -20,6 +23,8 @@ pub(crate) fn answer(answer: &Answer) -> Response {
             return Response::error(503, "overloaded", &refused.to_string())
         }
         Answer::Affected(n) => Bytes::from(format!("{{\"affected\":{n}}}")),
+        Answer::Room(outcome) => return room_outcome(outcome),
+        Answer::UserRooms(rooms) => return user_rooms("", rooms),
     };
     Response::json(200, body)
 }
@@ -157,11 +162,117 @@ fn rooms_body(rooms: &[RoomActivity]) -> Bytes {
     Bytes::from(sonic_rs::to_vec(&Body { rooms }).unwrap_or_default())
 }
 
+/// What a rooms API request did, or why it was refused.
+fn room_outcome(outcome: &Result<RoomOutcome, RoomRefused>) -> Response {
+    match outcome {
+        Ok(RoomOutcome::Created(room)) => Response::json(201, room_body(room)),
+        Ok(RoomOutcome::Room(room)) => Response::json(200, room_body(room)),
+        Ok(RoomOutcome::Deleted) => Response::json(204, ""),
+        Ok(RoomOutcome::Allowed) => Response::json(200, "{}"),
+        Err(refused) => room_refusal(*refused),
+    }
+}
+
+/// A refused rooms API request: its status and code.
+pub(crate) fn room_refusal(refused: RoomRefused) -> Response {
+    let status = match refused {
+        RoomRefused::NotFound => 404,
+        RoomRefused::Forbidden => 403,
+        RoomRefused::Exists | RoomRefused::Full => 409,
+        RoomRefused::OwnerStays => 400,
+        _ => 503,
+    };
+    Response::error(status, refused.code(), &refused.to_string())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberBody<'a> {
+    user_id: &'a str,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomBody<'a> {
+    room_id: &'a str,
+    name: &'a str,
+    visibility: &'static str,
+    owner: Option<&'a str>,
+    created_at: Option<String>,
+    member_count: usize,
+    members: Vec<MemberBody<'a>>,
+    seq: u64,
+    epoch: Option<&'a str>,
+}
+
+/// A room: `{"roomId","name","visibility","owner","createdAt","memberCount","members",
+/// "seq","epoch"}`.
+fn room_body(room: &RoomView) -> Vec<u8> {
+    let body = RoomBody {
+        room_id: &room.room_id,
+        name: &room.name,
+        visibility: room.visibility.as_str(),
+        owner: room.owner.as_deref(),
+        created_at: room.created_at.map(|t| t.to_rfc3339().to_string()),
+        member_count: room.members.len(),
+        members: room
+            .members
+            .iter()
+            .map(|(u, r)| MemberBody {
+                user_id: u,
+                role: r.as_str(),
+            })
+            .collect(),
+        seq: room.seq,
+        epoch: Some(&*room.epoch).filter(|e| !e.is_empty()),
+    };
+    sonic_rs::to_vec(&body).unwrap_or_default()
+}
+
+/// `GET /api/users/{id}/rooms`:
+/// `{"userId","rooms":[{"roomId","name","visibility","role","seq","lastRead","unread"}]}`.
+pub(crate) fn user_rooms(user: &str, rooms: &[UserRoom]) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Entry<'a> {
+        room_id: &'a str,
+        name: &'a str,
+        visibility: &'static str,
+        role: &'static str,
+        seq: u64,
+        last_read: u64,
+        unread: u64,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        user_id: &'a str,
+        rooms: Vec<Entry<'a>>,
+    }
+    let body = Body {
+        user_id: user,
+        rooms: rooms
+            .iter()
+            .map(|r| Entry {
+                room_id: &r.room_id,
+                name: &r.name,
+                visibility: r.visibility.as_str(),
+                role: r.role.as_str(),
+                seq: r.seq,
+                last_read: r.last_read,
+                unread: r.unread(),
+            })
+            .collect(),
+    };
+    Response::json(200, sonic_rs::to_vec(&body).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use hubbub_core::{MessagesOf, PresentUser, UnixMillis};
+    use hubbub_core::{MessagesOf, PresentUser, Role, UnixMillis, Visibility};
 
     use super::*;
 
@@ -231,6 +342,48 @@ mod tests {
         assert_eq!(
             &answer(&Answer::Presence(presence)).body[..],
             &br#"{"roomId":"r","online":2,"users":[{"userId":"a","username":"A","since":"1970-01-01T00:00:00.000Z"}],"truncated":true}"#[..]
+        );
+    }
+
+    #[test]
+    fn refusals_have_their_statuses_and_codes() {
+        let cases = [
+            (RoomRefused::NotFound, 404, "room_not_found"),
+            (RoomRefused::Forbidden, 403, "forbidden"),
+            (RoomRefused::Exists, 409, "room_exists"),
+            (RoomRefused::Full, 409, "room_full"),
+            (RoomRefused::OwnerStays, 400, "invalid_member"),
+            (RoomRefused::Overloaded, 503, "overloaded"),
+            (RoomRefused::TooManyRooms, 503, "too_many_rooms"),
+        ];
+        for (refused, status, code) in cases {
+            let resp = room_refusal(refused);
+            assert_eq!(resp.status, status, "{refused:?}");
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            assert!(body.contains(&format!("\"error\":\"{code}\"")), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_room_body_has_the_documented_fields() {
+        let room = RoomView {
+            room_id: Arc::from("ops"),
+            name: "Ops".into(),
+            visibility: Visibility::Private,
+            owner: Some(Arc::from("alice")),
+            created_at: Some(UnixMillis(0)),
+            members: vec![(Arc::from("alice"), Role::Admin)],
+            seq: 3,
+            epoch: "e1".into(),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&room_body(&room)).expect("a JSON room");
+        assert_eq!(v["visibility"], "private");
+        assert_eq!(v["memberCount"], 1);
+        assert_eq!(v["members"][0]["role"], "admin");
+        assert_eq!(v["createdAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            (v["seq"].as_u64(), v["epoch"].as_str()),
+            (Some(3), Some("e1"))
         );
     }
 }

@@ -50,11 +50,14 @@ impl Response {
                 .header("Vary", "Origin"),
             _ => self.header("Vary", "Origin"),
         };
-        r.header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-            .header(
-                "Access-Control-Allow-Headers",
-                "Content-Type, Authorization",
-            )
+        r.header(
+            "Access-Control-Allow-Methods",
+            "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+        )
+        .header(
+            "Access-Control-Allow-Headers",
+            "Content-Type, Authorization",
+        )
     }
 
     /// Serializes the head (and the body unless `head_only`).
@@ -120,7 +123,8 @@ mod tests {
         )
         .unwrap();
         assert!(any.contains("Access-Control-Allow-Origin: *\r\n"));
-        assert!(any.contains("Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"));
+        assert!(any
+            .contains("Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, OPTIONS\r\n"));
         let list = AllowedOrigins::parse("http://a").unwrap();
         let echo = String::from_utf8(
             Response::json(200, "{}")

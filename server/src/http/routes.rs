@@ -11,7 +11,7 @@ use super::access::Caller;
 use super::request::Head;
 use super::response::Response;
 use super::server_api::{self, Action};
-use super::{prometheus, render, Context};
+use super::{prometheus, render, rooms, Context};
 
 /// The endpoints of PROTOCOL.md §4.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,12 @@ enum Route {
     Analytics,
     Metrics,
     Rooms,
+    /// `/api/rooms/{id}`.
+    Room(String),
+    /// `/api/rooms/{id}/members/{userId}`.
+    RoomMember(String, String),
+    /// `/api/users/{id}/rooms`.
+    UserRooms(String),
     RoomMessages(String),
     RoomPresence(String),
     UsersPresence,
@@ -52,6 +58,11 @@ fn route(path: &str) -> Route {
             };
             let parts: Vec<&str> = rest.split('/').collect();
             match parts.as_slice() {
+                ["rooms", id] if !id.is_empty() => Route::Room(decode(id)),
+                ["rooms", id, "members", user] if !id.is_empty() && !user.is_empty() => {
+                    Route::RoomMember(decode(id), decode(user))
+                }
+                ["users", id, "rooms"] if !id.is_empty() => Route::UserRooms(decode(id)),
                 ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
                 ["rooms", id, "presence"] if !id.is_empty() => Route::RoomPresence(decode(id)),
                 ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
@@ -163,6 +174,23 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         };
         return cors(resp);
     }
+    if let Some((verb, allow)) = room_verb(&r, &head.method) {
+        let resp = match verb {
+            Some(verb) => match Caller::of(site, head) {
+                Ok(caller) => {
+                    let (room, user) = match r {
+                        Route::Room(id) => (id, None),
+                        Route::RoomMember(id, user) => (id, Some(user)),
+                        _ => (String::new(), None),
+                    };
+                    rooms::handle(ctx, caller, verb, room, user, body).await
+                }
+                Err(refused) => refused,
+            },
+            None => method_not_allowed(&head.method, allow),
+        };
+        return cors(resp);
+    }
     // An unknown endpoint is 404 whatever the method.
     if !get && r != Route::ApiNotFound {
         let allow = if api {
@@ -217,18 +245,13 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         | Route::RoomMessages(_)
         | Route::RoomPresence(_)
         | Route::UsersPresence
-        | Route::UserMessages(_) => {
-            let allowed = Caller::of(site, head).and_then(|caller| match &r {
-                Route::UserMessages(user) => caller.may_read_user(user),
-                _ => caller.may_read_rooms(),
-            });
-            match allowed {
-                Ok(()) => read(ctx, head, r).await,
-                Err(refused) => refused,
-            }
-        }
+        | Route::UserMessages(_)
+        | Route::UserRooms(_) => match allowed(ctx, head, &r).await {
+            Ok(()) => read(ctx, head, r).await,
+            Err(refused) => refused,
+        },
         // Answered above.
-        Route::Server(_) | Route::Auth(_) => {
+        Route::Server(_) | Route::Auth(_) | Route::Room(_) | Route::RoomMember(..) => {
             return method_not_allowed(&head.method, "POST, OPTIONS")
         }
         Route::ApiNotFound => {
@@ -253,9 +276,44 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
     }
 }
 
+/// Which rooms API request `method` on `r` is (`Some(None)`: a rooms API route that does
+/// not take the method), with the methods the route takes; `None` for another route (a
+/// `GET /api/rooms` is the room list, a read).
+fn room_verb(r: &Route, method: &str) -> Option<(Option<rooms::Verb>, &'static str)> {
+    use rooms::Verb;
+    match (r, method) {
+        (Route::Rooms, "POST") => Some((Some(Verb::Create), "")),
+        (Route::Rooms, "GET" | "HEAD") => None,
+        (Route::Rooms, _) => Some((None, "GET, HEAD, POST, OPTIONS")),
+        (Route::Room(_), "GET" | "HEAD") => Some((Some(Verb::Get), "")),
+        (Route::Room(_), "PATCH") => Some((Some(Verb::Update), "")),
+        (Route::Room(_), "DELETE") => Some((Some(Verb::Delete), "")),
+        (Route::Room(_), _) => Some((None, "GET, HEAD, PATCH, DELETE, OPTIONS")),
+        (Route::RoomMember(..), "PUT") => Some((Some(Verb::SetMember), "")),
+        (Route::RoomMember(..), "DELETE") => Some((Some(Verb::RemoveMember), "")),
+        (Route::RoomMember(..), _) => Some((None, "PUT, DELETE, OPTIONS")),
+        _ => None,
+    }
+}
+
+/// May the caller read `r`: who they are (§4.3), and for a room's history and presence,
+/// what its owner says.
+async fn allowed(ctx: &Context, head: &Head, r: &Route) -> Result<(), Response> {
+    let caller = Caller::of(&ctx.site, head)?;
+    match r {
+        Route::UserMessages(user) | Route::UserRooms(user) => caller.may_read_user(user),
+        Route::RoomMessages(room) | Route::RoomPresence(room) => {
+            caller.may_read_rooms()?;
+            rooms::may_read(ctx, caller, room).await
+        }
+        _ => caller.may_read_rooms(),
+    }
+}
+
 /// The answer of a read endpoint the caller may read.
 async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
     match r {
+        Route::UserRooms(user) => rooms::user_rooms(ctx, user).await,
         Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());

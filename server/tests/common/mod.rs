@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod matrix;
+pub mod tokens;
 pub mod v2;
 
 use std::io::{Read, Write};
@@ -163,7 +164,26 @@ fn static_dir() -> String {
     dir.display().to_string()
 }
 
-/// The `seq` of each message of a history body (`{"messages":[…]}`), in order.
+/// `method path` with `Authorization: {authorization}` when given and `body` (JSON).
+pub fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: &str,
+) -> Response {
+    let mut raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(a) = authorization {
+        raw.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    http::send(server.port, &raw).unwrap()
+}
+
 /// `r` is an HTTP refusal with `status` and the JSON error `code`.
 pub fn assert_refused(r: &Response, status: u16, code: &str) {
     assert_eq!(
@@ -174,6 +194,7 @@ pub fn assert_refused(r: &Response, status: u16, code: &str) {
     );
 }
 
+/// The `seq` of each message of a history body (`{"messages":[…]}`), in order.
 pub fn seqs(body: &serde_json::Value) -> Vec<u64> {
     messages(body)
         .map(|m| m["seq"].as_u64().expect("seq"))
