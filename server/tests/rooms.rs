@@ -417,6 +417,64 @@ fn who_may_do_what_to_a_private_room() {
             }
         }
     }
+    // A public room is every verified user's to read; a deleted one nobody's.
+    for (room, visibility) in [("square", "public"), ("gone", "private")] {
+        let r = create(
+            &server,
+            "owner",
+            json!({"roomId": room, "name": room, "visibility": visibility, "members": ["member"]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = call(
+        &server,
+        "DELETE",
+        "/api/rooms/gone",
+        Some(&bearer("owner")),
+        "",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let reads: &[(&str, [u16; 6])] = &[
+        ("/api/rooms/square", [401, 200, 200, 200, 200, 200]),
+        ("/api/rooms/square/messages", [401, 200, 200, 200, 200, 200]),
+        ("/api/rooms/square/presence", [401, 200, 200, 200, 200, 200]),
+        ("/api/rooms/gone", [401, 404, 404, 404, 404, 404]),
+        ("/api/rooms/gone/messages", [401, 404, 404, 404, 404, 404]),
+        ("/api/rooms/gone/presence", [401, 404, 404, 404, 404, 404]),
+    ];
+    for (path, statuses) in reads {
+        for ((role, authz), want) in roles.iter().zip(statuses) {
+            let r = call(&server, "GET", path, authz.as_deref(), "");
+            assert_eq!(r.status, *want, "GET {path} as {role}: {}", r.body);
+            if *want == 404 {
+                assert_eq!(r.json()["error"], "room_not_found", "{path} as {role}");
+            }
+        }
+    }
+    // With auth off every read is open and no room is made or managed.
+    let open = Server::start(1, &[]);
+    for (method, path, body, want) in [
+        ("GET", "/api/rooms/vault", "", 200),
+        ("GET", "/api/rooms/vault/messages", "", 200),
+        ("GET", "/api/users/member/rooms", "", 200),
+        (
+            "POST",
+            "/api/rooms",
+            r#"{"name":"n","visibility":"public"}"#,
+            403,
+        ),
+        ("PATCH", "/api/rooms/vault", r#"{"name":"V"}"#, 403),
+        ("DELETE", "/api/rooms/vault", "", 403),
+        ("PUT", "/api/rooms/vault/members/guest", "", 403),
+        ("DELETE", "/api/rooms/vault/members/guest", "", 403),
+    ] {
+        let r = call(&open, method, path, None, body);
+        assert_eq!(r.status, want, "{method} {path} with auth off: {}", r.body);
+        if want == 403 {
+            assert_eq!(r.json()["error"], "auth_disabled", "{method} {path}");
+        }
+    }
+
     // The member leaves (removes themselves); then they are an outsider.
     let r = call(
         &server,

@@ -752,6 +752,8 @@ pub fn history_limit(raw: Option<&str>) -> usize {
 }
 
 #[cfg(test)]
+mod directory_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod v2_tests;

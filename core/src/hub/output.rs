@@ -309,8 +309,8 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
-        /// WebSocket close code (1000, 1001, 1003, 1007, 1008, 1009; 4002 and 4003 from the
-        /// server API).
+        /// WebSocket close code (1000, 1001, 1003, 1007, 1008, 1009; 4001 at token expiry;
+        /// 4002 and 4003 from the server API and the rooms API; 4004 for a room refused).
         code: u16,
         /// Close reason for people.
         reason: &'static str,
