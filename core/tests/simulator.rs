@@ -1932,3 +1932,259 @@ fn recovery_beyond_the_ring_comes_from_the_store() {
         }
     }
 }
+
+/// The users and rooms of `rooms_run`: `ROOMS_API[0]` is private, `[1]` a group, both
+/// made by `ann`.
+const USERS: [&str; 4] = ["ann", "bob", "cy", "dee"];
+const ROOMS_API: [(&str, Visibility); 2] =
+    [("vault", Visibility::Private), ("band", Visibility::Group)];
+
+#[derive(Debug, Clone)]
+enum RoomOp {
+    Open {
+        worker: usize,
+        user: usize,
+    },
+    Subscribe {
+        conn: usize,
+        room: usize,
+    },
+    Chat {
+        conn: usize,
+        room: usize,
+    },
+    Add {
+        user: usize,
+        room: usize,
+    },
+    Remove {
+        user: usize,
+        room: usize,
+    },
+    Delete {
+        room: usize,
+    },
+    Close {
+        conn: usize,
+    },
+    /// Delivers up to `n` peer events, so that requests overtake each other.
+    Step {
+        n: usize,
+    },
+}
+
+fn room_op() -> impl Strategy<Value = RoomOp> {
+    prop_oneof![
+        3 => (0usize..4, 0usize..4).prop_map(|(worker, user)| RoomOp::Open { worker, user }),
+        4 => (any::<usize>(), 0usize..2).prop_map(|(conn, room)| RoomOp::Subscribe { conn, room }),
+        4 => (any::<usize>(), 0usize..2).prop_map(|(conn, room)| RoomOp::Chat { conn, room }),
+        2 => (0usize..4, 0usize..2).prop_map(|(user, room)| RoomOp::Add { user, room }),
+        2 => (0usize..4, 0usize..2).prop_map(|(user, room)| RoomOp::Remove { user, room }),
+        1 => (0usize..2).prop_map(|room| RoomOp::Delete { room }),
+        1 => any::<usize>().prop_map(|conn| RoomOp::Close { conn }),
+        3 => (1usize..6).prop_map(|n| RoomOp::Step { n }),
+    ]
+}
+
+fn ann() -> Actor {
+    Actor::User {
+        id: "ann".into(),
+        admin: false,
+    }
+}
+
+/// Rooms of the rooms API on `workers` hubs while users subscribe, chat, are added and
+/// removed and rooms are deleted, with the peer events of all of it interleaved at random.
+/// Checks that nobody who was never a member hears anything of a members-only room (but
+/// the answers to their own subscribes), that
+/// nothing of a room reaches a connection between its `unsubscribed` and a new
+/// `subscribed`, that a deleted room stays unknown, and that refused subscriptions leave
+/// the rooms' counts exact (empty once everyone closed).
+fn rooms_run(
+    workers: usize,
+    seed: u64,
+    invited: [bool; 4],
+    ops: &[RoomOp],
+) -> Result<(), TestCaseError> {
+    let mut sim = Sim::new(workers, seed, |_| {});
+    let mut ever: Vec<std::collections::HashSet<&str>> = Vec::new();
+    for (room, visibility) in ROOMS_API {
+        let members: Vec<String> = (1..4)
+            .filter(|&u| invited[u])
+            .map(|u| USERS[u].to_owned())
+            .collect();
+        let mut set: std::collections::HashSet<&str> = members
+            .iter()
+            .map(|m| USERS.iter().copied().find(|u| u == m).unwrap_or_default())
+            .collect();
+        set.insert("ann");
+        ever.push(set);
+        let made = sim.ask(
+            0,
+            Query::Room(RoomRequest {
+                room: room.into(),
+                actor: ann(),
+                action: RoomAction::Create {
+                    name: room.into(),
+                    visibility,
+                    members,
+                },
+            }),
+        );
+        prop_assert!(
+            matches!(made, Answer::Room(Ok(RoomOutcome::Created(_)))),
+            "{made:?}"
+        );
+    }
+    let mut conns: Vec<(Key, usize)> = Vec::new();
+    let mut all: Vec<(Key, usize)> = Vec::new();
+    let mut deleted = [false; 2];
+    let mut id = 0u32;
+    let ask = |sim: &mut Sim, room: usize, action: RoomAction, at: usize| {
+        let request = RoomRequest {
+            room: ROOMS_API[room].0.into(),
+            actor: ann(),
+            action,
+        };
+        sim.query(at % workers, Query::Room(request));
+    };
+    for (i, op) in ops.iter().enumerate() {
+        id += 1;
+        match *op {
+            RoomOp::Open { worker, user } => {
+                let query = format!("proto=2&userId={}", USERS[user]);
+                if let Ok(conn) = sim.open(worker % workers, &query) {
+                    conns.push(((worker % workers, conn), user));
+                    all.push(((worker % workers, conn), user));
+                }
+            }
+            RoomOp::Subscribe { conn, room } | RoomOp::Chat { conn, room } if !conns.is_empty() => {
+                let (key, _) = conns[conn % conns.len()];
+                let room = ROOMS_API[room].0;
+                let frame = match op {
+                    RoomOp::Subscribe { .. } => {
+                        serde_json::json!({"type": "subscribe", "id": id, "roomId": room})
+                    }
+                    _ => {
+                        serde_json::json!({"type": "chat", "id": id, "roomId": room, "content": format!("m{id}")})
+                    }
+                };
+                send_json(&mut sim, key, frame);
+            }
+            RoomOp::Add { user, room } => {
+                ever[room].insert(USERS[user]);
+                ask(
+                    &mut sim,
+                    room,
+                    RoomAction::SetMember {
+                        user: USERS[user].into(),
+                        role: Role::Member,
+                    },
+                    i,
+                );
+            }
+            RoomOp::Remove { user, room } => {
+                ask(
+                    &mut sim,
+                    room,
+                    RoomAction::RemoveMember {
+                        user: USERS[user].into(),
+                    },
+                    i,
+                );
+            }
+            RoomOp::Delete { room } => {
+                deleted[room] = true;
+                ask(&mut sim, room, RoomAction::Delete, i);
+            }
+            RoomOp::Close { conn } if !conns.is_empty() => {
+                let (key, _) = conns.swap_remove(conn % conns.len());
+                sim.close(key);
+            }
+            RoomOp::Step { n } => {
+                for _ in 0..n {
+                    sim.step();
+                }
+            }
+            _ => {}
+        }
+    }
+    sim.settle();
+    for &(key, user) in &all {
+        let mut subscribed = [false; 2];
+        for f in v2_frames(&sim, key) {
+            let Some(r) = ROOMS_API.iter().position(|(name, _)| f["roomId"] == *name) else {
+                continue;
+            };
+            let kind = f["type"].as_str().unwrap_or_default();
+            // The answers to its own requests (a refusal, or a subscription on its way
+            // ended by a deletion or removal) tell a user nothing it did not name.
+            if kind != "error" && kind != "unsubscribed" {
+                prop_assert!(
+                    ever[r].contains(USERS[user]),
+                    "{} never a member of {}, got {f}",
+                    USERS[user],
+                    ROOMS_API[r].0
+                );
+            }
+            match kind {
+                "subscribed" => subscribed[r] = true,
+                "unsubscribed" => subscribed[r] = false,
+                "chat" | "typing" | "presence" | "read" => {
+                    prop_assert!(subscribed[r], "{f} reached {key:?} outside a subscription");
+                    if kind == "chat" {
+                        let sender = f["userId"].as_str().unwrap_or_default();
+                        prop_assert!(ever[r].contains(sender), "a non-member's chat: {f}");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (r, gone) in deleted.iter().enumerate() {
+        if !gone {
+            continue;
+        }
+        let Ok(conn) = sim.open(0, "proto=2&userId=ann") else {
+            continue;
+        };
+        send_json(
+            &mut sim,
+            (0, conn),
+            serde_json::json!({"type": "subscribe", "id": 1, "roomId": ROOMS_API[r].0}),
+        );
+        sim.settle();
+        let last = v2_frames(&sim, (0, conn)).pop().unwrap_or_default();
+        prop_assert_eq!(&last["code"], "room_not_found", "{}", last);
+        sim.close((0, conn));
+    }
+    for (key, _) in conns {
+        sim.close(key);
+    }
+    sim.settle();
+    for w in 0..workers {
+        let Answer::Rooms(rooms) = sim.ask(w, Query::Rooms) else {
+            return Err(TestCaseError::fail("Rooms answers Rooms"));
+        };
+        prop_assert!(
+            rooms.is_empty(),
+            "rooms still counted after every close: {rooms:?}"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    /// Members-only rooms under churn (see `rooms_run`).
+    #[test]
+    fn rooms_are_heard_by_their_members_only(
+        workers in 1usize..=4,
+        seed in any::<u64>(),
+        invited in any::<[bool; 4]>(),
+        ops in prop::collection::vec(room_op(), 0..120),
+    ) {
+        rooms_run(workers, seed, invited, &ops)?;
+    }
+}

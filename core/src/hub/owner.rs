@@ -371,6 +371,23 @@ impl Hub {
             received,
             v2,
         } = submit;
+        // A subscription on its way may send before the owner refuses it: what it sends
+        // is refused here too (a token's claim, accepted as a user of the room, passes).
+        if let Some(code) = self
+            .directory
+            .join_refusal(&member.room, &member.user, false)
+        {
+            let accepted = code == ErrorCode::Forbidden
+                && self
+                    .owned
+                    .get(&*member.room)
+                    .is_some_and(|r| r.users.contains_key(&*member.user));
+            if !accepted {
+                self.counters.rejected += 1;
+                let id = v2.as_ref().and_then(|v| v.id);
+                return self.refuse_submit(now, from, conn, &member.room, v2.is_some(), id, code);
+            }
+        }
         let room_id = self.owned_room(&member.room).id;
         let resend = v2.as_ref().and_then(|v| {
             let cmid = v.client_msg_id.clone()?;
@@ -396,22 +413,9 @@ impl Hub {
         ) {
             Ok((accepted, _)) => accepted,
             Err(server_api::PublishRefused::Overloaded) => {
+                let id = v2.as_ref().and_then(|v| v.id);
                 let code = ErrorCode::Overloaded;
-                let frame = match &v2 {
-                    None => self.error_frame(code),
-                    Some(v) => {
-                        self.scratch.clear();
-                        protocol::encode_error_v2(
-                            &mut self.scratch,
-                            code,
-                            v.id,
-                            Some(&member.room),
-                        );
-                        Bytes::copy_from_slice(&self.scratch)
-                    }
-                };
-                let room = v2.is_some().then(|| member.room.clone());
-                return self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
+                return self.refuse_submit(now, from, conn, &member.room, v2.is_some(), id, code);
             }
         };
         self.stopped_typing(now, &member);
@@ -500,6 +504,30 @@ impl Hub {
     }
 
     /// Acknowledges an accepted send to its sender, behind the message itself.
+    /// A chat message not accepted: its sender hears `code` (a v2 sender with the
+    /// request's `id` and the room).
+    #[allow(clippy::too_many_arguments)]
+    fn refuse_submit(
+        &mut self,
+        now: Now,
+        from: WorkerId,
+        conn: ConnId,
+        room: &Arc<str>,
+        v2: bool,
+        id: Option<u32>,
+        code: ErrorCode,
+    ) {
+        let frame = if v2 {
+            self.scratch.clear();
+            protocol::encode_error_v2(&mut self.scratch, code, id, Some(room));
+            Bytes::copy_from_slice(&self.scratch)
+        } else {
+            self.error_frame(code)
+        };
+        let room = v2.then(|| room.clone());
+        self.dispatch(now, from, PeerMsg::Direct { conn, room, frame });
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn ack(
         &mut self,
