@@ -19,6 +19,15 @@ pub enum Store {
     Dynamodb,
 }
 
+/// A feature on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -189,6 +198,32 @@ pub struct Config {
         allow_negative_numbers = true
     )]
     pub rate_limit_burst: f64,
+
+    /// Message search (`GET /api/rooms/{id}/search`): `on` or `off`.
+    #[arg(
+        long,
+        env = "SEARCH",
+        value_enum,
+        default_value = "on",
+        ignore_case = true
+    )]
+    pub search: Switch,
+
+    /// Where the search index persists across restarts (unset: in memory, bounded by
+    /// SEARCH_MAX_MESSAGES).
+    #[arg(long, env = "SEARCH_DIR")]
+    pub search_dir: Option<PathBuf>,
+
+    /// Messages an in-memory search index keeps, the oldest going first (1000 to 100 million).
+    #[arg(long, env = "SEARCH_MAX_MESSAGES", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1000..=100_000_000))]
+    pub search_max_messages: u64,
+
+    /// Bounded queue between the workers and the search index: beyond it messages are not
+    /// indexed (counted as hubbub_search_dropped_total).
+    #[arg(long, env = "SEARCH_QUEUE_SIZE", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_queue_size: u32,
 
     /// Items per DynamoDB BatchWriteItem (1..=25).
     #[arg(long, env = "PERSIST_BATCH_SIZE", default_value_t = 25,

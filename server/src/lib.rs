@@ -6,6 +6,8 @@
 //!   worker's engine to its listener and the HTTP side, waits for a signal, shuts down.
 //! - `http`: one TCP connection's requests, the upgrade, routes, rendering; it reaches
 //!   the engine only through `engine::Handle`.
+//! - `search`: the message search index's start, and the sink that feeds it and the
+//!   store from every worker.
 //! - `store`: the DynamoDB bridge, and the engine's `Host` when `STORE=dynamodb`.
 //! - `engine`: one worker's hub and WebSocket sockets (reactor, outboxes, send ring,
 //!   mesh); it knows nothing of HTTP or of the store.
@@ -19,6 +21,7 @@ mod engine;
 mod figures;
 mod http;
 pub mod logging;
+mod search;
 mod serve;
 mod store;
 

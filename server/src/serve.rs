@@ -64,6 +64,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     let store = crate::store::start(&config)?;
     let accounts = crate::accounts::start(&config, store.as_ref())?;
+    let search = crate::search::start(&config)?;
     let site = Arc::new(Site {
         origins,
         gauge: ConnectionGauge::new(max_connections),
@@ -74,6 +75,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         auth,
         cors,
         accounts,
+        search,
     });
     let process = Arc::new(Process {
         site,
@@ -142,6 +144,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .max(Duration::from_secs(1));
         crate::store::shutdown(bridge, left);
     }
+    if let Some(search) = &process.site.search {
+        search.shutdown();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -192,13 +197,16 @@ async fn worker(id: WorkerId, process: Arc<Process>, ready: mpsc::Sender<Result<
         }
     };
     let site = process.site.clone();
-    let (persist, host): (_, Box<dyn Host>) = match &site.store {
-        Some(bridge) => (
-            Some(Box::new(bridge.sink()) as Box<dyn hubbub_core::PersistSink>),
-            Box::new(StoreHost(bridge.clone())),
-        ),
-        None => (None, Box::new(NoStore)),
+    let host: Box<dyn Host> = match &site.store {
+        Some(bridge) => Box::new(StoreHost(bridge.clone())),
+        None => Box::new(NoStore),
     };
+    let reject = process.config.persist_overflow == crate::config::Overflow::Reject;
+    let persist = crate::search::AcceptedSink::boxed(
+        site.search.as_ref(),
+        site.store.as_ref().map(|b| b.sink()),
+        reject,
+    );
     let engine = Engine::new(Parts {
         hub: hub_config(&process, id),
         gauge: site.gauge.clone(),

@@ -44,6 +44,8 @@ pub(crate) struct Site {
     pub cors: AllowedOrigins,
     /// Signup and login, with `JWT_HS256_SECRET` set.
     pub accounts: Option<Arc<crate::accounts::Accounts>>,
+    /// The message search index, unless `SEARCH=off`.
+    pub search: Option<Arc<hubbub_search::SearchIndex>>,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

@@ -16,6 +16,7 @@ pub fn render(
     s: &Snapshot,
     figures: &ServerFigures,
     accounts: Option<&crate::accounts::AccountFigures>,
+    search: Option<hubbub_search::SearchStats>,
 ) -> String {
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
@@ -231,6 +232,36 @@ pub fn render(
             metric(name, "counter", help, &[("", v.load(Relaxed) as f64)]);
         }
     }
+    if let Some(s) = search {
+        for (name, kind, help, v) in [
+            (
+                "search_indexed_total",
+                "counter",
+                "Messages made searchable since start.",
+                s.indexed,
+            ),
+            (
+                "search_dropped_total",
+                "counter",
+                "Accepted messages not indexed: the search queue was full (SEARCH_QUEUE_SIZE).",
+                s.dropped,
+            ),
+            (
+                "search_pending",
+                "gauge",
+                "Messages queued for the index and not yet searchable: how far behind it is.",
+                s.pending,
+            ),
+            (
+                "searches_total",
+                "counter",
+                "Searches answered (GET /api/rooms/{id}/search).",
+                s.searches,
+            ),
+        ] {
+            metric(name, kind, help, &[("", v as f64)]);
+        }
+    }
     metric(
         "http_connections",
         "gauge",
@@ -309,7 +340,11 @@ mod tests {
         let snap: Snapshot = Snapshot::default();
         let figures = ServerFigures::new(2);
         figures.workers[1].queued_bytes.store(4096, Relaxed);
-        let text = render(&snap, &figures, None);
+        let search = hubbub_search::SearchStats {
+            pending: 3,
+            ..Default::default()
+        };
+        let text = render(&snap, &figures, None, Some(search));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(
@@ -323,5 +358,6 @@ mod tests {
         assert!(text.contains("hubbub_http_connections 0\n"));
         assert!(text.contains("hubbub_worker_queued_bytes{worker=\"1\"} 4096\n"));
         assert!(text.contains("hubbub_worker_mesh_backlog{worker=\"0\"} 0\n"));
+        assert!(text.contains("hubbub_search_pending 3\n"));
     }
 }

@@ -29,6 +29,31 @@ pub(crate) fn answer(answer: &Answer) -> Response {
     Response::json(200, body)
 }
 
+/// `GET /api/rooms/{id}/search`: `{"roomId","query","messages":[…],"nextBefore"}`, each
+/// message exactly as broadcast.
+pub(crate) fn search_page(room: &str, q: &str, page: &hubbub_search::SearchPage) -> Response {
+    let size = 96 + q.len() + page.frames.iter().map(|f| f.len() + 1).sum::<usize>();
+    let mut buf = Vec::with_capacity(size);
+    buf.extend_from_slice(b"{\"roomId\":");
+    buf.extend_from_slice(&sonic_rs::to_vec(room).unwrap_or_default());
+    buf.extend_from_slice(b",\"query\":");
+    buf.extend_from_slice(&sonic_rs::to_vec(q).unwrap_or_default());
+    buf.extend_from_slice(b",\"messages\":[");
+    for (i, f) in page.frames.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(f.as_bytes());
+    }
+    buf.extend_from_slice(b"],\"nextBefore\":");
+    match page.next_before {
+        Some(seq) => buf.extend_from_slice(seq.to_string().as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.push(b'}');
+    Response::json(200, buf)
+}
+
 /// The `503` for a question a worker did not answer in time.
 pub(crate) fn unavailable() -> Response {
     Response::error(

@@ -7,6 +7,8 @@ use hubbub_core::{
     history_limit, Answer, MessageList, MessagesOf, PageCursor, Query, StorageStatus,
 };
 
+use hubbub_search::{QueryRule, SearchError, SearchQuery, MAX_SEARCH_LIMIT};
+
 use super::access::Caller;
 use super::request::Head;
 use super::response::Response;
@@ -28,6 +30,8 @@ enum Route {
     /// `/api/users/{id}/rooms`.
     UserRooms(String),
     RoomMessages(String),
+    /// `/api/rooms/{id}/search`.
+    RoomSearch(String),
     RoomPresence(String),
     UsersPresence,
     UserMessages(String),
@@ -65,6 +69,7 @@ fn route(path: &str) -> Route {
                 ["users", id, "rooms"] if !id.is_empty() => Route::UserRooms(decode(id)),
                 ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
                 ["rooms", id, "presence"] if !id.is_empty() => Route::RoomPresence(decode(id)),
+                ["rooms", id, "search"] if !id.is_empty() => Route::RoomSearch(decode(id)),
                 ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
                 ["server", name] => Action::named(name).map_or(Route::ApiNotFound, Route::Server),
                 _ => Route::ApiNotFound,
@@ -236,6 +241,7 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
                     &snapshot,
                     &site.figures,
                     site.accounts.as_ref().map(|a| &a.figures),
+                    site.search.as_ref().map(|s| s.stats()),
                 )
                 .into(),
             },
@@ -243,6 +249,7 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         },
         Route::Rooms
         | Route::RoomMessages(_)
+        | Route::RoomSearch(_)
         | Route::RoomPresence(_)
         | Route::UsersPresence
         | Route::UserMessages(_)
@@ -302,7 +309,7 @@ async fn allowed(ctx: &Context, head: &Head, r: &Route) -> Result<(), Response> 
     let caller = Caller::of(&ctx.site, head)?;
     match r {
         Route::UserMessages(user) | Route::UserRooms(user) => caller.may_read_user(user),
-        Route::RoomMessages(room) | Route::RoomPresence(room) => {
+        Route::RoomMessages(room) | Route::RoomPresence(room) | Route::RoomSearch(room) => {
             caller.may_read_rooms()?;
             rooms::may_read(ctx, caller, room).await
         }
@@ -314,6 +321,7 @@ async fn allowed(ctx: &Context, head: &Head, r: &Route) -> Result<(), Response> 
 async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
     match r {
         Route::UserRooms(user) => rooms::user_rooms(ctx, user).await,
+        Route::RoomSearch(room) => search(ctx, head, room).await,
         Route::Rooms => asked(ctx, Query::Rooms).await,
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
@@ -348,6 +356,60 @@ async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
         _ => Response::error(404, "not_found", &format!("no endpoint at {}", head.path)),
     }
 }
+
+/// `GET /api/rooms/{id}/search?q=&before=&limit=` for a caller who may read the room.
+async fn search(ctx: &Context, head: &Head, room: String) -> Response {
+    let Some(index) = &ctx.site.search else {
+        return Response::error(404, "search_disabled", "message search is off (SEARCH=off)");
+    };
+    let q = query_param(&head.query, "q")
+        .unwrap_or_default()
+        .into_owned();
+    if let Err(rule) = index.check(&q) {
+        let message = match rule {
+            QueryRule::TooManyTerms => "q must have at most 8 words",
+            _ => "q must be 1 to 200 characters with a word in it",
+        };
+        return Response::error(400, "invalid_query", message);
+    }
+    let before = match page_cursor(&head.query) {
+        Ok(PageCursor::Newest) => None,
+        Ok(PageCursor::Before(seq)) => Some(seq),
+        Ok(PageCursor::After(_)) => {
+            return Response::error(400, "invalid_cursor", "search pages go back: give before")
+        }
+        Err((code, message)) => return Response::error(400, code, message),
+    };
+    let limit = match query_param(&head.query, "limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_SEARCH_LIMIT,
+        Some(Ok(n)) if (1..=MAX_SEARCH_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Response::error(
+                400,
+                "invalid_limit",
+                "limit must be an integer from 1 to 50",
+            )
+        }
+    };
+    let asked = SearchQuery {
+        room: room.clone(),
+        q: q.clone(),
+        before,
+        limit,
+    };
+    match index.search(asked).await {
+        Ok(Ok(page)) => render::search_page(&room, &q, &page),
+        Ok(Err(SearchError::Busy)) => {
+            Response::error(503, "busy", "too many searches are waiting; retry")
+                .header("Retry-After", "1")
+        }
+        Ok(Err(e)) => Response::error(503, "unavailable", &e.to_string()),
+        Err(_) => render::unavailable(),
+    }
+}
+
+/// Results a search page holds without `limit`.
+const DEFAULT_SEARCH_LIMIT: usize = 20;
 
 /// 405, with the methods the endpoint takes.
 fn method_not_allowed(method: &str, allow: &str) -> Response {
