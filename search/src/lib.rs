@@ -13,6 +13,7 @@
 //! The index lives in memory (bounded to [`SearchConfig::max_messages`], the oldest going
 //! first) or, with a directory, on disk across restarts.
 
+mod priority;
 mod query;
 mod schema;
 mod writer;
@@ -137,27 +138,46 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 impl SearchIndex {
-    /// Opens (or creates) the index and starts its threads.
+    /// Opens (or creates) the index and starts its threads at a lower CPU priority than
+    /// the workers (the idle class for the writer and the threads tantivy starts from it,
+    /// nice 10 for searches): on cores that also run the workers, the chat goes first.
     pub fn start(cfg: SearchConfig) -> Result<Arc<SearchIndex>, SearchError> {
-        let opened = writer::open(&cfg)?;
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(cfg.queue_size.max(1)),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
         });
-        let reader = opened.reader.clone();
-        let engine = reader.index.clone();
         let pending_searches = cfg.pending_searches.max(1);
         let writer_shared = shared.clone();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
         let writer_thread = std::thread::Builder::new()
             .name("hubbub-search".into())
-            .spawn(move || writer::run(opened, cfg, &writer_shared))
+            .spawn(move || {
+                // Before tantivy starts its indexing and merging threads, which inherit it.
+                priority::idle();
+                match writer::open(&cfg) {
+                    Ok(opened) => {
+                        let _ = opened_tx.send(Ok(opened.reader.clone()));
+                        writer::run(opened, cfg, &writer_shared);
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            })
             .map_err(|e| SearchError::Engine(e.to_string()))?;
+        let reader = opened_rx
+            .recv()
+            .map_err(|_| SearchError::Engine("the index thread ended at start".into()))??;
+        let engine = reader.index.clone();
         let index = Arc::new_cyclic(|weak: &std::sync::Weak<SearchIndex>| {
             let weak = weak.clone();
             let query_thread = std::thread::Builder::new()
                 .name("hubbub-search-query".into())
-                .spawn(move || query::run(reader, weak));
+                .spawn(move || {
+                    priority::lower(10);
+                    query::run(reader, weak)
+                });
             let (handle, bell) = match query_thread {
                 Ok(h) => {
                     let t = h.thread().clone();
