@@ -212,10 +212,15 @@ async function openRoom(page, room) {
  * later; 30 a second stays under the rate anyway. Resolves with the seqs, in order.
  */
 async function sendMany(page, room, n, prefix) {
+  return sendTexts(page, room, Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`));
+}
+
+/** Like `sendMany`, with the messages' texts given (each different from the others). */
+async function sendTexts(page, room, texts) {
   await page.goto(`${BASE}/health`);
   const ws = `${BASE.replace(/^http/, 'ws')}/ws?userId=${encodeURIComponent(`filler-${run}`)}&username=Filler&room=${encodeURIComponent(room)}`;
   return page.evaluate(
-    async ({ ws, n, prefix }) => {
+    async ({ ws, texts }) => {
       const sock = new WebSocket(ws);
       await new Promise((res, rej) => {
         sock.onopen = res;
@@ -238,8 +243,8 @@ async function sendMany(page, room, n, prefix) {
             }
           };
         });
-      for (let i = 1; i <= n; i++) {
-        const text = `${prefix} ${i}`;
+      for (let i = 1; i <= texts.length; i++) {
+        const text = texts[i - 1];
         for (let tries = 0; ; tries++) {
           const got = next(text);
           sock.send(JSON.stringify({ type: 'chat', content: text }));
@@ -256,7 +261,7 @@ async function sendMany(page, room, n, prefix) {
       sock.close();
       return seqs;
     },
-    { ws, n, prefix },
+    { ws, texts },
   );
 }
 
@@ -1206,6 +1211,182 @@ try {
       }
     });
   }
+
+  // ---- search: GET /api/rooms/{id}/search, the search box of the room on screen ----
+  // A room of 120 messages: fillers "filler <run> <i>", and two to find, both older than
+  // the backlog of 50 (so that a jump to them pages the history back): a word of their
+  // own at seq 10 (the tokenizer splits on anything but letters and digits, so the word
+  // is alphanumeric), "Crème brûlée" at seq 5.
+  const SRCH = `srch-${run}`;
+  const SRCH_N = 120;
+  const WORD = `zq${run}x`;
+  const WORD_AT = 10;
+  const CREME = 'Crème brûlée tonight';
+  const CREME_AT = 5;
+  let srchReady = false;
+  /** The server's search of the room (the dashboard's request, from node). */
+  const searchApi = async (q, extra = '') => {
+    const r = await fetch(`${BASE}/api/rooms/${encodeURIComponent(SRCH)}/search?q=${encodeURIComponent(q)}${extra}`);
+    return { status: r.status, body: await r.json().catch(() => null) };
+  };
+  /** The message row with `seq`: in the list's view?, flashed?, its text (null: not rendered). */
+  const rowState = (page, seq) =>
+    page.evaluate((seq) => {
+      const list = document.querySelector('.msglist');
+      const row = list?.querySelector(`[data-testid="message"][data-seq="${seq}"]`);
+      if (!list || !row) return null;
+      const a = list.getBoundingClientRect();
+      const b = row.getBoundingClientRect();
+      return { visible: b.height > 0 && b.bottom > a.top + 1 && b.top < a.bottom - 1, flash: row.getAttribute('data-flash'), text: row.querySelector('.msg-content')?.textContent ?? null };
+    }, seq);
+  const resultsOf = (page) =>
+    page.$$eval('[data-testid="search-result"]', (els) =>
+      els.map((e) => ({ seq: Number(e.getAttribute('data-seq')), text: e.querySelector('.search-result-content')?.textContent ?? '', marks: [...e.querySelectorAll('mark')].map((m) => m.textContent) })),
+    );
+  /** Types `q` in the search box and submits it (Enter, or the Search button); resolves with the results once shown. */
+  async function searchIn(page, q, how = 'enter') {
+    await page.fill('[data-testid="search-input"]', q);
+    if (how === 'enter') await page.press('[data-testid="search-input"]', 'Enter');
+    else await page.click('[data-testid="search-submit"]');
+    await until(`results for "${q}"`, async () => {
+      const st = await page.getAttribute('[data-testid="search-results"]', 'data-status').catch(() => null);
+      if (st === 'error') throw new Error(`search error: ${await page.textContent('[data-testid="search-error"]')}`);
+      return st === 'done';
+    }, 10_000);
+    return resultsOf(page);
+  }
+  /** Clicks the result for `seq` and waits for that message to be in view and flashed. */
+  async function jumpTo(page, seq, befores) {
+    await page.click(`[data-testid="search-result"][data-seq="${seq}"]`);
+    const row = await until(`message ${seq} in view and flashed`, async () => {
+      const st = await rowState(page, seq);
+      return st && st.visible && st.flash === 'true' ? st : null;
+    }, 15_000).catch(async (e) => {
+      const jump = await page.getAttribute('[data-testid="search-results"]', 'data-jump').catch(() => null);
+      throw new Error(`${e.message}; jump ${jump}, row ${JSON.stringify(await rowState(page, seq))}, pages before=${JSON.stringify(befores)}, rendered ${JSON.stringify((await renderedRows(page)).slice(0, 5))}…`);
+    });
+    // only that row is flashed, and for a moment
+    const flashed = await page.$$eval('[data-flash="true"]', (els) => els.map((e) => e.getAttribute('data-seq')));
+    if (flashed.length !== 1 || flashed[0] !== String(seq)) throw new Error(`flashed rows: ${JSON.stringify(flashed)}`);
+    await until(`the flash on ${seq} over`, async () => (await page.$('[data-flash="true"]')) === null, 8_000);
+    return row;
+  }
+  /** A page recording the history pages it asks for. */
+  async function searchPage() {
+    const ctx = await browser.newContext({ viewport: DESKTOP });
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    const befores = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.endsWith('/messages') && u.searchParams.has('before')) befores.push(Number(u.searchParams.get('before')));
+    });
+    return { ctx, page, befores };
+  }
+  const backlogShown = (page) =>
+    until('the backlog shown up to the newest', async () => {
+      const rows = (await renderedRows(page)).map(([, seq]) => seq).filter(Number.isFinite);
+      return rows.length > 5 && rows.at(-1) === SRCH_N;
+    }, 10_000);
+
+  await scenario('search: a word said in the room is found, highlighted, and clicking it jumps to the message', async () => {
+    const texts = Array.from({ length: SRCH_N }, (_, i) => (i + 1 === WORD_AT ? `the secret word is ${WORD} today` : i + 1 === CREME_AT ? CREME : `filler ${run} ${i + 1}`));
+    const fill = await browser.newContext({ viewport: DESKTOP });
+    try {
+      const seqs = await sendTexts(await fill.newPage(), SRCH, texts);
+      expectOneToN(seqs, SRCH_N, 'the echoes');
+    } finally {
+      await fill.close();
+    }
+    // the index commits every 500 ms: wait until the server finds the word
+    const found = await until(`the server's search finding ${WORD}`, async () => {
+      const r = await searchApi(WORD);
+      if (r.status !== 200) throw new Error(`search answered ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body?.messages?.length === 1 ? r.body : null;
+    }, 10_000, 200);
+    const hit = found.messages[0];
+    if (hit.seq !== WORD_AT || hit.content !== texts[WORD_AT - 1] || hit.type !== 'chat' || hit.roomId !== SRCH || typeof hit.messageId !== 'string') throw new Error(`found ${JSON.stringify(found)}`);
+    if (found.roomId !== SRCH || found.query !== WORD || found.nextBefore !== null) throw new Error(`answer ${JSON.stringify({ ...found, messages: undefined })}`);
+    const none = await searchApi('');
+    if (none.status !== 400 || none.body?.error !== 'invalid_query') throw new Error(`an empty query answered ${none.status} ${JSON.stringify(none.body)}`);
+    srchReady = true;
+
+    const { ctx, page, befores } = await searchPage();
+    try {
+      await openRooms(page, 'Sam', [SRCH]);
+      await backlogShown(page);
+      if (befores.length) throw new Error(`history asked for before the search: ${JSON.stringify(befores)}`);
+      // typed and Enter
+      const results = await searchIn(page, WORD, 'enter');
+      if (results.length !== 1 || results[0].seq !== WORD_AT) throw new Error(`results ${JSON.stringify(results)}`);
+      if (results[0].text !== texts[WORD_AT - 1] || JSON.stringify(results[0].marks) !== JSON.stringify([WORD])) throw new Error(`result shown as ${JSON.stringify(results[0])}`);
+      if (await page.$('[data-testid="search-more"]')) throw new Error('"More results" for a single match');
+      const name = await page.textContent('[data-testid="search-result"] .msg-name');
+      if (name !== 'Filler') throw new Error(`result by "${name}"`);
+      // seq 10 is older than the backlog (71..120): the history is paged back to it
+      const row = await jumpTo(page, WORD_AT, befores);
+      if (row.text !== texts[WORD_AT - 1]) throw new Error(`the row says "${row.text}"`);
+      if (befores.length < 1 || befores[0] !== SRCH_N - 49) throw new Error(`pages asked for: before=${JSON.stringify(befores)}`);
+      console.log(`  found ${WORD} at seq ${WORD_AT}; pages before=${befores.join(',')} to reach it`);
+      await page.screenshot({ path: join(ART, 'search.png') });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  await scenario('search: a prefix and accents ("Crème brûlée" found by "creme bru"), in the v1 chat view', async () => {
+    if (!srchReady) throw new Error('skipped: the search room was not filled');
+    const api = await until('the server finding "creme bru"', async () => {
+      const r = await searchApi('creme bru');
+      return r.status === 200 && r.body?.messages?.length === 1 ? r.body : null;
+    }, 5_000, 200);
+    if (api.messages[0].seq !== CREME_AT) throw new Error(`"creme bru" found ${JSON.stringify(api.messages)}`);
+    const { ctx, page, befores } = await searchPage();
+    try {
+      await joinRoom(page, 'Sue', SRCH);
+      await backlogShown(page);
+      // the Search button this time
+      const results = await searchIn(page, 'creme bru', 'button');
+      if (results.length !== 1 || results[0].seq !== CREME_AT || results[0].text !== CREME) throw new Error(`results ${JSON.stringify(results)}`);
+      // the original characters marked: the whole first word, the prefix of the last
+      if (JSON.stringify(results[0].marks) !== JSON.stringify(['Crème', 'brû'])) throw new Error(`marked ${JSON.stringify(results[0].marks)}`);
+      const row = await jumpTo(page, CREME_AT, befores);
+      if (row.text !== CREME) throw new Error(`the row says "${row.text}"`);
+      // the accented query finds the same
+      const again = await searchIn(page, 'CRÈME BRÛLÉE', 'enter');
+      if (again.length !== 1 || again[0].seq !== CREME_AT || JSON.stringify(again[0].marks) !== JSON.stringify(['Crème', 'brûlée'])) throw new Error(`"CRÈME BRÛLÉE": ${JSON.stringify(again)}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  await scenario('search: many matches page on with "More results", newest first; no match says so', async () => {
+    if (!srchReady) throw new Error('skipped: the search room was not filled');
+    const { ctx, page } = await searchPage();
+    try {
+      await openRooms(page, 'Sid', [SRCH]);
+      // every filler has the run's id as a word: 118 matches, 20 a page
+      const first = await searchIn(page, run);
+      if (first.length < 2 || first[0].seq !== SRCH_N) throw new Error(`first page ${JSON.stringify(first.map((r) => r.seq))}`);
+      if (!(await page.$('[data-testid="search-more"]'))) throw new Error(`no "More results" after ${first.length} of ${SRCH_N - 2}`);
+      await page.click('[data-testid="search-more"]');
+      const more = await until('a second page of results', async () => {
+        const r = await resultsOf(page);
+        return r.length > first.length ? r : null;
+      }, 10_000);
+      const seqs = more.map((r) => r.seq);
+      if (seqs.some((s, i) => i > 0 && s >= seqs[i - 1])) throw new Error(`not newest first, once each: ${JSON.stringify(seqs)}`);
+      if (seqs.includes(WORD_AT) || seqs.includes(CREME_AT)) throw new Error(`a message without the word: ${JSON.stringify(seqs)}`);
+      if (!more.every((r) => r.marks.length === 1 && r.marks[0] === run)) throw new Error(`marks ${JSON.stringify(more.slice(0, 3))}`);
+      console.log(`  "${run}": ${first.length} then ${more.length} results`);
+      // nothing matches
+      await searchIn(page, `nomatch${run}q`);
+      await page.waitForSelector('[data-testid="search-empty"]', { timeout: 5_000 });
+      if ((await resultsOf(page)).length) throw new Error('results for a word never said');
+    } finally {
+      await ctx.close();
+    }
+  });
 
   await scenario('no uncaught page errors', async () => {
     if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));

@@ -5,12 +5,16 @@ import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
 import { useHistory } from '../hooks/useHistory';
+import { useJump, useSearch } from '../hooks/useSearch';
+import { SearchPanel } from './SearchPanel';
 import { PresenceList } from './PresenceList';
 import { presenceCount } from '../lib/presence';
 
 export function ChatView({ session, chat, onLeave }: { session: Session; chat: ChatState; onLeave: () => void }) {
   const open = chat.status.status === 'open';
   const { items, history } = useHistory(chat.http, session.room, chat.log.items);
+  const search = useSearch(chat.http, session.room);
+  const jumps = useJump(session.room);
   return (
     <main className="chat" id="main" tabIndex={-1}>
       <section className="chat-main card" aria-label={`Room ${session.room}`}>
@@ -28,7 +32,8 @@ export function ChatView({ session, chat, onLeave }: { session: Session; chat: C
             </button>
           </div>
         </header>
-        <MessageList items={items} selfId={session.userId} history={history} />
+        <SearchPanel key={`search:${session.room}`} search={search} roomId={session.room} onPick={jumps.pick} jump={jumps.status} />
+        <MessageList items={items} selfId={session.userId} history={history} jumpTo={jumps.target} onJump={jumps.report} />
         <Announcer items={chat.log.items} selfId={session.userId} />
         <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
         <Composer canSend={open} onSend={chat.send} />

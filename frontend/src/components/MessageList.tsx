@@ -4,11 +4,14 @@ import type { HistoryState } from '../hooks/useHistory';
 import type { LogItem } from '../lib/messageLog';
 import { formatClock, hueFor } from '../lib/text';
 import { Avatar } from './Avatar';
+import type { JumpStatus, JumpTarget } from '../hooks/useSearch';
 
 const GROUP_MS = 2 * 60_000;
 const STICK_PX = 48;
 /** Scrolled this close to the top, the page before is fetched. */
 const TOP_PX = 120;
+/** How long a message jumped to stays highlighted. */
+export const FLASH_MS = 3_000;
 
 function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   if (!prev || prev.kind !== 'message' || cur.kind !== 'message') return false;
@@ -17,7 +20,7 @@ function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   return Date.parse(cur.msg.timestamp) - Date.parse(prev.msg.timestamp) < GROUP_MS;
 }
 
-const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: boolean; own: boolean; seen?: string }) {
+const Row = memo(function Row({ item, cont, own, seen, flash }: { item: LogItem; cont: boolean; own: boolean; seen?: string; flash?: boolean }) {
   if (item.kind === 'divider') {
     return (
       <div className="divider" role="separator">
@@ -31,12 +34,13 @@ const Row = memo(function Row({ item, cont, own, seen }: { item: LogItem; cont: 
   const mine = own && !system;
   return (
     <div
-      className={`msg${system ? ' msg-system' : ''}${mine ? ' msg-own' : ''}${cont ? ' msg-cont' : ''}`}
+      className={`msg${system ? ' msg-system' : ''}${mine ? ' msg-own' : ''}${cont ? ' msg-cont' : ''}${flash ? ' msg-flash' : ''}`}
       data-testid="message"
       data-kind={system ? 'system' : undefined}
       role={system ? 'note' : undefined}
       data-seq={m.seq}
       data-own={mine ? 'true' : undefined}
+      data-flash={flash ? 'true' : undefined}
     >
       <div className="msg-gutter">
         {system ? (
@@ -82,6 +86,22 @@ export interface MessageListProps {
   seenBy?: ReadonlyMap<string, string>;
   /** Paging back through older messages (a "Load older messages" line at the top). */
   history?: HistoryState;
+  /**
+   * Show the message with this seq (a search result), paging back until it is loaded,
+   * and highlight it for a moment. A new object is a new jump (the same seq again too).
+   */
+  jumpTo?: JumpTarget | null;
+  /** How the jump went: `finding` while older pages load, then `shown`, `missing` or `failed`. */
+  onJump?: (status: JumpStatus, target: JumpTarget) => void;
+}
+
+/** The index of the message with `seq` in the newest numbering that holds it, -1 if none. */
+function indexOfSeq(items: readonly LogItem[], seq: number): number {
+  for (let i = items.length - 1; i >= 0; i--) {
+    const it = items[i];
+    if (it.kind === 'message' && it.msg.seq === seq) return i;
+  }
+  return -1;
 }
 
 function HistoryHead({ history, setRef }: { history: HistoryState; setRef: (el: HTMLDivElement | null) => void }) {
@@ -107,7 +127,7 @@ function HistoryHead({ history, setRef }: { history: HistoryState; setRef: (el: 
   );
 }
 
-export function MessageList({ items, selfId, seenBy, history }: MessageListProps) {
+export function MessageList({ items, selfId, seenBy, history, jumpTo, onJump }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const historyRef = useRef(history);
   historyRef.current = history;
@@ -150,6 +170,61 @@ export function MessageList({ items, selfId, seenBy, history }: MessageListProps
     return () => io.disconnect();
   }, [head]);
 
+  // A jump to a message: found among the items, scrolled to the middle and flashed;
+  // older than the oldest shown, the history is paged back (one page at a time) first.
+  const [flash, setFlash] = useState<{ seq: number; target: JumpTarget } | null>(null);
+  const jump = useRef<{ target: JumpTarget; asked: boolean } | null>(null);
+  const seenTarget = useRef<JumpTarget | null>(null);
+  const onJumpRef = useRef(onJump);
+  onJumpRef.current = onJump;
+  const hStatus = history?.status;
+  const hCanLoad = history?.canLoad ?? false;
+  useEffect(() => {
+    if (jumpTo && jumpTo !== seenTarget.current) {
+      seenTarget.current = jumpTo;
+      jump.current = { target: jumpTo, asked: false };
+    } else if (!jumpTo) {
+      seenTarget.current = null;
+      jump.current = null;
+    }
+    const j = jump.current;
+    if (!j) return;
+    const report = (s: JumpStatus) => onJumpRef.current?.(s, j.target);
+    const idx = indexOfSeq(items, j.target.seq);
+    if (idx >= 0) {
+      jump.current = null;
+      stick.current = false;
+      setAtBottom(false);
+      v.scrollToIndex(idx, { align: 'center' });
+      setFlash({ seq: j.target.seq, target: j.target });
+      report('shown');
+      return;
+    }
+    const h = historyRef.current;
+    const first = items.find((it) => it.kind === 'message');
+    const older = first?.kind === 'message' && j.target.seq < first.msg.seq;
+    if (!older || !h || !hCanLoad) {
+      jump.current = null;
+      report('missing');
+      return;
+    }
+    if (hStatus === 'error' && j.asked) {
+      jump.current = null;
+      report('failed');
+      return;
+    }
+    if (hStatus === 'loading') return; // that page first
+    j.asked = true;
+    report('finding');
+    h.loadOlder();
+  }, [jumpTo, items, hStatus, hCanLoad, v]);
+
+  useEffect(() => {
+    if (!flash) return;
+    const t = setTimeout(() => setFlash((f) => (f === flash ? null : f)), FLASH_MS);
+    return () => clearTimeout(t);
+  }, [flash]);
+
   const total = v.getTotalSize();
   // Follow the newest message while the reader is at the bottom (also after rows are measured).
   // Older messages put in front (history pages) keep what is on screen where it was: the
@@ -168,7 +243,7 @@ export function MessageList({ items, selfId, seenBy, history }: MessageListProps
     lastKey.current = key;
   }, [items]);
 
-  const jump = () => {
+  const toLatest = () => {
     stick.current = true;
     setAtBottom(true);
     setUnseen(0);
@@ -180,6 +255,7 @@ export function MessageList({ items, selfId, seenBy, history }: MessageListProps
   };
 
   const virtualItems = v.getVirtualItems();
+  const flashIdx = flash ? indexOfSeq(items, flash.seq) : -1;
   return (
     <div className="msglist-wrap">
       <div className="msglist" ref={scrollRef} onScroll={onScroll} tabIndex={0} role="region" aria-label="Messages" style={{ overflowAnchor: 'none' }}>
@@ -198,6 +274,7 @@ export function MessageList({ items, selfId, seenBy, history }: MessageListProps
                       cont={isContinuation(items[vi.index - 1], item)}
                       own={item.kind === 'message' && item.msg.userId === selfId}
                       seen={seenBy?.get(item.key)}
+                      flash={vi.index === flashIdx}
                     />
                   </div>
                 );
@@ -207,7 +284,7 @@ export function MessageList({ items, selfId, seenBy, history }: MessageListProps
         )}
       </div>
       {!atBottom && (
-        <button type="button" className="jump btn btn-primary btn-sm" onClick={jump}>
+        <button type="button" className="jump btn btn-primary btn-sm" onClick={toLatest}>
           {unseen > 0 ? `${unseen} new message${unseen === 1 ? '' : 's'} ↓` : 'Jump to latest ↓'}
         </button>
       )}

@@ -11,6 +11,8 @@ import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
 import { RoomAdminPanel } from './RoomAdminPanel';
 import { useHistory } from '../hooks/useHistory';
+import { useJump, useSearch } from '../hooks/useSearch';
+import { SearchPanel } from './SearchPanel';
 import { TokenField } from './TokenField';
 
 const NO_ITEMS: RoomView['items'] = [];
@@ -183,6 +185,8 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
   const seen = useMemo(() => (room ? seenByMarkers(room, selfId, chat.state.names) : undefined), [room, selfId, chat.state.names]);
   const typing = room ? typingText(room.typing, selfId) : '';
   const { items, history } = useHistory(chat.http, room?.roomId ?? null, room?.items ?? NO_ITEMS);
+  const search = useSearch(chat.http, room?.roomId ?? null);
+  const jumps = useJump(room?.roomId ?? null);
   return (
     <main className="chat v2" id="main" tabIndex={-1}>
       <RoomList chat={chat} admin={admin} />
@@ -210,7 +214,8 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
                 Could not open #{room.roomId}: {room.error.code} — {roomRefusalText(room.error.code, room.roomId) ?? room.error.message}
               </p>
             )}
-            <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} />
+            <SearchPanel key={`search:${room.roomId}`} search={search} roomId={room.roomId} onPick={jumps.pick} jump={jumps.status} />
+            <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} jumpTo={jumps.target} onJump={jumps.report} />
             {room.pending.length > 0 && (
               <ul className="v2-pending" aria-label="Sending">
                 {room.pending.map((p) => (
