@@ -247,6 +247,20 @@ impl Bridge {
         })
     }
 
+    /// One page of a scan of the whole messages table (for rebuilding a search index), from
+    /// `cursor` (the default: the start); with the next page's cursor, `None` at the end.
+    #[allow(clippy::type_complexity)]
+    pub fn scan_messages(
+        &self,
+        cursor: crate::dynamo::ScanCursor,
+    ) -> oneshot::Receiver<Result<(Vec<ChatMessage>, Option<crate::dynamo::ScanCursor>), QueryError>>
+    {
+        let (client, table) = (self.ctx.query_client.clone(), self.table());
+        self.spawn_query(false, async move {
+            crate::dynamo::scan_page(&client, &table, cursor, 1000).await
+        })
+    }
+
     /// The rooms `user_id` is a member of, by the state table's per-user index (at most
     /// [`MAX_USER_ROOMS`](crate::MAX_USER_ROOMS)); none before the table exists.
     pub fn user_rooms(&self, user_id: &str) -> oneshot::Receiver<Result<Vec<String>, QueryError>> {

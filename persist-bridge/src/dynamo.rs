@@ -544,3 +544,35 @@ pub(crate) async fn query_newest(
     });
     Ok(out)
 }
+
+/// Where a scan of the messages table stands: the key to go on from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanCursor(Option<HashMap<String, AttributeValue>>);
+
+/// One page (at most `limit` items) of a scan of the whole messages table, from `cursor`;
+/// the cursor of the next page, `None` at the end. Items that are not messages are skipped.
+pub(crate) async fn scan_page(
+    client: &Client,
+    table: &str,
+    cursor: ScanCursor,
+    limit: i32,
+) -> Result<(Vec<ChatMessage>, Option<ScanCursor>), QueryError> {
+    let out = client
+        .scan()
+        .table_name(table)
+        .limit(limit)
+        .set_exclusive_start_key(cursor.0)
+        .send()
+        .await
+        .map_err(|e| query_error(classify(&e)))?;
+    let messages = out
+        .items()
+        .iter()
+        .filter_map(|item| from_item(item).ok())
+        .collect();
+    let next = out
+        .last_evaluated_key()
+        .cloned()
+        .map(|k| ScanCursor(Some(k)));
+    Ok((messages, next))
+}

@@ -64,6 +64,7 @@ mod state;
 pub use accounts::StoredAccount;
 pub use bridge::{Bridge, DrainReport, RoomState};
 pub use config::{BridgeConfig, ConfigError, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_LINGER};
+pub use dynamo::ScanCursor;
 pub use error::{QueryError, StartError, WriteError};
 pub use queue::PersistQueue;
 pub use retry::{write_with_retry, BatchWriter, Outcome, RetryPolicy};

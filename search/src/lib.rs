@@ -102,6 +102,8 @@ pub struct SearchStats {
     pub pending: u64,
     /// Searches answered.
     pub searches: u64,
+    /// Messages read back from the durable store by a rebuild.
+    pub rebuilt: u64,
 }
 
 #[derive(Debug, Default)]
@@ -110,10 +112,18 @@ pub(crate) struct Counters {
     indexed: AtomicU64,
     dropped: AtomicU64,
     searches: AtomicU64,
+    rebuilt: AtomicU64,
+}
+
+/// What waits to be indexed: a message a worker accepted, or one read back from the store
+/// by a rebuild.
+pub(crate) enum Entry {
+    Accepted(PersistRecord),
+    Stored(hubbub_core::protocol::ChatMessage),
 }
 
 pub(crate) struct Shared {
-    queue: ArrayQueue<PersistRecord>,
+    queue: ArrayQueue<Entry>,
     counters: Counters,
     closed: AtomicBool,
 }
@@ -237,6 +247,7 @@ impl SearchIndex {
             dropped,
             pending: queued.saturating_sub(indexed),
             searches: c.searches.load(Relaxed),
+            rebuilt: c.rebuilt.load(Relaxed),
         }
     }
 
@@ -253,8 +264,38 @@ impl SearchIndex {
         }
     }
 
+    /// Indexes a message read back from the durable store (a rebuild): waits while the
+    /// queue is more than half full, so that the workers' messages always find room;
+    /// `false` once the index is stopping. A message indexed twice is there once.
+    pub fn index_stored(&self, message: hubbub_core::protocol::ChatMessage) -> bool {
+        let half = self.shared.queue.capacity() / 2;
+        let mut entry = Entry::Stored(message);
+        loop {
+            if self.shared.closed.load(Relaxed) {
+                return false;
+            }
+            if self.shared.queue.len() < half.max(1) {
+                match self.shared.queue.push(entry) {
+                    Ok(()) => {
+                        let c = &self.shared.counters;
+                        c.queued.fetch_add(1, Relaxed);
+                        c.rebuilt.fetch_add(1, Relaxed);
+                        return true;
+                    }
+                    Err(back) => entry = back,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     pub(crate) fn next_job(&self) -> Option<query::Job> {
         self.searches.pop()
+    }
+
+    /// The index takes messages (it is not stopping).
+    pub fn is_open(&self) -> bool {
+        !self.shared.closed.load(Relaxed)
     }
 
     pub(crate) fn closed(&self) -> bool {
@@ -289,7 +330,8 @@ impl SearchQueue {
     /// counts it. One lock-free push; never blocks.
     pub fn push(&self, record: PersistRecord) {
         let c = &self.shared.counters;
-        if self.shared.closed.load(Relaxed) || self.shared.queue.push(record).is_err() {
+        let entry = Entry::Accepted(record);
+        if self.shared.closed.load(Relaxed) || self.shared.queue.push(entry).is_err() {
             c.dropped.fetch_add(1, Relaxed);
             return;
         }

@@ -10,7 +10,7 @@ use tantivy::schema::Term;
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy};
 
 use crate::schema::{self, Fields};
-use crate::{SearchConfig, SearchError, Shared};
+use crate::{Entry, SearchConfig, SearchError, Shared};
 
 /// Bytes the writer buffers before it flushes a segment.
 const WRITER_MEMORY: usize = 32 << 20;
@@ -64,20 +64,23 @@ pub(crate) fn run(mut opened: Opened, cfg: SearchConfig, shared: &Shared) {
     let mut frame = Vec::with_capacity(512);
     loop {
         let mut took = 0;
-        while let Some(record) = shared.queue.pop() {
+        while let Some(entry) = shared.queue.pop() {
+            let message = match entry {
+                Entry::Accepted(record) => record.to_message(),
+                Entry::Stored(message) => message,
+            };
             frame.clear();
-            encode_chat_message(&mut frame, &record.to_message());
+            encode_chat_message(&mut frame, &message);
             let f = opened.fields;
-            let id = record.message_id.to_string();
             opened
                 .writer
-                .delete_term(Term::from_field_text(f.message_id, &id));
+                .delete_term(Term::from_field_text(f.message_id, &message.message_id));
             let added = opened.writer.add_document(doc!(
-                f.room => &*record.room_id,
-                f.message_id => id,
-                f.seq => record.seq,
+                f.room => message.room_id.as_str(),
+                f.message_id => message.message_id.as_str(),
+                f.seq => message.seq,
                 f.ordinal => opened.next_ordinal,
-                f.content => schema::spaced(&record.content).into_owned(),
+                f.content => schema::spaced(&message.content).into_owned(),
                 f.frame => String::from_utf8_lossy(&frame).into_owned(),
             ));
             if let Err(e) = added {

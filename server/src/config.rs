@@ -214,6 +214,11 @@ pub struct Config {
     #[arg(long, env = "SEARCH_DIR")]
     pub search_dir: Option<PathBuf>,
 
+    /// With STORE=dynamodb: rebuild the search index from the messages table at start, in
+    /// the background (progress in the log and in hubbub_search_rebuilt_total).
+    #[arg(long, env = "SEARCH_REBUILD", default_value_t = false, action = clap::ArgAction::Set)]
+    pub search_rebuild: bool,
+
     /// Messages an in-memory search index keeps, the oldest going first (1000 to 100 million).
     #[arg(long, env = "SEARCH_MAX_MESSAGES", default_value_t = 1_000_000,
           value_parser = clap::value_parser!(u64).range(1000..=100_000_000))]

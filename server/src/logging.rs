@@ -12,8 +12,12 @@ pub fn init(config: &Config) {
         LogLevel::Warn => LevelFilter::WARN,
         LogLevel::Error => LevelFilter::ERROR,
     };
+    // The search engine's own records (segment saves and merges, every commit) are its
+    // business: only its warnings and errors reach the log.
+    let engine = level.min(LevelFilter::WARN);
+    let filter = tracing_subscriber::EnvFilter::new(format!("{level},tantivy={engine}"));
     let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),

@@ -77,6 +77,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         accounts,
         search,
     });
+    if config.search_rebuild {
+        if let (Some(index), Some(bridge)) = (&site.search, &site.store) {
+            crate::search::rebuild(index.clone(), bridge.clone())?;
+        }
+    }
     let process = Arc::new(Process {
         site,
         mesh: Mesh::new(workers as usize, MESH_QUEUE),

@@ -46,6 +46,11 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("JWT_ISSUER", "https://id.example"),
         ("JWT_LEEWAY_SECS", "3601"),
         ("ACCOUNT_TOKEN_TTL_SECS", "10"),
+        ("SEARCH", "maybe"),
+        ("SEARCH_MAX_MESSAGES", "10"),
+        ("SEARCH_QUEUE_SIZE", "0"),
+        ("SEARCH_REBUILD", "true"),
+        ("SEARCH_DIR", "/proc/hubbub-search"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -84,6 +89,11 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "HISTORY_SIZE",
         "MAX_HISTORY_BYTES",
         "PRESENCE_MAX_MEMBERS",
+        "SEARCH",
+        "SEARCH_DIR",
+        "SEARCH_MAX_MESSAGES",
+        "SEARCH_QUEUE_SIZE",
+        "SEARCH_REBUILD",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "--help lacks {var}");
     }

@@ -197,3 +197,39 @@ fn an_index_in_search_dir_survives_a_restart() {
     second.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fresh_node_rebuilds_its_index_from_the_table() {
+    let db = hubbub_test_support::dynalite::Dynalite::start();
+    let env: Vec<(&str, String)> = common::dynamodb_env(&db.endpoint(), "search_rebuild");
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("RATE_LIMIT_PER_SEC", "0"));
+    let first = Server::start(2, &env);
+    first.wait_for_storage();
+    let mut c = first.connect("room=old&userId=u");
+    for i in 0..40 {
+        c.chat(&format!("archived note {i}"));
+        c.next_chat();
+    }
+    c.chat("the needle in the haystack");
+    c.next_chat();
+    let port = first.port;
+    first.stop();
+    // A fresh node: its index (in memory) is empty until it reads the table.
+    let plain = Server::start_on(port, 1, &env);
+    plain.wait_for_storage();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        contents(&search(&plain, "old", "q=needle", None).json()),
+        Vec::<String>::new()
+    );
+    plain.stop();
+    env.push(("SEARCH_REBUILD", "true"));
+    let rebuilt = Server::start_on(port, 1, &env);
+    let page = found(&rebuilt, "old", "q=needle", None, 1);
+    assert_eq!(contents(&page), ["the needle in the haystack"]);
+    assert_eq!(page["messages"][0]["seq"], 41);
+    found(&rebuilt, "old", "q=archived&limit=50", None, 40);
+    let m = rebuilt.get("/metrics").body;
+    assert!(m.contains("hubbub_search_rebuilt_total 41"), "{m}");
+}

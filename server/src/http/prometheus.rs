@@ -253,6 +253,12 @@ pub fn render(
                 s.pending,
             ),
             (
+                "search_rebuilt_total",
+                "counter",
+                "Messages read back from the messages table by SEARCH_REBUILD.",
+                s.rebuilt,
+            ),
+            (
                 "searches_total",
                 "counter",
                 "Searches answered (GET /api/rooms/{id}/search).",
