@@ -180,30 +180,29 @@ impl SearchIndex {
             .recv()
             .map_err(|_| SearchError::Engine("the index thread ended at start".into()))??;
         let engine = reader.index.clone();
-        let index = Arc::new_cyclic(|weak: &std::sync::Weak<SearchIndex>| {
-            let weak = weak.clone();
-            let query_thread = std::thread::Builder::new()
-                .name("hubbub-search-query".into())
-                .spawn(move || {
-                    priority::lower(10);
-                    query::run(reader, weak)
-                });
-            let (handle, bell) = match query_thread {
-                Ok(h) => {
-                    let t = h.thread().clone();
-                    (Some(h), t)
+        // The query thread reaches the index through a weak handle, which exists only
+        // once the index is built: it waits for it (before, a search thread that started
+        // too early found no index and ended, and every search went unanswered).
+        let (weak_tx, weak_rx) = std::sync::mpsc::channel::<std::sync::Weak<SearchIndex>>();
+        let query_thread = std::thread::Builder::new()
+            .name("hubbub-search-query".into())
+            .spawn(move || {
+                priority::lower(10);
+                if let Ok(weak) = weak_rx.recv() {
+                    query::run(reader, weak);
                 }
-                Err(_) => (None, std::thread::current()),
-            };
-            SearchIndex {
-                shared,
-                index: engine,
-                searches: ArrayQueue::new(pending_searches),
-                query_thread: Mutex::new(handle),
-                writer_thread: Mutex::new(Some(writer_thread)),
-                query_bell: bell,
-            }
+            })
+            .map_err(|e| SearchError::Engine(e.to_string()))?;
+        let query_bell = query_thread.thread().clone();
+        let index = Arc::new(SearchIndex {
+            shared,
+            index: engine,
+            searches: ArrayQueue::new(pending_searches),
+            query_thread: Mutex::new(Some(query_thread)),
+            writer_thread: Mutex::new(Some(writer_thread)),
+            query_bell,
         });
+        let _ = weak_tx.send(Arc::downgrade(&index));
         Ok(index)
     }
 

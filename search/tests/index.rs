@@ -174,3 +174,22 @@ fn a_full_queue_drops_and_counts_an_index_in_memory_keeps_the_newest() {
     assert!(found.len() <= 11 && found[0] == 31, "{found:?}");
     assert!(!found.contains(&1), "{found:?}");
 }
+
+#[test]
+fn a_search_right_after_start_is_answered() {
+    // The query thread once started before the index it serves existed, ended, and left
+    // every search unanswered; many starts under load found it.
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| (0..20_000_000u64).fold(0u64, |a, b| a ^ b.wrapping_mul(31)))
+        })
+        .collect();
+    for _ in 0..30 {
+        let index = SearchIndex::start(quick(None)).unwrap();
+        assert!(find(&index, "r", "anything", None, 5).frames.is_empty());
+        index.shutdown();
+    }
+    for l in load {
+        let _ = l.join();
+    }
+}
