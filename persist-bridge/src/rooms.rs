@@ -99,42 +99,16 @@ pub(crate) async fn of_user(
     user: &str,
 ) -> Result<Vec<String>, QueryError> {
     let mut rooms = Vec::new();
-    let mut start = None;
-    loop {
-        let out = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :room)")
-            .expression_attribute_names("#pk", "PK")
-            .expression_attribute_names("#sk", "SK")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("user#{user}")))
-            .expression_attribute_values(":room", AttributeValue::S("room#".into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) => match classify(&e) {
-                WriteError::TableMissing(_) => return Ok(rooms),
-                other => return Err(query_error(other)),
-            },
-        };
-        for item in out.items() {
-            let member = matches!(item.get("Member"), Some(AttributeValue::Bool(true)));
-            let room = item
-                .get("SK")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|s| s.strip_prefix("room#"));
-            if let (true, Some(room)) = (member, room) {
-                rooms.push(room.to_owned());
-            }
+    let pk = format!("user#{user}");
+    crate::state::items_under(client, table, pk, "room#", MAX_USER_ROOMS, |room, item| {
+        let member = matches!(item.get("Member"), Some(AttributeValue::Bool(true)));
+        if member {
+            rooms.push(room.to_owned());
         }
-        start = out.last_evaluated_key;
-        if start.is_none() || rooms.len() >= MAX_USER_ROOMS {
-            rooms.truncate(MAX_USER_ROOMS);
-            return Ok(rooms);
-        }
-    }
+        member
+    })
+    .await?;
+    Ok(rooms)
 }
 
 #[cfg(test)]

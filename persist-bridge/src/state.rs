@@ -261,52 +261,81 @@ fn query_failed(e: WriteError) -> QueryError {
     }
 }
 
-/// A room's read markers, (user id, seq); none if the state table does not exist yet.
-pub(crate) async fn read_markers(
+/// The items of partition `pk` whose sort key starts with `prefix`, page by page: `take`
+/// gets each one's sort key after the prefix and says whether it kept it; at most `max`
+/// are kept. Nothing if the state table does not exist yet.
+pub(crate) async fn items_under(
     client: &Client,
     table: &str,
-    room: &str,
-) -> Result<Vec<(String, u64)>, QueryError> {
-    let mut markers = Vec::new();
+    pk: String,
+    prefix: &str,
+    max: usize,
+    mut take: impl FnMut(&str, &HashMap<String, AttributeValue>) -> bool,
+) -> Result<(), QueryError> {
+    let mut kept = 0;
     let mut start = None;
     loop {
         let out = client
             .query()
             .table_name(table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :read)")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", AttributeValue::S(format!("room#{room}")))
-            .expression_attribute_values(":read", AttributeValue::S("read#".into()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .set_exclusive_start_key(start)
             .send()
             .await;
         let out = match out {
             Ok(out) => out,
             Err(e) => match classify(&e) {
-                WriteError::TableMissing(_) => return Ok(markers),
+                WriteError::TableMissing(_) => return Ok(()),
                 other => return Err(query_failed(other)),
             },
         };
         for item in out.items() {
-            let user = item
+            let rest = item
                 .get(SK)
                 .and_then(|v| v.as_s().ok())
-                .and_then(|s| s.strip_prefix("read#"));
+                .and_then(|s| s.strip_prefix(prefix));
+            if let Some(rest) = rest {
+                if kept < max && take(rest, item) {
+                    kept += 1;
+                }
+            }
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() || kept >= max {
+            return Ok(());
+        }
+    }
+}
+
+/// A room's read markers, (user id, seq), at most [`MAX_READ_MARKERS`].
+pub(crate) async fn read_markers(
+    client: &Client,
+    table: &str,
+    room: &str,
+) -> Result<Vec<(String, u64)>, QueryError> {
+    let mut markers = Vec::new();
+    let pk = format!("room#{room}");
+    items_under(
+        client,
+        table,
+        pk,
+        "read#",
+        MAX_READ_MARKERS,
+        |user, item| {
             let seq = item
                 .get("Seq")
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse().ok());
-            if let (Some(user), Some(seq)) = (user, seq) {
-                markers.push((user.to_owned(), seq));
-            }
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() || markers.len() >= MAX_READ_MARKERS {
-            markers.truncate(MAX_READ_MARKERS);
-            return Ok(markers);
-        }
-    }
+            seq.map(|seq| markers.push((user.to_owned(), seq)))
+                .is_some()
+        },
+    )
+    .await?;
+    Ok(markers)
 }
 
 /// When each of `users` (at most 100) was last seen: Unix ms, `None` if never stored.
