@@ -22,7 +22,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates wget \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hubbub \
-    && mkdir -p /data/search && chown hubbub /data/search
+    && mkdir -p /data/search /data/files && chown hubbub /data/search /data/files
 COPY --from=build /src/target/release/hubbub /usr/local/bin/hubbub
 USER hubbub
 ENV PORT=8080 BIND=0.0.0.0 LOG_FORMAT=json

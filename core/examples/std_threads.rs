@@ -84,6 +84,7 @@ impl Shared {
     fn drain(&mut self, now: Now) {
         let mut backed_up = Vec::new();
         let mut written = Vec::new();
+        let mut unchecked = Vec::new();
         loop {
             let (conn, out) = match self.hub.poll_output() {
                 Output::Deliver { frame, to, .. } => {
@@ -100,6 +101,11 @@ impl Shared {
                 // follow at once.
                 Output::NotifyWritten { conn } => {
                     written.push(conn);
+                    continue;
+                }
+                // No file store here: a message with attachments is refused.
+                Output::CheckFiles { id, .. } => {
+                    unchecked.push(id);
                     continue;
                 }
                 Output::Timeout(_) => break,
@@ -120,6 +126,10 @@ impl Shared {
         }
         for conn in written {
             self.hub.handle_written(now, conn);
+            self.drain(now);
+        }
+        for id in unchecked {
+            self.hub.handle_files_checked(now, id, None);
             self.drain(now);
         }
     }

@@ -64,12 +64,12 @@
 //!                     Output::Peer { to, event } => mail.push_back((to, event)),
 //!                     Output::Timeout(_) => break,
 //!                     // Nothing below happens in this example: no pings, closes,
-//!                     // replays, queries or durable store.
+//!                     // replays, queries, durable store or files.
 //!                     Output::NotifyWritten { .. } | Output::Ping { .. }
 //!                     | Output::Pong { .. } | Output::Close { .. }
 //!                     | Output::CloseReply { .. } | Output::Reply { .. }
 //!                     | Output::LoadRoom { .. }
-//!                     | Output::LoadRange { .. } => {}
+//!                     | Output::LoadRange { .. } | Output::CheckFiles { .. } => {}
 //!                 }
 //!             }
 //!         }
@@ -117,10 +117,10 @@ pub mod ws;
 pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};
 pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
-    history_limit, Admission, Answer, ConnId, Hub, HubConfig, Inbound, MessageList, MessagesOf,
-    Output, OverflowPolicy, PageCursor, PeerEvent, PersistRecord, PersistSink, PresentUser, Query,
-    QueryId, RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_PRESENCE_QUERY_USERS,
-    MAX_PRESENCE_USERS, MAX_STORE_REPLAY, REPLAY_SLICE,
+    history_limit, Admission, Answer, ConnId, FileFacts, Hub, HubConfig, Inbound, MessageList,
+    MessagesOf, Output, OverflowPolicy, PageCursor, PeerEvent, PersistRecord, PersistSink,
+    PresentUser, Query, QueryId, RoomPresence, StateWrite, StoredRoom, UserStatus, MAX_HELD_SENDS,
+    MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS, MAX_STORE_REPLAY, REPLAY_SLICE,
 };
 pub use hub::{
     Actor, Role, RoomAction, RoomOutcome, RoomRecord, RoomRefused, RoomRequest, RoomView, UserRoom,

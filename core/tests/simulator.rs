@@ -272,6 +272,7 @@ fn earlier(room: usize, seq: u64, last: u64) -> ChatMessage {
             .to_rfc3339()
             .to_string(),
         seq,
+        attachments: vec![],
     }
 }
 

@@ -1,10 +1,10 @@
 //! Any bytes as a v2 client frame: decoding never panics, and what it accepts obeys the
 //! rules of docs/PROTOCOL.md §7 (a valid room, except `refresh`, which has none; chat
-//! content, clientMsgId and a refresh token in bounds).
+//! content, clientMsgId, attachments and a refresh token in bounds).
 #![no_main]
 use hubbub_core::protocol::{
-    decode_v2_frame, V2Frame, MAX_CLIENT_MSG_ID_CHARS, MAX_CONTENT_CHARS, MAX_EPOCH_BYTES,
-    MAX_TOKEN_BYTES,
+    decode_v2_frame, V2Frame, MAX_ATTACHMENTS, MAX_CLIENT_MSG_ID_CHARS, MAX_CONTENT_CHARS,
+    MAX_EPOCH_BYTES, MAX_FILE_ID_CHARS, MAX_TOKEN_BYTES,
 };
 use hubbub_core::upgrade::valid_room;
 use libfuzzer_sys::fuzz_target;
@@ -20,10 +20,18 @@ fuzz_target!(|data: &[u8]| {
                 V2Frame::Chat {
                     content,
                     client_msg_id,
+                    attachments,
                     ..
                 } => {
                     assert!(content.chars().count() <= MAX_CONTENT_CHARS);
-                    assert!(content.chars().any(|c| !c.is_whitespace()));
+                    // Words, or files, or both.
+                    assert!(content.chars().any(|c| !c.is_whitespace()) || !attachments.is_empty());
+                    assert!(attachments.len() <= MAX_ATTACHMENTS);
+                    for (i, f) in attachments.iter().enumerate() {
+                        let n = f.chars().count();
+                        assert!(n >= 1 && n <= MAX_FILE_ID_CHARS);
+                        assert!(!attachments[..i].contains(f), "ids are distinct");
+                    }
                     if let Some(id) = client_msg_id {
                         let n = id.chars().count();
                         assert!(n >= 1 && n <= MAX_CLIENT_MSG_ID_CHARS);

@@ -419,6 +419,7 @@ mod tests {
                 content,
                 timestamp: "2026-11-21T10:30:00.123Z",
                 seq,
+                attachments: &[],
             },
         );
         v

@@ -63,6 +63,7 @@ pub fn sample_stream(n: usize, payload_bytes: usize, base_ns: u64) -> Vec<u8> {
                 content: &content,
                 timestamp: "2026-11-21T10:30:00.123Z",
                 seq: i as u64 + 1,
+                attachments: &[],
             },
         );
         write_server_frame(&mut out, 0x1, true, &json);
@@ -108,6 +109,7 @@ pub fn sample_stream_v2(
                 content: &content,
                 timestamp: "2026-11-21T10:30:00.123Z",
                 seq: (i / rooms) as u64 + 1,
+                attachments: &[],
             },
         );
         write_server_frame(&mut out, 0x1, true, &json);

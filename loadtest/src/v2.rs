@@ -452,6 +452,7 @@ mod tests {
                 content,
                 timestamp: "2026-11-21T10:30:00.123Z",
                 seq,
+                attachments: &[],
             },
         );
         v
@@ -568,6 +569,7 @@ mod tests {
                         room,
                         content,
                         client_msg_id,
+                        ..
                     },
                 )) => {
                     assert!(content_ok, "{size}");

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use hubbub_core::protocol::{ChatMessage, MessageKind};
+use hubbub_core::protocol::{Attachment, ChatMessage, MessageKind};
 use hubbub_core::PersistRecord;
 
 /// Attribute names of the table.
@@ -24,18 +24,30 @@ pub mod attr {
     pub const TIMESTAMP: &str = "Timestamp";
     /// The room sequence number (N).
     pub const SEQ: &str = "Seq";
+    /// The message's files (L of M, each `FileID`, `Name`, `ContentType` as S and `Size`
+    /// as N); absent when it has none.
+    pub const ATTACHMENTS: &str = "Attachments";
+    /// Keys of an `Attachments` entry.
+    pub const FILE_ID: &str = "FileID";
+    /// The file's name (S).
+    pub const NAME: &str = "Name";
+    /// The file's MIME type (S).
+    pub const CONTENT_TYPE: &str = "ContentType";
+    /// The file's size in bytes (N).
+    pub const SIZE: &str = "Size";
 }
 
 /// An item of the table.
 pub type Item = HashMap<String, AttributeValue>;
 
 /// The item of one record: exactly `MessageID`, `RoomID`, `Type`, `UserID`, `Username`,
-/// `Content`, `Timestamp`, `Seq`, with the values the message was broadcast with.
+/// `Content`, `Timestamp`, `Seq` (and `Attachments` when it has files), with the values
+/// the message was broadcast with.
 pub fn to_item(record: &PersistRecord) -> Item {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = record.message_id.hyphenated().encode_lower(&mut id_buf);
-    HashMap::from([
+    let mut item = HashMap::from([
         (attr::MESSAGE_ID.to_owned(), s(id)),
         (attr::ROOM_ID.to_owned(), s(&record.room_id)),
         (attr::TYPE.to_owned(), s(record.kind.as_str())),
@@ -50,7 +62,52 @@ pub fn to_item(record: &PersistRecord) -> Item {
             attr::SEQ.to_owned(),
             AttributeValue::N(record.seq.to_string()),
         ),
-    ])
+    ]);
+    if !record.attachments.is_empty() {
+        let files = record.attachments.iter().map(attachment_value).collect();
+        item.insert(attr::ATTACHMENTS.to_owned(), AttributeValue::L(files));
+    }
+    item
+}
+
+fn attachment_value(a: &Attachment) -> AttributeValue {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    AttributeValue::M(HashMap::from([
+        (attr::FILE_ID.to_owned(), s(&a.file_id)),
+        (attr::NAME.to_owned(), s(&a.name)),
+        (attr::CONTENT_TYPE.to_owned(), s(&a.content_type)),
+        (attr::SIZE.to_owned(), AttributeValue::N(a.size.to_string())),
+    ]))
+}
+
+fn attachments(item: &Item) -> Result<Vec<Attachment>, ItemError> {
+    let Some(value) = item.get(attr::ATTACHMENTS) else {
+        return Ok(Vec::new());
+    };
+    let AttributeValue::L(list) = value else {
+        return Err(ItemError::BadAttachments);
+    };
+    list.iter()
+        .map(|entry| {
+            let AttributeValue::M(m) = entry else {
+                return Err(ItemError::BadAttachments);
+            };
+            let s = |k: &str| match m.get(k) {
+                Some(AttributeValue::S(v)) => Ok(v.clone()),
+                _ => Err(ItemError::BadAttachments),
+            };
+            let size = match m.get(attr::SIZE) {
+                Some(AttributeValue::N(n)) => n.parse().map_err(|_| ItemError::BadAttachments)?,
+                _ => return Err(ItemError::BadAttachments),
+            };
+            Ok(Attachment {
+                file_id: s(attr::FILE_ID)?,
+                name: s(attr::NAME)?,
+                content_type: s(attr::CONTENT_TYPE)?,
+                size,
+            })
+        })
+        .collect()
 }
 
 /// Why an item read back is not a chat message.
@@ -63,6 +120,9 @@ pub enum ItemError {
     /// `Seq` is not a non-negative integer.
     #[error("attribute Seq is not a non-negative integer: {0:?}")]
     BadSeq(String),
+    /// `Attachments` is not a list of maps with `FileID`, `Name`, `ContentType` and `Size`.
+    #[error("attribute Attachments is not a list of files")]
+    BadAttachments,
     /// `Type` is present and is neither `chat` nor `system` (the seed's `join`/`leave`).
     #[error("item is of type {0:?}, not a chat or system message")]
     NotChat(String),
@@ -103,6 +163,7 @@ pub fn from_item(item: &Item) -> Result<ChatMessage, ItemError> {
         content: get(attr::CONTENT)?,
         timestamp: get(attr::TIMESTAMP)?,
         seq,
+        attachments: attachments(item)?,
     })
 }
 
@@ -121,7 +182,28 @@ mod tests {
             content: "Hello \u{1F600}".into(),
             timestamp: UnixMillis(1_795_257_000_123),
             seq: 42,
+            attachments: Default::default(),
         }
+    }
+
+    #[test]
+    fn attachments_round_trip_and_a_bad_list_is_refused() {
+        let mut r = record();
+        r.attachments = vec![Attachment {
+            file_id: "f".into(),
+            name: "cat.png".into(),
+            content_type: "image/png".into(),
+            size: 12,
+        }]
+        .into();
+        let mut item = to_item(&r);
+        assert_eq!(
+            from_item(&item).unwrap().attachments,
+            r.attachments.to_vec()
+        );
+        item.insert(attr::ATTACHMENTS.into(), AttributeValue::S("x".into()));
+        assert_eq!(from_item(&item), Err(ItemError::BadAttachments));
+        assert!(!to_item(&record()).contains_key(attr::ATTACHMENTS));
     }
 
     #[test]
@@ -170,6 +252,7 @@ mod tests {
                 content: "Hello \u{1F600}".into(),
                 timestamp: "2026-11-21T10:30:00.123Z".into(),
                 seq: 42,
+                attachments: vec![],
             })
         );
     }

@@ -87,6 +87,7 @@ fn main() {
             content: content.into(),
             timestamp: UnixMillis(1_700_000_000_000 + n as u64),
             seq: (n / ROOMS) as u64 + 1,
+            attachments: Default::default(),
         };
         // The queue is the workers' path; wait for room in it as a worker never would.
         while index.stats().queued.saturating_sub(index.stats().indexed) > (1 << 19) {

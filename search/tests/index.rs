@@ -17,6 +17,7 @@ fn record(room: &str, seq: u64, content: &str) -> PersistRecord {
         content: content.into(),
         timestamp: UnixMillis(1_700_000_000_000 + seq),
         seq,
+        attachments: Default::default(),
     }
 }
 

@@ -230,6 +230,56 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub search_queue_size: u32,
 
+    /// File sharing (`POST /api/rooms/{id}/uploads`, attachments, `GET /api/files/{id}`):
+    /// `on` or `off`.
+    #[arg(
+        long,
+        env = "FILES",
+        value_enum,
+        default_value = "on",
+        ignore_case = true
+    )]
+    pub files: Switch,
+
+    /// Where uploaded files are kept and served from, with signed expiring URLs (unset: a
+    /// folder under the system's temporary directory, named in the start-up log).
+    #[arg(long, env = "FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
+
+    /// Keep files in this S3 bucket instead, behind presigned URLs (credentials from the
+    /// standard AWS chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
+    #[arg(long, env = "FILES_S3_BUCKET")]
+    pub files_s3_bucket: Option<String>,
+
+    /// With FILES_S3_BUCKET: an S3-API endpoint other than AWS (path-style addressing).
+    #[arg(long, env = "FILES_S3_ENDPOINT")]
+    pub files_s3_endpoint: Option<String>,
+
+    /// With FILES_S3_BUCKET: the bucket's region.
+    #[arg(long, env = "FILES_S3_REGION", default_value = "us-east-1")]
+    pub files_s3_region: String,
+
+    /// Largest file accepted, in bytes (1 to 5 GiB).
+    #[arg(long, env = "MAX_FILE_BYTES", default_value_t = hubbub_files::DEFAULT_MAX_FILE_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=5 * 1024 * 1024 * 1024))]
+    pub max_file_bytes: u64,
+
+    /// The MIME types accepted, comma-separated.
+    #[arg(long, env = "FILES_ALLOWED_TYPES", default_value = hubbub_files::DEFAULT_ALLOWED_TYPES,
+          value_parser = parse_types)]
+    pub files_allowed_types: Types,
+
+    /// Bytes one user (or, without auth, one address) may upload per clock hour.
+    #[arg(long, env = "FILES_QUOTA_BYTES_PER_HOUR",
+          default_value_t = hubbub_files::DEFAULT_QUOTA_BYTES_PER_HOUR,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub files_quota_bytes_per_hour: u64,
+
+    /// How long an upload or download URL stays valid, in seconds (1 to 86400).
+    #[arg(long, env = "FILES_URL_TTL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub files_url_ttl_secs: u64,
+
     /// Items per DynamoDB BatchWriteItem (1..=25).
     #[arg(long, env = "PERSIST_BATCH_SIZE", default_value_t = 25,
           value_parser = clap::value_parser!(u16).range(1..=25))]
@@ -428,6 +478,25 @@ impl Config {
                 "DYNAMODB_ENDPOINT={endpoint:?} must be an http:// or https:// URL"
             );
         }
+        if let Some(endpoint) = &self.files_s3_endpoint {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "FILES_S3_ENDPOINT={endpoint:?} must be an http:// or https:// URL"
+            );
+        }
+        if let Some(bucket) = &self.files_s3_bucket {
+            anyhow::ensure!(
+                (3..=63).contains(&bucket.len())
+                    && bucket.bytes().all(|b| b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b"-.".contains(&b)),
+                "FILES_S3_BUCKET={bucket:?} is not a bucket name (3 to 63 of a-z 0-9 . -)"
+            );
+            anyhow::ensure!(
+                self.files_dir.is_none(),
+                "FILES_DIR and FILES_S3_BUCKET are both set: choose one place for files"
+            );
+        }
         anyhow::ensure!(
             !self.dynamodb_table.is_empty(),
             "DYNAMODB_TABLE must not be empty"
@@ -439,6 +508,16 @@ impl Config {
         );
         Ok(())
     }
+}
+
+/// `FILES_ALLOWED_TYPES`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Types(pub Vec<String>);
+
+fn parse_types(raw: &str) -> Result<Types, String> {
+    hubbub_files::parse_types(raw)
+        .map(Types)
+        .map_err(|bad| format!("{bad:?} is not a MIME type (type/subtype)"))
 }
 
 /// `NODE_ID`: 1 to 64 characters, none of them control characters.

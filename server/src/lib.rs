@@ -19,6 +19,7 @@ mod accounts;
 pub mod config;
 mod engine;
 mod figures;
+mod files;
 mod http;
 pub mod logging;
 mod search;

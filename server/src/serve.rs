@@ -65,6 +65,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let store = crate::store::start(&config)?;
     let accounts = crate::accounts::start(&config, store.as_ref())?;
     let search = crate::search::start(&config)?;
+    let files = crate::files::start(&config)?;
     let site = Arc::new(Site {
         origins,
         gauge: ConnectionGauge::new(max_connections),
@@ -76,6 +77,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         cors,
         accounts,
         search,
+        files,
     });
     if config.search_rebuild {
         if let (Some(index), Some(bridge)) = (&site.search, &site.store) {
@@ -126,6 +128,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         driver = if legacy { "epoll" } else { "io_uring" },
         max_connections,
         dashboard = process.site.static_files.describe(),
+        files = crate::files::describe(process.site.files.as_ref()),
         "hubbub listening"
     );
     wait_for_signal()?;
@@ -205,6 +208,13 @@ async fn worker(id: WorkerId, process: Arc<Process>, ready: mpsc::Sender<Result<
     let host: Box<dyn Host> = match &site.store {
         Some(bridge) => Box::new(StoreHost(bridge.clone())),
         None => Box::new(NoStore),
+    };
+    let host: Box<dyn Host> = match &site.files {
+        Some(files) => Box::new(crate::files::FilesHost {
+            inner: host,
+            files: files.clone(),
+        }),
+        None => host,
     };
     let reject = process.config.persist_overflow == crate::config::Overflow::Reject;
     let persist = crate::search::AcceptedSink::boxed(

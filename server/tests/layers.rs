@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Top to bottom; a module may use only those after it in this list.
 const LAYERS: &[&str] = &[
-    "serve", "http", "accounts", "search", "store", "engine", "logging", "figures", "config",
+    "serve", "http", "accounts", "search", "files", "store", "engine", "logging", "figures",
+    "config",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

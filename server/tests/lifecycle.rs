@@ -51,6 +51,14 @@ fn bad_configuration_stops_start_naming_the_variable() {
         ("SEARCH_QUEUE_SIZE", "0"),
         ("SEARCH_REBUILD", "true"),
         ("SEARCH_DIR", "/proc/hubbub-search"),
+        ("FILES", "maybe"),
+        ("FILES_DIR", "/proc/hubbub-files"),
+        ("FILES_S3_BUCKET", "Not_A_Bucket"),
+        ("FILES_S3_ENDPOINT", "ftp://127.0.0.1"),
+        ("MAX_FILE_BYTES", "0"),
+        ("FILES_ALLOWED_TYPES", "png"),
+        ("FILES_QUOTA_BYTES_PER_HOUR", "0"),
+        ("FILES_URL_TTL_SECS", "0"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert!(matches!(code, Some(c) if c != 0), "{var}={value} started");
@@ -94,6 +102,15 @@ fn bad_configuration_stops_start_naming_the_variable() {
         "SEARCH_MAX_MESSAGES",
         "SEARCH_QUEUE_SIZE",
         "SEARCH_REBUILD",
+        "FILES",
+        "FILES_DIR",
+        "FILES_S3_BUCKET",
+        "FILES_S3_ENDPOINT",
+        "FILES_S3_REGION",
+        "MAX_FILE_BYTES",
+        "FILES_ALLOWED_TYPES",
+        "FILES_QUOTA_BYTES_PER_HOUR",
+        "FILES_URL_TTL_SECS",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "--help lacks {var}");
     }

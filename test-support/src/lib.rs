@@ -18,6 +18,7 @@ pub mod http;
 pub mod poll;
 mod ports;
 pub mod process;
+pub mod s3;
 pub mod ws;
 
 use std::path::PathBuf;

@@ -340,6 +340,7 @@ impl Hub {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(conn.index);
         self.open -= 1;
+        self.held.forget(conn);
         if let Some(n) = self.users.get_mut(&*c.user) {
             *n -= 1;
             if *n == 0 {

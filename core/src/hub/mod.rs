@@ -28,6 +28,7 @@
 //!
 //! This file holds the types, the routing of peer events and the output queue.
 
+mod attachments;
 mod connections;
 mod directory;
 mod durable;
@@ -52,6 +53,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use attachments::{FileFacts, MAX_HELD_SENDS};
 pub use directory::{
     Actor, Role, RoomAction, RoomOutcome, RoomRecord, RoomRefused, RoomRequest, RoomView, UserRoom,
     Visibility, CLOSE_ROOM_REFUSED, MAX_DIRECTORY_ROOMS, MAX_GROUP_MEMBERS, MAX_ROOM_MEMBERS,
@@ -116,6 +118,8 @@ pub struct PersistRecord {
     pub timestamp: UnixMillis,
     /// Its room sequence number.
     pub seq: u64,
+    /// Its files (empty for most messages: no allocation).
+    pub attachments: Box<[protocol::Attachment]>,
 }
 
 impl PersistRecord {
@@ -134,6 +138,7 @@ impl PersistRecord {
     ///     content: "hi".into(),
     ///     timestamp: UnixMillis(0),
     ///     seq: 7,
+    ///     attachments: Default::default(),
     /// };
     /// let m = record.to_message();
     /// assert_eq!((m.seq, m.timestamp.as_str()), (7, "1970-01-01T00:00:00.000Z"));
@@ -148,6 +153,7 @@ impl PersistRecord {
             content: self.content.to_string(),
             timestamp: self.timestamp.to_rfc3339().as_str().to_owned(),
             seq: self.seq,
+            attachments: self.attachments.to_vec(),
         }
     }
 }
@@ -521,6 +527,8 @@ pub struct Hub {
     user_index: UserIndex,
     /// The rooms made through the rooms API that this hub owns.
     directory: directory::Directory,
+    /// v2 sends waiting for their files to be checked.
+    held: attachments::HeldSends,
     counters: Counters,
     minutes: MinuteCounts,
     latency: LatencyWindow,
@@ -596,6 +604,7 @@ impl Hub {
             next_range: 1,
             retention: Ledger::new(cfg.max_history_bytes),
             directory: directory::Directory::default(),
+            held: attachments::HeldSends::default(),
             counters: Counters::default(),
             minutes: MinuteCounts::default(),
             latency: LatencyWindow::new(),

@@ -353,6 +353,18 @@ pub enum Output {
         /// The newest message to load (the ring holds those after it).
         upto: u64,
     },
+    /// A v2 send names files: look each up in the file store, then call
+    /// [`Hub::handle_files_checked`](crate::Hub::handle_files_checked) with `id` (with
+    /// `None` if the store could not answer). Until then that send (and those its
+    /// connection makes after it) waits.
+    CheckFiles {
+        /// Names the request in the answer.
+        id: u64,
+        /// The room the message is for.
+        room: Arc<str>,
+        /// The `fileId`s, in the message's order.
+        files: Vec<Box<str>>,
+    },
     /// Nothing more to do until this instant (or the next input): call
     /// [`handle_timeout`](crate::Hub::handle_timeout) then.
     Timeout(Mono),

@@ -369,7 +369,7 @@ impl Hub {
             member,
             content,
             received,
-            v2,
+            mut v2,
         } = submit;
         // A subscription on its way may send before the owner refuses it: what it sends
         // is refused here too (a token's claim, accepted as a user of the room, passes).
@@ -404,10 +404,15 @@ impl Hub {
                 return self.ack(now, from, conn, &member.room, id, &key.2, first, true);
             }
         }
+        let attachments = v2
+            .as_mut()
+            .map(|v| std::mem::take(&mut v.attachments))
+            .unwrap_or_default();
         let accepted = match self.accept_message(
             now,
             &member,
             content,
+            attachments,
             protocol::MessageKind::Chat,
             Some(received),
         ) {
@@ -437,6 +442,7 @@ impl Hub {
         now: Now,
         member: &Member,
         content: Box<str>,
+        attachments: Vec<protocol::Attachment>,
         kind: protocol::MessageKind,
         received: Option<Mono>,
     ) -> Result<(Accepted, Bytes), server_api::PublishRefused> {
@@ -453,6 +459,7 @@ impl Hub {
                 content: content.clone(),
                 timestamp: now.wall,
                 seq,
+                attachments: attachments.as_slice().into(),
             };
             if sink.try_push(record).is_err() {
                 match self.cfg.overflow {
@@ -478,6 +485,7 @@ impl Hub {
                 content: &content,
                 timestamp: ts.as_str(),
                 seq,
+                attachments: &attachments,
             },
         );
         let frame = Bytes::copy_from_slice(&self.scratch);

@@ -124,6 +124,8 @@ pub(crate) struct Submit {
 pub(crate) struct SubmitV2 {
     pub id: Option<u32>,
     pub client_msg_id: Option<Box<str>>,
+    /// Its files, already found in the file store (empty for most).
+    pub attachments: Vec<protocol::Attachment>,
 }
 
 /// Who did something in a room.

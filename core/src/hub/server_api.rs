@@ -32,7 +32,7 @@ impl Hub {
             username: Arc::from(p.username.as_str()),
         };
         let content: Box<str> = p.content.as_str().into();
-        match self.accept_message(now, &member, content, p.kind, None) {
+        match self.accept_message(now, &member, content, Vec::new(), p.kind, None) {
             Ok((_, frame)) => {
                 self.counters.published += 1;
                 Part::Published(Ok(frame))

@@ -109,6 +109,7 @@ impl Hub {
     ///     content: format!("#{seq}"),
     ///     timestamp: "2026-12-02T10:00:00.000Z".into(),
     ///     seq,
+    ///     attachments: vec![],
     /// };
     /// let mut cfg = HubConfig::new(WorkerId(0), 1);
     /// cfg.durable = true;

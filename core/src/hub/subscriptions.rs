@@ -3,6 +3,7 @@
 //! error echoes the request's `id` (docs/PROTOCOL.md §7).
 
 use super::*;
+use attachments::ChatSend;
 use protocol::V2Frame;
 
 /// The bucket of `subscribe`, `unsubscribe`, `read` and `refresh`: a client may subscribe to every
@@ -72,25 +73,19 @@ impl Hub {
                 room,
                 content,
                 client_msg_id,
+                attachments,
             } => {
                 let Some(room) = self.sub_room(conn, &room) else {
                     return;
                 };
-                let Some(c) = self.conn_mut(conn) else { return };
-                let member = c.member(&room);
-                let submit = peer::Submit {
-                    from: self.cfg.worker,
-                    conn,
-                    member,
-                    content: content.into(),
-                    received: now.mono,
-                    v2: Some(peer::SubmitV2 {
-                        id,
-                        client_msg_id: client_msg_id.map(|c| c.into_owned().into_boxed_str()),
-                    }),
+                let chat = ChatSend {
+                    id,
+                    room,
+                    content: &content,
+                    client_msg_id: client_msg_id.as_deref(),
+                    files: attachments,
                 };
-                let owner = owner_of(&room, self.cfg.workers);
-                self.dispatch(now, owner, PeerMsg::Submit(submit));
+                self.send_chat_v2(now, conn, chat);
             }
             V2Frame::Typing { room, stop } => {
                 if let Some(member) = self.sub_member(conn, &room) {
@@ -109,7 +104,7 @@ impl Hub {
     }
 
     /// The shared name of `conn`'s subscribed room `room`.
-    fn sub_room(&mut self, conn: ConnId, room: &str) -> Option<Arc<str>> {
+    pub(super) fn sub_room(&mut self, conn: ConnId, room: &str) -> Option<Arc<str>> {
         Some(self.conn_mut(conn)?.sub_mut(room)?.room.clone())
     }
 

@@ -77,6 +77,7 @@ fn durable_room_waits_for_its_state_then_continues_seq() {
         content: "before restart".into(),
         timestamp: "2026-11-21T10:00:00.000Z".into(),
         seq: 41,
+        attachments: vec![],
     };
     hub.handle_room_loaded(
         now(2),

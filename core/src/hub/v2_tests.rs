@@ -16,6 +16,8 @@ struct Bench {
     hub: Hub,
     /// Every frame each connection received, in order.
     got: HashMap<ConnId, Vec<Value>>,
+    /// The file checks asked for, not yet answered.
+    checks: Vec<(u64, Arc<str>, Vec<Box<str>>)>,
 }
 
 impl Bench {
@@ -25,6 +27,7 @@ impl Bench {
         Bench {
             hub: Hub::new(c, ConnectionGauge::new(100)),
             got: HashMap::new(),
+            checks: Vec::new(),
         }
     }
 
@@ -39,6 +42,7 @@ impl Bench {
                     }
                 }
                 Output::NotifyWritten { conn } => self.hub.handle_written(at(ms), conn),
+                Output::CheckFiles { id, room, files } => self.checks.push((id, room, files)),
                 _ => {}
             }
         }
@@ -637,6 +641,7 @@ fn read_markers_and_last_seen_go_to_the_store_and_come_back() {
     let mut b = Bench {
         hub: Hub::with_persist(cfg, ConnectionGauge::new(10), sink),
         got: HashMap::new(),
+        checks: Vec::new(),
     };
     let a = b.open(0, "proto=2&userId=a&room=r");
     // The room's state, as the store kept it: seq 9, a's marker at 7, c's at 9.
@@ -688,6 +693,7 @@ fn subscribed_lists_the_users_of_rooms_of_at_most_a_thousand() {
     let mut b = Bench {
         hub: Hub::new(c, ConnectionGauge::new(2000)),
         got: HashMap::new(),
+        checks: Vec::new(),
     };
     let subscribed = |b: &mut Bench, conn| {
         b.take(conn)
@@ -716,4 +722,140 @@ fn subscribed_lists_the_users_of_rooms_of_at_most_a_thousand() {
         "{}",
         s["online"]
     );
+}
+
+fn facts(room: &str, name: &str, declared: u64, stored: Option<u64>) -> Option<FileFacts> {
+    Some(FileFacts {
+        room: room.into(),
+        name: name.into(),
+        content_type: "image/png".into(),
+        declared,
+        stored,
+    })
+}
+
+#[test]
+fn a_send_with_files_waits_for_their_check_and_keeps_the_connection_order() {
+    let mut b = Bench::new(|c| c.presence = false);
+    let a = b.open(0, "proto=2&userId=alice");
+    let r = b.open(0, "proto=2&userId=rita");
+    for c in [a, r] {
+        b.send(1, c, json!({"type":"subscribe","roomId":"dev"}));
+        b.take(c);
+    }
+    let pic = json!({"type":"chat","id":1,"roomId":"dev","content":"",
+        "attachments":[{"fileId":"f1"},{"fileId":"f2"}]});
+    b.send(2, a, pic);
+    b.send(3, a, chat(2, "dev", "look at this", None));
+    assert!(
+        b.take(r).is_empty(),
+        "nothing goes out before the files are checked"
+    );
+    assert_eq!(b.checks.len(), 1, "one check per send, for all its files");
+    let (check, room, files) = b.checks.remove(0);
+    assert_eq!((&*room, files), ("dev", vec!["f1".into(), "f2".into()]));
+    let found = vec![
+        facts("dev", "a.png", 10, Some(10)),
+        facts("dev", "b.png", 9, Some(5)),
+    ];
+    b.hub.handle_files_checked(at(4), check, Some(found));
+    b.pump(4);
+    let got = b.take(r);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["seq"], 1);
+    assert_eq!(
+        got[0]["attachments"],
+        json!([{"fileId":"f1","name":"a.png","contentType":"image/png","size":10},
+               {"fileId":"f2","name":"b.png","contentType":"image/png","size":5}])
+    );
+    assert_eq!(
+        (&got[1]["content"], &got[1]["seq"]),
+        (&json!("look at this"), &json!(2)),
+        "the caption sent after the picture comes after it"
+    );
+    assert!(got[1].get("attachments").is_none(), "no files, no field");
+    let acks: Vec<_> = b
+        .take(a)
+        .into_iter()
+        .filter(|f| f["type"] == "ack")
+        .collect();
+    assert_eq!(
+        (acks[0]["id"].clone(), acks[1]["id"].clone()),
+        (json!(1), json!(2))
+    );
+}
+
+#[test]
+fn files_of_another_room_missing_or_larger_than_declared_are_refused() {
+    let mut b = Bench::new(|c| c.presence = false);
+    let a = b.open(0, "proto=2&userId=alice");
+    b.send(1, a, json!({"type":"subscribe","roomId":"dev"}));
+    b.take(a);
+    let cases: [(Option<Vec<Option<FileFacts>>>, &str); 5] = [
+        (Some(vec![facts("ops", "x", 1, Some(1))]), "file_not_found"),
+        (Some(vec![facts("dev", "x", 1, None)]), "file_not_found"),
+        (Some(vec![None]), "file_not_found"),
+        (
+            Some(vec![facts("dev", "x", 1_000, Some(1_000_000))]),
+            "file_too_large",
+        ),
+        (None, "files_unavailable"),
+    ];
+    for (i, (answer, code)) in cases.into_iter().enumerate() {
+        let id = i as u32 + 10;
+        let frame = json!({"type":"chat","id":id,"roomId":"dev","attachments":[{"fileId":"f"}]});
+        b.send(2, a, frame);
+        let (check, ..) = b.checks.remove(0);
+        b.hub.handle_files_checked(at(3), check, answer);
+        b.pump(3);
+        let got = b.take(a);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (
+                &got[0]["type"],
+                &got[0]["code"],
+                &got[0]["id"],
+                &got[0]["roomId"]
+            ),
+            (&json!("error"), &json!(code), &json!(id), &json!("dev"))
+        );
+    }
+    // Nothing is held after a refusal: the next plain send goes at once.
+    b.send(4, a, chat(20, "dev", "still here", None));
+    let got = b.take(a);
+    assert_eq!(got[0]["content"], "still here");
+}
+
+#[test]
+fn held_sends_are_bounded_and_forgotten_with_their_connection() {
+    let mut b = Bench::new(|c| c.presence = false);
+    let a = b.open(0, "proto=2&userId=alice");
+    b.send(1, a, json!({"type":"subscribe","roomId":"dev"}));
+    b.take(a);
+    for i in 0..MAX_HELD_SENDS as u32 + 1 {
+        let f = json!({"type":"chat","id":i,"roomId":"dev","attachments":[{"fileId":"f"}]});
+        b.send(2, a, f);
+    }
+    let got = b.take(a);
+    assert_eq!(
+        got.len(),
+        1,
+        "only the one past the bound is answered: {got:?}"
+    );
+    assert_eq!(
+        (&got[0]["code"], &got[0]["id"]),
+        (&json!("rate_limited"), &json!(MAX_HELD_SENDS))
+    );
+    assert_eq!(b.checks.len(), MAX_HELD_SENDS);
+    b.close(3, a);
+    let (check, ..) = b.checks.remove(0);
+    b.hub
+        .handle_files_checked(at(4), check, Some(vec![facts("dev", "x", 1, Some(1))]));
+    b.pump(4);
+    assert!(
+        b.take(a).is_empty(),
+        "a closed connection's sends are dropped"
+    );
+    assert_eq!(b.hub.counters.messages, 0, "nothing was sequenced");
+    assert!(b.hub.held.is_empty());
 }

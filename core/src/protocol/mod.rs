@@ -3,12 +3,14 @@
 //! Decoding borrows from the input; encoding writes into a caller's reusable buffer, so a
 //! broadcast is serialized once and shared by every recipient.
 
+mod attachments;
 mod inbound;
 mod outbound;
 mod rooms_api;
 mod server_api;
 mod v2;
 
+pub use attachments::{decode_attachments, Attachment, MAX_ATTACHMENTS, MAX_FILE_ID_CHARS};
 pub use inbound::{decode_client_frame, validate_content, ClientFrame, FrameError};
 pub use outbound::{
     encode_chat, encode_chat_message, encode_error, encode_http_error, encode_message_list,
@@ -69,6 +71,19 @@ pub enum ErrorCode {
     AuthDisabled,
     /// v2 `subscribe` to a room that was deleted.
     RoomNotFound,
+    /// v2 chat: `attachments` is not an array of `{"fileId"}` with distinct ids of 1 to
+    /// 64 characters.
+    InvalidAttachments,
+    /// v2 chat: more than [`MAX_ATTACHMENTS`] attachments.
+    TooManyAttachments,
+    /// v2 chat: an attachment names no file uploaded to this room (or its bytes have not
+    /// arrived).
+    FileNotFound,
+    /// v2 chat: an attachment's stored bytes are more than its upload declared.
+    FileTooLarge,
+    /// v2 chat: the server could not check the attachments (files off, or its file
+    /// store did not answer); nothing was sent.
+    FilesUnavailable,
 }
 
 impl ErrorCode {
@@ -94,6 +109,11 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::AuthDisabled => "auth_disabled",
             ErrorCode::RoomNotFound => "room_not_found",
+            ErrorCode::InvalidAttachments => "invalid_attachments",
+            ErrorCode::TooManyAttachments => "too_many_attachments",
+            ErrorCode::FileNotFound => "file_not_found",
+            ErrorCode::FileTooLarge => "file_too_large",
+            ErrorCode::FilesUnavailable => "files_unavailable",
         }
     }
 
@@ -131,6 +151,17 @@ impl ErrorCode {
             }
             ErrorCode::AuthDisabled => "the server has no token auth: there is nothing to refresh",
             ErrorCode::RoomNotFound => "the room was deleted",
+            ErrorCode::InvalidAttachments => {
+                "attachments must be an array of {\"fileId\":\"...\"} with distinct ids of 1 to 64 characters"
+            }
+            ErrorCode::TooManyAttachments => "a message carries at most 4 attachments",
+            ErrorCode::FileNotFound => {
+                "an attachment names no file uploaded to this room, or its upload has not finished"
+            }
+            ErrorCode::FileTooLarge => "an attachment's bytes are more than its upload declared",
+            ErrorCode::FilesUnavailable => {
+                "the attachments could not be checked (file sharing is off or unavailable); nothing was sent"
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::ErrorCode;
+use super::{Attachment, ErrorCode};
 
 /// A chat message as broadcast, borrowed for encoding (the hub's hot path).
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -23,6 +23,9 @@ pub struct ChatMessageRef<'a> {
     pub timestamp: &'a str,
     /// Per-room sequence number, from 1 without gaps.
     pub seq: u64,
+    /// Its files (absent from the frame when none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub attachments: &'a [Attachment],
 }
 
 /// What a message in a room's log is: a user's, or the server's own announcement.
@@ -84,6 +87,9 @@ pub struct ChatMessage {
     pub timestamp: String,
     /// Per-room sequence number.
     pub seq: u64,
+    /// Its files (absent from the frame when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// `join` or `leave`.
@@ -172,7 +178,7 @@ fn write_json<T: Serialize>(buf: &mut Vec<u8>, value: &T) {
 /// use hubbub_core::protocol::{encode_chat, ChatMessageRef};
 /// let mut buf = Vec::new();
 /// encode_chat(&mut buf, &ChatMessageRef { message_id: "m", room_id: "r", kind: "chat",
-///     user_id: "u", username: "U", content: "hi", timestamp: "t", seq: 1 });
+///     user_id: "u", username: "U", content: "hi", timestamp: "t", seq: 1, attachments: &[] });
 /// assert_eq!(buf, br#"{"messageId":"m","roomId":"r","type":"chat","userId":"u","username":"U","content":"hi","timestamp":"t","seq":1}"#);
 /// ```
 pub fn encode_chat(buf: &mut Vec<u8>, msg: &ChatMessageRef<'_>) {
@@ -306,6 +312,7 @@ pub fn encode_message_list<'a>(
 ///     content: String::new(),
 ///     timestamp: ts.into(),
 ///     seq,
+///     attachments: vec![],
 /// };
 /// let mut got = vec![m(2, "b"), m(1, "a"), m(2, "c")];
 /// one_per_seq(&mut got);
@@ -332,6 +339,7 @@ pub fn encode_chat_message(buf: &mut Vec<u8>, m: &ChatMessage) {
             content: &m.content,
             timestamp: &m.timestamp,
             seq: m.seq,
+            attachments: &m.attachments,
         },
     );
 }
@@ -371,6 +379,7 @@ mod tests {
                 content,
                 timestamp: "2026-01-01T00:00:00.000Z",
                 seq: u64::MAX,
+                attachments: &[],
             },
         );
         let generic: serde_json::Value = serde_json::from_slice(&buf).unwrap();

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use super::attachments::decode_attachments;
 use super::inbound::validate_content;
 use super::{ErrorCode, FrameError, MAX_CONTENT_CHARS, MAX_FRAME_BYTES};
 use crate::upgrade::valid_room;
@@ -37,6 +38,9 @@ pub enum V2Frame<'a> {
         content: Cow<'a, str>,
         /// The client's id for this send: a resend with the same one is not broadcast again.
         client_msg_id: Option<Cow<'a, str>>,
+        /// The `fileId`s of its attachments (at most [`MAX_ATTACHMENTS`](super::MAX_ATTACHMENTS)); with some, the
+        /// content may be empty.
+        attachments: Vec<Box<str>>,
     },
     /// The user is typing (or stopped).
     Typing {
@@ -112,6 +116,9 @@ struct RawV2<'a> {
     stop: Option<bool>,
     #[serde(borrow, default)]
     token: Option<Cow<'a, str>>,
+    /// Kept loose so that a bad one is `invalid_attachments`, not `invalid_json`.
+    #[serde(default)]
+    attachments: Option<sonic_rs::Value>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -177,12 +184,20 @@ pub fn decode_v2_frame(bytes: &[u8]) -> Result<(Option<u32>, V2Frame<'_>), V2Ref
         }
         "unsubscribe" => V2Frame::Unsubscribe { room },
         "chat" => {
-            let content = match raw.content {
-                None => return Err(refuse(ErrorCode::EmptyContent, id, Some(room))),
-                Some(c) => c,
+            let attachments = match decode_attachments(raw.attachments.as_ref()) {
+                Ok(files) => files,
+                Err(code) => return Err(refuse(code, id, Some(room))),
             };
-            if let Err(e) = validate_content(&content) {
-                return Err(refuse(FrameError::code(e), id, Some(room)));
+            // A message of files alone may have no words.
+            let content = match (raw.content, attachments.is_empty()) {
+                (None, true) => return Err(refuse(ErrorCode::EmptyContent, id, Some(room))),
+                (None, false) => Cow::Borrowed(""),
+                (Some(c), _) => c,
+            };
+            match validate_content(&content) {
+                Err(FrameError::EmptyContent) if !attachments.is_empty() => {}
+                Err(e) => return Err(refuse(FrameError::code(e), id, Some(room))),
+                Ok(()) => {}
             }
             if let Some(cmid) = &raw.client_msg_id {
                 let n = cmid.chars().count();
@@ -194,6 +209,7 @@ pub fn decode_v2_frame(bytes: &[u8]) -> Result<(Option<u32>, V2Frame<'_>), V2Ref
                 room,
                 content,
                 client_msg_id: raw.client_msg_id,
+                attachments,
             }
         }
         "typing" => V2Frame::Typing {
@@ -607,10 +623,31 @@ mod tests {
                 V2Frame::Chat {
                     room: "a".into(),
                     content: "x".into(),
-                    client_msg_id: Some("c".into())
+                    client_msg_id: Some("c".into()),
+                    attachments: vec![],
                 }
             )
         );
+        assert_eq!(
+            ok(br#"{"type":"chat","roomId":"a","attachments":[{"fileId":"f"}]}"#).1,
+            V2Frame::Chat {
+                room: "a".into(),
+                content: "".into(),
+                client_msg_id: None,
+                attachments: vec!["f".into()],
+            }
+        );
+        for (raw, code) in [
+            (&br#"{"type":"chat","roomId":"a","content":"  "}"#[..], ErrorCode::EmptyContent),
+            (br#"{"type":"chat","roomId":"a","attachments":[]}"#, ErrorCode::EmptyContent),
+            (br#"{"type":"chat","roomId":"a","attachments":{"fileId":"f"}}"#, ErrorCode::InvalidAttachments),
+            (
+                br#"{"type":"chat","roomId":"a","attachments":[{"fileId":"1"},{"fileId":"2"},{"fileId":"3"},{"fileId":"4"},{"fileId":"5"}]}"#,
+                ErrorCode::TooManyAttachments,
+            ),
+        ] {
+            assert_eq!(decode_v2_frame(raw).unwrap_err().code, code);
+        }
         assert_eq!(
             ok(br#"{"type":"typing","roomId":"a","stop":true}"#).1,
             V2Frame::Typing {

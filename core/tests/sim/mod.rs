@@ -677,6 +677,9 @@ impl Sim {
                     let first = self.client_closed.insert((w, conn));
                     assert!(first, "{conn:?}: its close answered twice");
                 }
+                Output::CheckFiles { .. } => {
+                    panic!("the simulated clients attach no files, so no check is asked")
+                }
                 Output::LoadRoom { room, recent } => {
                     let owner = owner_of(&room, self.hubs.len() as u16).index();
                     assert_eq!(owner, w, "{room} loaded by a worker that does not own it");

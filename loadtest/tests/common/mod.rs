@@ -161,6 +161,7 @@ fn serve(id: u64, stream: TcpStream, faults: Faults, rooms: Rooms, accepted: Arc
                 content: &frame.content,
                 timestamp: "2026-11-21T10:30:00.000Z",
                 seq: *seq,
+                attachments: &[],
             },
         );
         let bytes = server_frame(&json);

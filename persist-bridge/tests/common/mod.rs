@@ -55,6 +55,7 @@ pub fn record(room: &str, user: &str, content: &str, ts: u64, seq: u64) -> Persi
         content: content.into(),
         timestamp: UnixMillis(ts),
         seq,
+        attachments: Default::default(),
     }
 }
 

@@ -65,6 +65,7 @@ impl Engine {
                     after,
                     upto,
                 } => self.load_range(id, room, after, upto),
+                Output::CheckFiles { id, room, files } => self.check_files(id, room, files),
                 Output::Timeout(_) => {
                     if slow.is_empty() {
                         break;
@@ -98,6 +99,17 @@ impl Engine {
         monoio::spawn(async move {
             let messages = load.await;
             engine.with_hub(|hub, now| hub.handle_range_loaded(now, id, messages));
+        });
+    }
+
+    /// Asks the host about the files a v2 send attaches; the hub hears the answer when
+    /// it comes.
+    fn check_files(self: &Rc<Self>, id: u64, room: std::sync::Arc<str>, files: Vec<Box<str>>) {
+        let check = self.host.check_files(room, files);
+        let engine = Rc::clone(self);
+        monoio::spawn(async move {
+            let facts = check.await;
+            engine.with_hub(|hub, now| hub.handle_files_checked(now, id, facts));
         });
     }
 

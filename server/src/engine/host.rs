@@ -1,12 +1,12 @@
 //! What the engine asks of the world outside it. Today: a room's stored state and stored
-//! messages, with a durable store. (Next: the broker between nodes.)
+//! messages, with a durable store, and the files a message attaches. (Next: the broker between nodes.)
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use hubbub_core::protocol::ChatMessage;
-use hubbub_core::StoredRoom;
+use hubbub_core::{FileFacts, StoredRoom};
 
 /// A room's stored state as the hub takes it: its last `seq`, newest messages and read
 /// markers, or `None` when the store could not say (the room starts afresh).
@@ -15,6 +15,10 @@ pub(crate) type LoadFuture = Pin<Box<dyn Future<Output = Option<StoredRoom>>>>;
 /// A room's stored messages in a range of `seq`, or `None` when the store could not say
 /// (the subscriber gets the backlog).
 pub(crate) type RangeFuture = Pin<Box<dyn Future<Output = Option<Vec<ChatMessage>>>>>;
+
+/// What a file store knows of each file a message names, or `None` when it could not say
+/// (or there is no file store).
+pub(crate) type FilesFuture = Pin<Box<dyn Future<Output = Option<Vec<Option<FileFacts>>>>>>;
 
 /// The outside the engine depends on, implemented by the server's top (`store`) and by
 /// tests.
@@ -25,6 +29,12 @@ pub(crate) trait Host {
 
     /// Loads `room`'s messages with `after < seq <= upto` (any order).
     fn load_range(&self, room: Arc<str>, after: u64, upto: u64) -> RangeFuture;
+
+    /// Looks up the files a message for `room` attaches. Without a file store: `None`
+    /// (the send is refused with `files_unavailable`).
+    fn check_files(&self, _room: Arc<str>, _files: Vec<Box<str>>) -> FilesFuture {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// A host with nothing behind it: for the memory store, which never loads a room.

@@ -47,7 +47,7 @@ use send_ring::SendRing;
 use sessions::Sessions;
 
 pub(crate) use handle::Handle;
-pub(crate) use host::{Host, LoadFuture, NoStore, RangeFuture};
+pub(crate) use host::{FilesFuture, Host, LoadFuture, NoStore, RangeFuture};
 
 /// What an engine is built from.
 pub(crate) struct Parts {

@@ -8,7 +8,7 @@ use monoio::net::TcpStream;
 
 use super::request::{self, Head, HeadError, MAX_HEAD_BYTES};
 use super::response::Response;
-use super::{routes, upgrade, Context};
+use super::{files, routes, upgrade, Context};
 
 /// A client must send a whole request head (and then its body) within this time; an
 /// idle keep-alive connection is closed after it.
@@ -81,7 +81,15 @@ pub(crate) async fn serve(ctx: Context, mut stream: TcpStream, peer: Option<std:
         served += 1;
         let mut keep_alive = !head.wants_close && served < MAX_REQUESTS_PER_CONNECTION;
         let n = head.content_length;
-        let response = if n > MAX_BODY_BYTES {
+        let upload = (head.method == "PUT")
+            .then(|| files::content_path(&head.path))
+            .flatten();
+        let response = if let Some(id) = upload {
+            // A file's bytes go to the file store as they arrive, not into memory.
+            let (response, more) = files::receive(&ctx, &head, id, &mut stream, &mut buf).await;
+            keep_alive &= more;
+            response.cors(&site.cors, head.origin.as_deref())
+        } else if n > MAX_BODY_BYTES {
             // Not read: closing after the answer is cheaper than taking it in.
             keep_alive = false;
             Response::error(

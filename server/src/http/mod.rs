@@ -5,6 +5,7 @@
 
 pub(crate) mod access;
 pub(crate) mod connection;
+pub(crate) mod files;
 pub(crate) mod prometheus;
 pub(crate) mod render;
 pub(crate) mod request;
@@ -46,6 +47,8 @@ pub(crate) struct Site {
     pub accounts: Option<Arc<crate::accounts::Accounts>>,
     /// The message search index, unless `SEARCH=off`.
     pub search: Option<Arc<hubbub_search::SearchIndex>>,
+    /// File sharing, unless `FILES=off`.
+    pub files: Option<hubbub_files::Files>,
 }
 
 /// What one HTTP connection's handlers take: the process's site and its worker's engine.

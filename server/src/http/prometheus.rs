@@ -17,6 +17,7 @@ pub fn render(
     figures: &ServerFigures,
     accounts: Option<&crate::accounts::AccountFigures>,
     search: Option<hubbub_search::SearchStats>,
+    files: Option<&hubbub_files::FileStats>,
 ) -> String {
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
@@ -268,6 +269,43 @@ pub fn render(
             metric(name, kind, help, &[("", v as f64)]);
         }
     }
+    if let Some(f) = files {
+        for (name, help, v) in [
+            (
+                "file_uploads_total",
+                "Uploads granted (POST /api/rooms/{id}/uploads answered 201).",
+                &f.uploads,
+            ),
+            (
+                "file_uploads_refused_total",
+                "Uploads refused: at the request (size, type, quota) or where the bytes landed.",
+                &f.refused,
+            ),
+            (
+                "files_stored_total",
+                "Files whose bytes were stored (FILES_DIR) or found in the bucket (S3).",
+                &f.stored,
+            ),
+            (
+                "file_bytes_stored_total",
+                "Bytes of those files.",
+                &f.stored_bytes,
+            ),
+            (
+                "file_downloads_total",
+                "Download URLs handed out (GET /api/files/{id}).",
+                &f.downloads,
+            ),
+            (
+                "files_busy_total",
+                "File requests refused because the files thread's queue was full.",
+                &f.busy,
+            ),
+        ] {
+            let v = hubbub_files::FileStats::get(v);
+            metric(name, "counter", help, &[("", v as f64)]);
+        }
+    }
     metric(
         "http_connections",
         "gauge",
@@ -350,7 +388,9 @@ mod tests {
             pending: 3,
             ..Default::default()
         };
-        let text = render(&snap, &figures, None, Some(search));
+        let files = hubbub_files::FileStats::default();
+        files.stored_bytes.store(7, Relaxed);
+        let text = render(&snap, &figures, None, Some(search), Some(&files));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(
@@ -365,5 +405,6 @@ mod tests {
         assert!(text.contains("hubbub_worker_queued_bytes{worker=\"1\"} 4096\n"));
         assert!(text.contains("hubbub_worker_mesh_backlog{worker=\"0\"} 0\n"));
         assert!(text.contains("hubbub_search_pending 3\n"));
+        assert!(text.contains("hubbub_file_bytes_stored_total 7\n"));
     }
 }

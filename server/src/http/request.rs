@@ -29,6 +29,8 @@ pub struct Head {
     pub wants_close: bool,
     /// `Content-Length`, if any.
     pub content_length: usize,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
     /// Bytes of the head, including the final blank line.
     pub len: usize,
     /// The peer's address (set by the connection, not parsed).
@@ -112,6 +114,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, HeadError> {
                 return Err(HeadError::Malformed("conflicting Content-Length headers"));
             }
             head.content_length = n;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            head.content_type = Some(value?.trim().to_owned());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(HeadError::Malformed(
                 "Transfer-Encoding is not accepted: send Content-Length",

@@ -7,7 +7,7 @@ pub struct Response {
     /// Status code.
     pub status: u16,
     /// `Content-Type`, if there is a body.
-    pub content_type: &'static str,
+    pub content_type: std::borrow::Cow<'static, str>,
     /// Extra header lines, each ending in `\r\n`.
     pub headers: String,
     /// The body.
@@ -19,7 +19,7 @@ impl Response {
     pub fn json(status: u16, body: impl Into<bytes::Bytes>) -> Response {
         Response {
             status,
-            content_type: "application/json",
+            content_type: "application/json".into(),
             headers: String::new(),
             body: body.into(),
         }
@@ -94,6 +94,7 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        302 => "Found",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -101,8 +102,11 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         426 => "Upgrade Required",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

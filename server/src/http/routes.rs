@@ -13,7 +13,7 @@ use super::access::Caller;
 use super::request::Head;
 use super::response::Response;
 use super::server_api::{self, Action};
-use super::{prometheus, render, rooms, Context};
+use super::{files, prometheus, render, rooms, Context};
 
 /// The endpoints of PROTOCOL.md §4.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,12 @@ enum Route {
     RoomMessages(String),
     /// `/api/rooms/{id}/search`.
     RoomSearch(String),
+    /// `POST /api/rooms/{id}/uploads`.
+    RoomUploads(String),
+    /// `/api/files/{id}`.
+    File(String),
+    /// `/api/files/{id}/content` (its `PUT` is read by the connection).
+    FileContent(String),
     RoomPresence(String),
     UsersPresence,
     UserMessages(String),
@@ -70,6 +76,9 @@ fn route(path: &str) -> Route {
                 ["rooms", id, "messages"] if !id.is_empty() => Route::RoomMessages(decode(id)),
                 ["rooms", id, "presence"] if !id.is_empty() => Route::RoomPresence(decode(id)),
                 ["rooms", id, "search"] if !id.is_empty() => Route::RoomSearch(decode(id)),
+                ["rooms", id, "uploads"] if !id.is_empty() => Route::RoomUploads(decode(id)),
+                ["files", id] if !id.is_empty() => Route::File(decode(id)),
+                ["files", id, "content"] if !id.is_empty() => Route::FileContent(decode(id)),
                 ["users", id, "messages"] if !id.is_empty() => Route::UserMessages(decode(id)),
                 ["server", name] => Action::named(name).map_or(Route::ApiNotFound, Route::Server),
                 _ => Route::ApiNotFound,
@@ -179,6 +188,14 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         };
         return cors(resp);
     }
+    if let Route::RoomUploads(room) = &r {
+        let resp = if head.method == "POST" {
+            files::upload(ctx, head, room.clone(), body).await
+        } else {
+            method_not_allowed(&head.method, "POST, OPTIONS")
+        };
+        return cors(resp);
+    }
     if let Some((verb, allow)) = room_verb(&r, &head.method) {
         let resp = match verb {
             Some(verb) => match Caller::of(site, head) {
@@ -235,13 +252,14 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         Route::Metrics => match snapshot(ctx).await {
             Some(snapshot) => Response {
                 status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
                 headers: String::new(),
                 body: prometheus::render(
                     &snapshot,
                     &site.figures,
                     site.accounts.as_ref().map(|a| &a.figures),
                     site.search.as_ref().map(|s| s.stats()),
+                    site.files.as_ref().map(|f| f.stats()),
                 )
                 .into(),
             },
@@ -258,9 +276,13 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
             Err(refused) => refused,
         },
         // Answered above.
-        Route::Server(_) | Route::Auth(_) | Route::Room(_) | Route::RoomMember(..) => {
-            return method_not_allowed(&head.method, "POST, OPTIONS")
-        }
+        Route::File(id) => files::redirect(ctx, head, &id).await,
+        Route::FileContent(id) => files::content(ctx, head, &id).await,
+        Route::Server(_)
+        | Route::Auth(_)
+        | Route::Room(_)
+        | Route::RoomMember(..)
+        | Route::RoomUploads(_) => return method_not_allowed(&head.method, "POST, OPTIONS"),
         Route::ApiNotFound => {
             Response::error(404, "not_found", &format!("no endpoint at {}", head.path))
         }

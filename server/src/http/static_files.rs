@@ -73,7 +73,7 @@ impl StaticFiles {
         Some(
             Response {
                 status: 200,
-                content_type: content_type(&rel),
+                content_type: content_type(&rel).into(),
                 headers: String::new(),
                 body,
             }
