@@ -7,7 +7,8 @@
 //   HUBBUB_E2E_BIN=target/debug/hubbub         (optional: the presence scenario starts its own
 //                                               server from it, with PRESENCE_MAX_MEMBERS=1; the
 //                                               sign-in, accounts and rooms scenarios one with
-//                                               JWT_HS256_SECRET)
+//                                               JWT_HS256_SECRET, the files scenarios one with
+//                                               JWT_HS256_SECRET and FILES_DIR)
 //
 // The dashboard is loaded from the server itself (it serves frontend/dist at "/").
 // Set HUBBUB_PAGE_URL to load it from somewhere else (e.g. `vite preview`); the page
@@ -15,8 +16,10 @@
 import { chromium } from 'playwright-core';
 import { exec, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { deflateSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -695,13 +698,20 @@ try {
    * A server of its own with JWT_HS256_SECRET, and a browser context per user, each with
    * a token naming `<name>-<run>`. `close()` ends both.
    */
-  const roomsWorld = async (names) => {
+  const roomsWorld = async (names, env = {}, cleanup = () => {}) => {
     const SECRET = `e2e-rooms-secret-${run}-0123456789abcdef`;
-    const srv = await startServer({ JWT_HS256_SECRET: SECRET });
+    let srv;
+    try {
+      srv = await startServer({ JWT_HS256_SECRET: SECRET, ...env });
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
     const contexts = [];
     const close = async () => {
       for (const c of contexts) await c.close().catch(() => {});
       await srv.stop();
+      cleanup();
     };
     try {
       const users = {};
@@ -948,6 +958,252 @@ try {
     });
   } else {
     console.log('SKIP rooms scenarios (HUBBUB_E2E_BIN not set)');
+  }
+
+  // ---- files (file sharing in the v2 Rooms view): a server with FILES_DIR and JWT auth ----
+  /** A PNG of `w`×`h` pixels (RGB, a gradient), made here: signature, IHDR, IDAT (zlib), IEND. */
+  const makePng = (w, h) => {
+    const crcTable = Array.from({ length: 256 }, (_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c >>> 0;
+    });
+    const crc = (buf) => {
+      let c = 0xffffffff;
+      for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+      return (c ^ 0xffffffff) >>> 0;
+    };
+    const chunk = (type, data) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+      const sum = Buffer.alloc(4);
+      sum.writeUInt32BE(crc(body));
+      return Buffer.concat([len, body, sum]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(w, 0);
+    ihdr.writeUInt32BE(h, 4);
+    ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, deflate, no filter, no interlace
+    const rows = [];
+    for (let y = 0; y < h; y++) {
+      rows.push(0); // filter: none
+      for (let x = 0; x < w; x++) rows.push(Math.round((x / w) * 255), Math.round((y / h) * 255), 180);
+    }
+    return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', Buffer.alloc(0))]);
+  };
+  const PNG_W = 64;
+  const PNG_H = 40;
+  const PNG = makePng(PNG_W, PNG_H);
+  /**
+   * A server with file sharing on (FILES_DIR in a fresh directory), Alice and Bob in one
+   * public room with it open. Each page records its upload and file requests with their
+   * answers (`http`).
+   */
+  const filesWorld = async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubbub-e2e-files-'));
+    const w = await roomsWorld(['alice', 'bob'], { FILES_DIR: dir }, () => rmSync(dir, { recursive: true, force: true }));
+    try {
+      const room = `files-${run}`;
+      for (const user of Object.values(w.users)) {
+        user.http = [];
+        user.page.on('request', (r) => {
+          const u = new URL(r.url());
+          if (!/\/uploads$|^\/api\/files\//.test(u.pathname)) return;
+          const rec = { method: r.method(), path: u.pathname, url: r.url(), body: r.postData(), headers: null, status: null, answer: null };
+          user.http.push(rec);
+          r.allHeaders().then((h) => (rec.headers = h), () => {});
+          r.response().then(
+            async (res) => {
+              rec.status = res?.status() ?? null;
+              rec.answer = await res?.text().catch(() => null);
+            },
+            () => {},
+          );
+        });
+        await openRoomsAs(w, user, [room]);
+        await openRoom(user.page, room);
+      }
+      return { ...w, room };
+    } catch (e) {
+      await w.close();
+      throw e;
+    }
+  };
+  const httpLog = (user) => JSON.stringify(user.http.map(({ method, path, status, answer }) => ({ method, path, status, answer: answer?.slice(0, 200) })));
+  /** Until the page's attachment chip for `name` is uploaded (its fileId), or fails with what it says. */
+  const uploaded = (user, name) =>
+    until(`${user.display}'s ${name} uploaded`, async () => {
+      const chip = await user.page.$$eval('[data-testid="pending-file"]', (els, n) => els.map((e) => ({ name: e.querySelector('.file-name')?.textContent, state: e.getAttribute('data-state'), fileId: e.getAttribute('data-file-id'), error: e.querySelector('[data-testid="upload-error"]')?.textContent ?? null })).find((c) => c.name === n), name);
+      if (chip?.state === 'error') throw new Error(`upload failed: ${chip.error}`);
+      return chip?.state === 'done' ? chip.fileId : null;
+    }, 10_000).catch((e) => {
+      throw new Error(`${e.message}; requests ${httpLog(user)}`);
+    });
+  /** Records every progress bar the page shows (and each value it takes) from now on. */
+  const watchProgress = (page) =>
+    page.evaluate(() => {
+      window.__progress = [];
+      const seen = (el) => window.__progress.push({ now: el.getAttribute('aria-valuenow'), label: el.getAttribute('aria-label') });
+      new MutationObserver((muts) => {
+        for (const m of muts) {
+          if (m.type === 'attributes') {
+            if (m.target.getAttribute('role') === 'progressbar') seen(m.target);
+            continue;
+          }
+          for (const n of m.addedNodes) {
+            if (n.nodeType !== 1) continue;
+            if (n.matches('[role="progressbar"]')) seen(n);
+            n.querySelectorAll('[role="progressbar"]').forEach(seen);
+          }
+        }
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+    });
+  /** The chat frames a user's page sent / received in the room. */
+  const chatsSent = (user, room) => sentFrames(user.ws, 'chat').filter((f) => f.roomId === room);
+  const chatsReceived = (user, room) => receivedFrames(user.ws, 'chat').filter((f) => f.roomId === room);
+
+  if (SERVER_BIN) {
+    await scenario('files: a PNG dropped on the room uploads with a progress bar and is sent; the other user sees its preview', async () => {
+      const w = await filesWorld();
+      try {
+        const { alice, bob } = w.users;
+        await watchProgress(alice.page);
+        // drag a file over the open room: the drop zone shows; drop it
+        await alice.page.evaluate((b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'cat.png', { type: 'image/png' }));
+          window.__drag = dt;
+          const target = document.querySelector('[data-testid="drop-target"]');
+          for (const type of ['dragenter', 'dragover']) target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+        }, PNG.toString('base64'));
+        await alice.page.waitForSelector('[data-testid="drop-zone"]', { state: 'visible', timeout: 2_000 });
+        await alice.page.screenshot({ path: join(ART, 'files-drop.png') });
+        await alice.page.evaluate(() => {
+          // on the message list, inside the room: the drop bubbles up to the room
+          const target = document.querySelector('.msglist') ?? document.querySelector('[data-testid="drop-target"]');
+          target.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: window.__drag }));
+        });
+        await until('the drop zone gone after the drop', async () => !(await alice.page.isVisible('[data-testid="drop-zone"]')), 2_000);
+        const fileId = await uploaded(alice, 'cat.png');
+        const bars = await alice.page.evaluate(() => window.__progress);
+        if (!bars.length || !bars.every((b) => /^\d+$/.test(b.now ?? '') && Number(b.now) >= 0 && Number(b.now) <= 100)) throw new Error(`progress bars seen: ${JSON.stringify(bars)}`);
+        console.log(`  progress values seen: ${bars.map((b) => b.now).join(', ')}`);
+        // the two requests: the ticket, then the bytes to its URL
+        const post = alice.http.find((r) => r.method === 'POST' && r.path === `/api/rooms/${w.room}/uploads`);
+        if (!post || post.status !== 201) throw new Error(`POST …/uploads: ${httpLog(alice)}`);
+        if (JSON.stringify(JSON.parse(post.body)) !== JSON.stringify({ name: 'cat.png', contentType: 'image/png', size: PNG.length })) throw new Error(`POST body ${post.body}`);
+        if (post.headers?.authorization !== `Bearer ${alice.token}`) throw new Error(`POST without the token: ${JSON.stringify(post.headers)}`);
+        const ticket = JSON.parse(post.answer);
+        if (ticket.fileId !== fileId) throw new Error(`ticket ${post.answer}, chip ${fileId}`);
+        const put = alice.http.find((r) => r.method === (ticket.method || 'PUT') && r.url.includes(`/api/files/${fileId}/content`));
+        if (!put || put.status !== 201 || put.headers?.['content-type'] !== 'image/png') throw new Error(`the bytes: ${JSON.stringify(put)}; requests ${httpLog(alice)}`);
+        // send: the chat frame names the file
+        const text = `a cat (${run})`;
+        await alice.page.fill('[data-testid="composer"]', text);
+        await until('send enabled', () => alice.page.isEnabled('[data-testid="send"]'), 5_000);
+        await alice.page.click('[data-testid="send"]');
+        const sent = await until('Alice sent the chat', async () => chatsSent(alice, w.room).find((f) => f.content === text), 5_000);
+        if (JSON.stringify(sent.attachments) !== JSON.stringify([{ fileId }])) throw new Error(`chat sent ${JSON.stringify(sent)}`);
+        await until('the chip gone after the send', async () => (await alice.page.$$('[data-testid="pending-file"]')).length === 0, 5_000);
+        // Bob: the broadcast carries the file, and the page previews it
+        const got = await until('Bob got the chat', async () => chatsReceived(bob, w.room).find((f) => f.content === text), 10_000).catch((e) => {
+          throw new Error(`${e.message}; Alice's error frames ${JSON.stringify(receivedFrames(alice.ws, 'error'))}`);
+        });
+        const want = [{ fileId, name: 'cat.png', contentType: 'image/png', size: PNG.length }];
+        if (JSON.stringify(got.attachments?.map(({ fileId, name, contentType, size }) => ({ fileId, name, contentType, size }))) !== JSON.stringify(want)) throw new Error(`Bob's chat frame ${JSON.stringify(got)}`);
+        const img = await until('Bob sees the image', () =>
+          bob.page.$$eval('img[data-testid="attachment-image"]', (els) => els.map((e) => ({ alt: e.alt, src: e.getAttribute('src'), complete: e.complete, w: e.naturalWidth })).find((i) => i.alt === 'cat.png' && i.complete && i.w > 0)),
+          10_000,
+        ).catch(async (e) => {
+          const errs = await bob.page.$$eval('[data-testid="attachment-error"]', (els) => els.map((x) => x.textContent));
+          throw new Error(`${e.message}; attachment errors ${JSON.stringify(errs)}; Bob's requests ${httpLog(bob)}`);
+        });
+        if (!img.src.startsWith('blob:')) throw new Error(`the preview's src is ${img.src}`);
+        if (img.w !== PNG_W) throw new Error(`the preview is ${img.w} px wide, the PNG ${PNG_W}`);
+        const get = bob.http.find((r) => r.method === 'GET' && r.path === `/api/files/${fileId}`);
+        if (!get || get.headers?.authorization !== `Bearer ${bob.token}`) throw new Error(`Bob's GET of the file: ${JSON.stringify(get)}`);
+        console.log(`  GET /api/files/${fileId} answered ${get.status}; preview ${img.w}px wide`);
+        await until('Alice sees her own image too', () => alice.page.$$eval('img[data-testid="attachment-image"]', (els) => els.some((e) => e.alt === 'cat.png' && e.complete && e.naturalWidth > 0)), 10_000);
+        await bob.page.screenshot({ path: join(ART, 'files-image.png') });
+      } finally {
+        await w.close();
+      }
+    });
+
+    await scenario('files: a text file attached with the button shows as a chip (name, size) to the other user, and downloads the same bytes', async () => {
+      const w = await filesWorld();
+      try {
+        const { alice, bob } = w.users;
+        const body = `notes of the meeting (${run})\nline two\n`;
+        const bytes = Buffer.from(body);
+        await alice.page.setInputFiles('[data-testid="attach-input"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: bytes });
+        const fileId = await uploaded(alice, 'notes.txt');
+        // no words: a message of the file alone
+        await until('send enabled', () => alice.page.isEnabled('[data-testid="send"]'), 5_000);
+        await alice.page.click('[data-testid="send"]');
+        const sent = await until('Alice sent the chat', async () => chatsSent(alice, w.room).find((f) => f.attachments?.length), 5_000);
+        if (sent.content !== '' || JSON.stringify(sent.attachments) !== JSON.stringify([{ fileId }])) throw new Error(`chat sent ${JSON.stringify(sent)}`);
+        const label = `notes.txt · ${bytes.length} B`;
+        const chip = `[data-testid="file-chip"][data-file-id="${fileId}"]`;
+        await until(`Bob sees the chip "${label}"`, async () => ((await bob.page.textContent(chip).catch(() => null)) ?? '').trim() === label, 10_000).catch(async (e) => {
+          throw new Error(`${e.message}; chips ${JSON.stringify(await bob.page.$$eval('[data-testid="file-chip"]', (els) => els.map((x) => x.textContent)))}; Bob's chat frames ${JSON.stringify(chatsReceived(bob, w.room))}`);
+        });
+        if (await bob.page.$('img[data-testid="attachment-image"]')) throw new Error('a text file previewed as an image');
+        if (bob.http.some((r) => r.path === `/api/files/${fileId}`)) throw new Error('the file was fetched before the click');
+        const [download] = await Promise.all([bob.page.waitForEvent('download', { timeout: 10_000 }), bob.page.click(chip)]).catch(async (e) => {
+          throw new Error(`no download: ${e.message}; chip state ${await bob.page.getAttribute(chip, 'data-state')}; Bob's requests ${httpLog(bob)}`);
+        });
+        if (download.suggestedFilename() !== 'notes.txt') throw new Error(`downloaded as ${download.suggestedFilename()}`);
+        const path = await download.path();
+        const got = readFileSync(path);
+        if (!got.equals(bytes)) throw new Error(`downloaded ${got.length} bytes: ${JSON.stringify(got.toString())}`);
+        // the link now holds the bytes
+        const href = await bob.page.getAttribute(chip, 'href');
+        const again = await bob.page.evaluate(async (h) => (await fetch(h)).text(), href);
+        if (!href?.startsWith('blob:') || again !== body) throw new Error(`the chip's link ${href} holds ${JSON.stringify(again)}`);
+        const get = bob.http.find((r) => r.method === 'GET' && r.path === `/api/files/${fileId}`);
+        if (get?.headers?.authorization !== `Bearer ${bob.token}`) throw new Error(`Bob's GET of the file: ${JSON.stringify(get)}`);
+        await bob.page.screenshot({ path: join(ART, 'files-chip.png') });
+      } finally {
+        await w.close();
+      }
+    });
+
+    await scenario('files: an unsupported type (evil.exe) shows the 415 refusal on its chip and nothing is sent', async () => {
+      const w = await filesWorld();
+      try {
+        const { alice, bob } = w.users;
+        const before = chatsSent(alice, w.room).length;
+        await alice.page.setInputFiles('[data-testid="attach-input"]', { name: 'evil.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00 not really a program') });
+        const err = await until('the refusal shown', async () => {
+          const e = await alice.page.$('[data-testid="pending-file"][data-state="error"]');
+          return e ? { code: await e.getAttribute('data-code'), text: (await alice.page.textContent('[data-testid="upload-error"]'))?.trim() } : null;
+        }, 10_000).catch((e) => {
+          throw new Error(`${e.message}; requests ${httpLog(alice)}`);
+        });
+        if (err.code !== 'unsupported_type' || err.text !== 'evil.exe: this type of file is not accepted') throw new Error(`shown ${JSON.stringify(err)}`);
+        const post = alice.http.find((r) => r.method === 'POST');
+        const answer = post?.answer ? JSON.parse(post.answer) : null;
+        if (post?.status !== 415 || answer?.error !== 'unsupported_type') throw new Error(`POST …/uploads answered ${post?.status} ${post?.answer}`);
+        if (alice.http.some((r) => r.method !== 'POST')) throw new Error(`bytes were sent anyway: ${httpLog(alice)}`);
+        // nothing to send: Send stays off, and no chat frame goes
+        if (await alice.page.isEnabled('[data-testid="send"]')) throw new Error('Send is enabled with only a refused file');
+        await alice.page.press('[data-testid="composer"]', 'Enter');
+        await alice.page.waitForTimeout(500);
+        if (chatsSent(alice, w.room).length !== before) throw new Error(`sent ${JSON.stringify(chatsSent(alice, w.room))}`);
+        if (chatsReceived(bob, w.room).length) throw new Error(`Bob got ${JSON.stringify(chatsReceived(bob, w.room))}`);
+        await alice.page.screenshot({ path: join(ART, 'files-refused.png') });
+        // the chip goes with its ✕
+        await alice.page.click('[data-testid="pending-file-remove"]');
+        await until('the refused chip removed', async () => (await alice.page.$$('[data-testid="pending-file"]')).length === 0, 2_000);
+      } finally {
+        await w.close();
+      }
+    });
+  } else {
+    console.log('SKIP files scenarios (HUBBUB_E2E_BIN not set)');
   }
 
   // ---- protocol v2: two users, rooms A and B, one connection each ----

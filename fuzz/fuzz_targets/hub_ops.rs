@@ -1,6 +1,6 @@
 //! Random operation sequences against two hubs: opens (v1, and v2 with or without a room
 //! in the URL), frames of any bytes and v2 frames built from them (subscribe with since
-//! and epoch, unsubscribe, chat with a clientMsgId, typing, read), closes, slow-consumer
+//! and epoch, unsubscribe, chat with a clientMsgId or a file, typing, read), closes, slow-consumer
 //! reports, timeouts and queries, with peer events delivered in order. No sequence may
 //! panic, and the chat `seq` numbers a connection sees of a room rise by one within each
 //! subscription to it.
@@ -96,6 +96,7 @@ fuzz_target!(|data: &[u8]| {
         // Drain both hubs, carrying peer events in order.
         let mut mail = VecDeque::new();
         let mut written = Vec::new();
+        let mut checks = Vec::new();
         loop {
             for (w, hub) in hubs.iter_mut().enumerate() {
                 loop {
@@ -109,6 +110,9 @@ fuzz_target!(|data: &[u8]| {
                         Output::Peer { to, event } => mail.push_back((to, event)),
                         // The next slice of a replay: as if the socket took it all.
                         Output::NotifyWritten { conn } => written.push((w, conn)),
+                        Output::CheckFiles { id, room, files } => {
+                            checks.push((w, id, room, files.len()))
+                        }
                         Output::Timeout(_) => break,
                         // No sockets here: pings, pongs, closes and replies have no
                         // effect to check; no durable store, so no loads.
@@ -122,9 +126,27 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
-            let answered = !written.is_empty();
+            let answered = !written.is_empty() || !checks.is_empty();
             for (w, conn) in written.drain(..) {
                 hubs[w].handle_written(now, conn);
+            }
+            // The file store answers each check, in turn: found, larger than declared,
+            // of another room, or no answer at all.
+            for (k, (w, id, room, n)) in checks.drain(..).enumerate() {
+                let facts = |stored: u64, room: &str| FileFacts {
+                    room: room.to_owned(),
+                    name: "f".into(),
+                    content_type: "text/plain".into(),
+                    declared: 1,
+                    stored: Some(stored),
+                };
+                let answer = match k % 4 {
+                    0 => Some(vec![Some(facts(1, &room)); n]),
+                    1 => Some(vec![Some(facts(2, &room)); n]),
+                    2 => Some(vec![Some(facts(1, "elsewhere")); n]),
+                    _ => None,
+                };
+                hubs[w].handle_files_checked(now, id, answer);
             }
             let Some((to, event)) = mail.pop_front() else {
                 if answered {
@@ -137,12 +159,12 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// A v2 client frame of kind `b % 6` about a room `b` picks, with `arg` as its
-/// `since`, `seq`, `clientMsgId` or `stop`.
+/// A v2 client frame of kind `b % 7` about a room `b` picks, with `arg` as its
+/// `since`, `seq`, `clientMsgId`, `stop` or attached file.
 fn v2_frame(b: u8, arg: u8) -> String {
     let room = ROOMS[usize::from(b >> 3) % 3];
     let id = b >> 5;
-    match b % 6 {
+    match b % 7 {
         0 => format!(r#"{{"type":"subscribe","id":{id},"roomId":"{room}"}}"#),
         1 => format!(
             r#"{{"type":"subscribe","id":{id},"roomId":"{room}","since":{},"epoch":"e{}"}}"#,
@@ -158,7 +180,11 @@ fn v2_frame(b: u8, arg: u8) -> String {
             r#"{{"type":"typing","roomId":"{room}","stop":{}}}"#,
             arg & 1 == 1
         ),
-        _ => format!(r#"{{"type":"read","id":{id},"roomId":"{room}","seq":{arg}}}"#),
+        5 => format!(r#"{{"type":"read","id":{id},"roomId":"{room}","seq":{arg}}}"#),
+        _ => format!(
+            r#"{{"type":"chat","id":{id},"roomId":"{room}","attachments":[{{"fileId":"f{}"}}]}}"#,
+            arg % 3
+        ),
     }
 }
 

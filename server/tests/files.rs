@@ -344,6 +344,9 @@ fn every_limit_and_every_lie_is_refused_where_the_bytes_land() {
     let mut bob = member(&server, "bob", "lobby");
     let r = ask_upload(&server, "lobby", "alice", "big.png", "image/png", 1001);
     assert_refused(&r, 413, "file_too_large");
+    assert_eq!(r.json()["maxBytes"], 1000, "the limit as a number");
+    let r = ask_upload(&server, "bad%20room", "alice", "a.png", "image/png", 10);
+    assert_refused(&r, 400, "invalid_room");
     let r = ask_upload(
         &server,
         "lobby",
@@ -385,6 +388,7 @@ fn every_limit_and_every_lie_is_refused_where_the_bytes_land() {
     let ct = vec![("Content-Type".to_owned(), "text/plain".to_owned())];
     let put = send_to(&server, "PUT", url, &ct, &"x".repeat(900));
     assert_refused(&put, 413, "file_too_large");
+    assert_eq!(put.json()["maxBytes"], 100, "what the upload declared");
     // Another type than declared.
     let png = vec![("Content-Type".to_owned(), "image/png".to_owned())];
     assert_refused(

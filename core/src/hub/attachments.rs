@@ -121,7 +121,12 @@ impl Hub {
     /// Sends `chat` from `conn` to its room's owner, or holds it while its files are
     /// checked (or while an earlier send of `conn` is held).
     pub(super) fn send_chat_v2(&mut self, now: Now, conn: ConnId, chat: ChatSend<'_>) {
-        let waiting = self.held.by_conn.get(&conn).map_or(0, VecDeque::len);
+        // Almost always nothing is held anywhere: no lookup then.
+        let waiting = if self.held.by_conn.is_empty() {
+            0
+        } else {
+            self.held.by_conn.get(&conn).map_or(0, VecDeque::len)
+        };
         if chat.files.is_empty() && waiting == 0 {
             let submit_v2 = peer::SubmitV2 {
                 id: chat.id,

@@ -724,6 +724,18 @@ fn subscribed_lists_the_users_of_rooms_of_at_most_a_thousand() {
     );
 }
 
+/// A bench with v2 connections of alice (who sends) and rita (who listens), both in `dev`.
+fn alice_and_rita_in_dev() -> (Bench, ConnId, ConnId) {
+    let mut b = Bench::new(|c| c.presence = false);
+    let a = b.open(0, "proto=2&userId=alice");
+    let r = b.open(0, "proto=2&userId=rita");
+    for c in [a, r] {
+        b.send(1, c, json!({"type":"subscribe","roomId":"dev"}));
+        b.take(c);
+    }
+    (b, a, r)
+}
+
 fn facts(room: &str, name: &str, declared: u64, stored: Option<u64>) -> Option<FileFacts> {
     Some(FileFacts {
         room: room.into(),
@@ -736,13 +748,7 @@ fn facts(room: &str, name: &str, declared: u64, stored: Option<u64>) -> Option<F
 
 #[test]
 fn a_send_with_files_waits_for_their_check_and_keeps_the_connection_order() {
-    let mut b = Bench::new(|c| c.presence = false);
-    let a = b.open(0, "proto=2&userId=alice");
-    let r = b.open(0, "proto=2&userId=rita");
-    for c in [a, r] {
-        b.send(1, c, json!({"type":"subscribe","roomId":"dev"}));
-        b.take(c);
-    }
+    let (mut b, a, r) = alice_and_rita_in_dev();
     let pic = json!({"type":"chat","id":1,"roomId":"dev","content":"",
         "attachments":[{"fileId":"f1"},{"fileId":"f2"}]});
     b.send(2, a, pic);
@@ -858,4 +864,62 @@ fn held_sends_are_bounded_and_forgotten_with_their_connection() {
     );
     assert_eq!(b.hub.counters.messages, 0, "nothing was sequenced");
     assert!(b.hub.held.is_empty());
+}
+
+proptest::proptest! {
+    /// Whatever the mix of sends with and without files, and in whatever order the file
+    /// store answers: the room hears exactly the accepted sends, in the order the
+    /// connection made them, with seqs from 1 without gaps; each refused send is answered
+    /// with its own `id`.
+    #[test]
+    fn held_sends_keep_the_connection_order_whatever_the_answers(
+        sends in proptest::collection::vec((proptest::bool::ANY, 0u8..3), 1..=MAX_HELD_SENDS),
+        order in proptest::collection::vec(proptest::num::usize::ANY, MAX_HELD_SENDS),
+    ) {
+        let (mut b, a, r) = alice_and_rita_in_dev();
+        for (i, (files, _)) in sends.iter().enumerate() {
+            let mut f = chat(i as u32, "dev", &format!("m{i}"), None);
+            if *files {
+                f["attachments"] = json!([{"fileId": format!("f{i}")}]);
+            }
+            b.send(2, a, f);
+        }
+        // Answer the checks in a shuffled order: ok, missing, or larger than declared.
+        let mut checks = std::mem::take(&mut b.checks);
+        let mut k = 0;
+        while !checks.is_empty() {
+            let (id, _, files) = checks.remove(order[k] % checks.len());
+            k += 1;
+            let i: usize = files[0][1..].parse().unwrap();
+            let stored = match sends[i].1 { 0 => Some(1), 1 => None, _ => Some(2) };
+            b.hub.handle_files_checked(at(3), id, Some(vec![facts("dev", "x", 1, stored)]));
+            b.pump(3);
+        }
+        let accepted: Vec<String> = sends
+            .iter()
+            .enumerate()
+            .filter(|(_, (files, verdict))| !files || *verdict == 0)
+            .map(|(i, _)| format!("m{i}"))
+            .collect();
+        let heard: Vec<Value> = b.take(r).into_iter().filter(|f| f["type"] == "chat").collect();
+        let contents: Vec<&str> = heard.iter().map(|f| f["content"].as_str().unwrap()).collect();
+        proptest::prop_assert_eq!(&contents, &accepted);
+        let seqs: Vec<u64> = heard.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+        proptest::prop_assert_eq!(seqs, (1..=accepted.len() as u64).collect::<Vec<_>>());
+        let mut refused: Vec<u64> = b
+            .take(a)
+            .iter()
+            .filter(|f| f["type"] == "error")
+            .map(|f| f["id"].as_u64().unwrap())
+            .collect();
+        refused.sort_unstable();
+        let want: Vec<u64> = sends
+            .iter()
+            .enumerate()
+            .filter(|(_, (files, verdict))| *files && *verdict != 0)
+            .map(|(i, _)| i as u64)
+            .collect();
+        proptest::prop_assert_eq!(refused, want);
+        proptest::prop_assert!(b.hub.held.is_empty());
+    }
 }

@@ -33,7 +33,7 @@ export function ChatView({ session, chat, onLeave }: { session: Session; chat: C
           </div>
         </header>
         <SearchPanel key={`search:${session.room}`} search={search} roomId={session.room} onPick={jumps.pick} jump={jumps.status} />
-        <MessageList items={items} selfId={session.userId} history={history} jumpTo={jumps.target} onJump={jumps.report} />
+        <MessageList items={items} selfId={session.userId} history={history} jumpTo={jumps.target} onJump={jumps.report} http={chat.http} />
         <Announcer items={chat.log.items} selfId={session.userId} />
         <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
         <Composer canSend={open} onSend={chat.send} />

@@ -177,3 +177,18 @@ describe('MessageList with useHistory', () => {
     expect(seqsShown).toHaveLength(10);
   });
 });
+
+describe('MessageList attachments', () => {
+  it('a message of files only shows them without an empty text line; one with words shows both', () => {
+    const report = { fileId: 'f1', name: 'report.pdf', contentType: 'application/pdf', size: 12_345 };
+    const items = liveOf([
+      msg(1, { roomId: 'r', messageId: 'a1', content: '', attachments: [report] }),
+      msg(2, { roomId: 'r', messageId: 'a2', content: 'and notes', attachments: [{ ...report, fileId: 'f2', name: 'notes.txt', contentType: 'text/plain', size: 27 }] }),
+      msg(3, { roomId: 'r', messageId: 'a3', content: '' }),
+    ]);
+    render(<MessageList items={items} selfId="me" http="http://files" />);
+    const rows = screen.getAllByTestId('message');
+    expect(rows.map((r) => r.querySelector('.msg-content')?.textContent ?? null)).toEqual([null, 'and notes', '']);
+    expect(rows.map((r) => [...r.querySelectorAll('[data-testid="file-chip"]')].map((c) => c.textContent))).toEqual([['report.pdf · 12 KB'], ['notes.txt · 27 B'], []]);
+  });
+});

@@ -4,6 +4,7 @@ import type { HistoryState } from '../hooks/useHistory';
 import type { LogItem } from '../lib/messageLog';
 import { formatClock, hueFor } from '../lib/text';
 import { Avatar } from './Avatar';
+import { MessageAttachments } from './MessageAttachments';
 import type { JumpStatus, JumpTarget } from '../hooks/useSearch';
 
 const GROUP_MS = 2 * 60_000;
@@ -20,7 +21,7 @@ function isContinuation(prev: LogItem | undefined, cur: LogItem): boolean {
   return Date.parse(cur.msg.timestamp) - Date.parse(prev.msg.timestamp) < GROUP_MS;
 }
 
-const Row = memo(function Row({ item, cont, own, seen, flash }: { item: LogItem; cont: boolean; own: boolean; seen?: string; flash?: boolean }) {
+const Row = memo(function Row({ item, cont, own, seen, flash, http }: { item: LogItem; cont: boolean; own: boolean; seen?: string; flash?: boolean; http: string }) {
   if (item.kind === 'divider') {
     return (
       <div className="divider" role="separator">
@@ -68,7 +69,8 @@ const Row = memo(function Row({ item, cont, own, seen, flash }: { item: LogItem;
             </time>
           </div>
         )}
-        <div className="msg-content">{m.content}</div>
+        {(m.content !== '' || !m.attachments) && <div className="msg-content">{m.content}</div>}
+        {m.attachments && <MessageAttachments items={m.attachments} http={http} />}
         {seen && (
           <div className="msg-seen" data-testid="seen-by">
             seen by {seen}
@@ -93,6 +95,8 @@ export interface MessageListProps {
   jumpTo?: JumpTarget | null;
   /** How the jump went: `finding` while older pages load, then `shown`, `missing` or `failed`. */
   onJump?: (status: JumpStatus, target: JumpTarget) => void;
+  /** The server's HTTP base ("" for same origin): attached files are fetched from it. */
+  http?: string;
 }
 
 /** The index of the message with `seq` in the newest numbering that holds it, -1 if none. */
@@ -127,7 +131,7 @@ function HistoryHead({ history, setRef }: { history: HistoryState; setRef: (el: 
   );
 }
 
-export function MessageList({ items, selfId, seenBy, history, jumpTo, onJump }: MessageListProps) {
+export function MessageList({ items, selfId, seenBy, history, jumpTo, onJump, http = '' }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const historyRef = useRef(history);
   historyRef.current = history;
@@ -275,6 +279,7 @@ export function MessageList({ items, selfId, seenBy, history, jumpTo, onJump }: 
                       own={item.kind === 'message' && item.msg.userId === selfId}
                       seen={seenBy?.get(item.key)}
                       flash={vi.index === flashIdx}
+                      http={http}
                     />
                   </div>
                 );

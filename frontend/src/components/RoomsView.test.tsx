@@ -1,6 +1,7 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import type { ServerEndpoints } from '../lib/config';
 import { FakeSocket, msg } from '../test/fakeSocket';
+import { FakeXhr } from '../test/fakeXhr';
 import { useV2Chat, type V2Session } from '../hooks/useV2Chat';
 import { parseRoomList, RoomsView } from './RoomsView';
 
@@ -158,6 +159,110 @@ describe('RoomsView history', () => {
     // the other room has its own history
     fireEvent.click(item('b'));
     expect(screen.queryByTestId('history-start')).toBeNull();
+  });
+});
+
+describe('RoomsView file sharing', () => {
+  const TICKET = { fileId: 'f-cat', method: 'PUT', url: '/api/files/f-cat/content?expires=1&sig=s', headers: { 'Content-Type': 'image/png' }, expiresAt: '2026-12-03T17:00:00.000Z' };
+  const { createObjectURL } = URL;
+  afterEach(() => {
+    URL.createObjectURL = createObjectURL;
+  });
+
+  async function connect() {
+    render(<Harness />);
+    const ws = FakeSocket.last();
+    act(() => {
+      ws.open();
+      ws.frame({ type: 'hello', proto: 2, userId: 'me', username: 'Me', connectionId: 'k', node: 'n', limits: { subscriptions: 64 } });
+      ws.frame({ type: 'subscribed', id: subId(ws, 'a'), roomId: 'a', epoch: 'e', seq: 0, recovered: false, lastRead: 0, online: 1 });
+      ws.frame({ type: 'subscribed', id: subId(ws, 'b'), roomId: 'b', epoch: 'e', seq: 0, recovered: false, lastRead: 0, online: 1 });
+    });
+    await waitFor(() => expect(item('a').dataset.state).toBe('subscribed'));
+    return ws;
+  }
+
+  it('a file dropped on the room is uploaded (progress shown) and sent with the message; the other side previews it', async () => {
+    const base = fetchMock.getMockImplementation()!;
+    onTestFinished(() => void fetchMock.mockImplementation(base));
+    fetchMock.mockImplementation((url: string) => {
+      if (url === 'http://h/api/rooms/a/uploads') return Promise.resolve(new Response(JSON.stringify(TICKET), { status: 201 }));
+      if (url === 'http://h/api/files/f-cat') return Promise.resolve(new Response(new Uint8Array([137, 80, 78, 71]), { status: 200 }));
+      return base(url);
+    });
+    FakeXhr.all = [];
+    vi.stubGlobal('XMLHttpRequest', FakeXhr);
+    URL.createObjectURL = vi.fn(() => 'blob:http://h/cat');
+    const ws = await connect();
+    const target = screen.getByTestId('drop-target');
+    const cat = new File([new Uint8Array(67)], 'cat.png', { type: 'image/png' });
+    const dataTransfer = { types: ['Files'], files: [cat], dropEffect: 'none' };
+    fireEvent.dragEnter(target, { dataTransfer });
+    expect(screen.getByTestId('drop-zone').textContent).toContain('#a');
+    fireEvent.dragOver(target, { dataTransfer });
+    fireEvent.drop(target, { dataTransfer });
+    expect(screen.queryByTestId('drop-zone')).toBeNull();
+    // the upload: asked for, then the bytes
+    await waitFor(() => expect(FakeXhr.all).toHaveLength(1));
+    const post = fetchMock.mock.calls.find(([u]) => u === 'http://h/api/rooms/a/uploads') as unknown as [string, RequestInit];
+    expect(JSON.parse(String(post[1].body))).toEqual({ name: 'cat.png', contentType: 'image/png', size: 67 });
+    const xhr = FakeXhr.all[0];
+    expect([xhr.method, xhr.url, xhr.headers]).toEqual(['PUT', 'http://h/api/files/f-cat/content?expires=1&sig=s', { 'Content-Type': 'image/png' }]);
+    act(() => xhr.progress(30, 67));
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('44');
+    expect((screen.getByTestId('send') as HTMLButtonElement).disabled).toBe(true);
+    act(() => xhr.answer(201, { fileId: 'f-cat', size: 67 }));
+    await waitFor(() => expect(screen.getByTestId('pending-file').dataset.state).toBe('done'));
+    fireEvent.change(screen.getByTestId('composer'), { target: { value: 'a cat' } });
+    fireEvent.click(screen.getByTestId('send'));
+    const chat = sent(ws).find((f) => f.type === 'chat')!;
+    expect(chat).toMatchObject({ roomId: 'a', content: 'a cat', attachments: [{ fileId: 'f-cat' }] });
+    await waitFor(() => expect(screen.queryByTestId('pending-file')).toBeNull());
+    expect((await screen.findByTestId('pending')).textContent).toContain('cat.png');
+    // the broadcast carries the file: a preview
+    act(() => {
+      ws.frame({ ...msg(1, { roomId: 'a', messageId: 'a1', userId: 'me', username: 'Me', content: 'a cat' }), attachments: [{ fileId: 'f-cat', name: 'cat.png', contentType: 'image/png', size: 67 }] });
+      ws.frame({ type: 'ack', id: chat.id, roomId: 'a', seq: 1, messageId: 'a1', clientMsgId: chat.clientMsgId, duplicate: false });
+    });
+    const img = await screen.findByTestId('attachment-image');
+    expect([img.getAttribute('alt'), img.getAttribute('src')]).toEqual(['cat.png', 'blob:http://h/cat']);
+  });
+
+  it('a refused upload is shown on its chip and nothing is sent; a refused message shows in the error bar', async () => {
+    const base = fetchMock.getMockImplementation()!;
+    onTestFinished(() => void fetchMock.mockImplementation(base));
+    fetchMock.mockImplementation((url: string) =>
+      url === 'http://h/api/rooms/a/uploads' ? Promise.resolve(new Response(JSON.stringify({ error: 'unsupported_type', message: 'no' }), { status: 415 })) : base(url),
+    );
+    FakeXhr.all = [];
+    vi.stubGlobal('XMLHttpRequest', FakeXhr);
+    const ws = await connect();
+    fireEvent.change(screen.getByTestId('attach-input'), { target: { files: [new File(['MZ'], 'evil.exe', { type: 'application/x-msdownload' })] } });
+    expect((await screen.findByTestId('upload-error')).textContent).toBe('evil.exe: this type of file is not accepted');
+    expect(FakeXhr.all).toHaveLength(0);
+    expect((screen.getByTestId('send') as HTMLButtonElement).disabled).toBe(true);
+    expect(sent(ws).filter((f) => f.type === 'chat')).toEqual([]);
+    // the chip goes with its ✕
+    fireEvent.click(screen.getByTestId('pending-file-remove'));
+    expect(screen.queryByTestId('pending-file')).toBeNull();
+    // an error frame answering a message with files
+    fireEvent.change(screen.getByTestId('composer'), { target: { value: 'x' } });
+    fireEvent.click(screen.getByTestId('send'));
+    const chat = sent(ws).find((f) => f.type === 'chat')!;
+    act(() => ws.frame({ type: 'error', code: 'file_not_found', message: 'no such file', id: chat.id }));
+    await waitFor(() => expect(screen.getByTestId('inline-error').dataset.code).toBe('file_not_found'));
+    expect(screen.getByTestId('inline-error').textContent).toContain('the message was not sent');
+  });
+
+  it('switching rooms starts the composer without the other room\'s files', async () => {
+    const base = fetchMock.getMockImplementation()!;
+    onTestFinished(() => void fetchMock.mockImplementation(base));
+    fetchMock.mockImplementation((url: string) => (url === 'http://h/api/rooms/a/uploads' ? new Promise<Response>(() => {}) : base(url)));
+    await connect();
+    fireEvent.change(screen.getByTestId('attach-input'), { target: { files: [new File(['x'], 'x.txt', { type: 'text/plain' })] } });
+    expect(screen.getAllByTestId('pending-file')).toHaveLength(1);
+    fireEvent.click(item('b'));
+    await waitFor(() => expect(screen.queryByTestId('pending-file')).toBeNull());
   });
 });
 

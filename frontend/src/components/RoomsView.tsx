@@ -10,6 +10,8 @@ import { ConnIndicator } from './ConnIndicator';
 import { ErrorBar } from './ErrorBar';
 import { MessageList } from './MessageList';
 import { RoomAdminPanel } from './RoomAdminPanel';
+import { useAttachments } from '../hooks/useAttachments';
+import { useFileDrop } from '../hooks/useFileDrop';
 import { useHistory } from '../hooks/useHistory';
 import { useJump, useSearch } from '../hooks/useSearch';
 import { SearchPanel } from './SearchPanel';
@@ -187,10 +189,17 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
   const { items, history } = useHistory(chat.http, room?.roomId ?? null, room?.items ?? NO_ITEMS);
   const search = useSearch(chat.http, room?.roomId ?? null);
   const jumps = useJump(room?.roomId ?? null);
+  const files = useAttachments(chat.http, room?.roomId ?? null);
+  const drop = useFileDrop(files.add, !!room);
   return (
     <main className="chat v2" id="main" tabIndex={-1}>
       <RoomList chat={chat} admin={admin} />
-      <section className="chat-main card" aria-label={room ? `Room ${room.roomId}` : 'No room'}>
+      <section className={`chat-main card${drop.dragging ? ' dropping' : ''}`} aria-label={room ? `Room ${room.roomId}` : 'No room'} data-testid="drop-target" {...drop.handlers}>
+        {drop.dragging && room && (
+          <div className="dropzone" data-testid="drop-zone" aria-hidden="true">
+            <span>Drop files to share them in #{room.roomId}</span>
+          </div>
+        )}
         <header className="chat-head">
           <div className="chat-title">
             <h1 data-testid="v2-room-title">{room ? `#${room.roomId}` : 'No room open'}</h1>
@@ -215,12 +224,13 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
               </p>
             )}
             <SearchPanel key={`search:${room.roomId}`} search={search} roomId={room.roomId} onPick={jumps.pick} jump={jumps.status} />
-            <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} jumpTo={jumps.target} onJump={jumps.report} />
+            <MessageList key={`list:${room.roomId}`} items={items} selfId={selfId} seenBy={seen} history={history} jumpTo={jumps.target} onJump={jumps.report} http={chat.http} />
             {room.pending.length > 0 && (
               <ul className="v2-pending" aria-label="Sending">
                 {room.pending.map((p) => (
                   <li key={p.clientMsgId} data-testid="pending">
                     <span className="muted small">sending…</span> {p.content}
+                    {p.attachments?.length ? <span className="muted small"> 📎 {p.attachments.map((a) => a.name ?? a.fileId).join(', ')}</span> : null}
                   </li>
                 ))}
               </ul>
@@ -229,7 +239,7 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
               {typing}
             </div>
             <ErrorBar errors={chat.errors} onDismiss={chat.dismissError} />
-            <Composer key={`composer:${room.roomId}`} canSend={open && room.status === 'subscribed'} onSend={chat.send} onTextChange={chat.typed} onBlur={chat.stopTyping} />
+            <Composer key={`composer:${room.roomId}`} canSend={open && room.status === 'subscribed'} onSend={chat.send} onTextChange={chat.typed} onBlur={chat.stopTyping} files={files} />
           </>
         ) : (
           <>

@@ -1,5 +1,6 @@
 import { memo, useId, useState } from 'react';
 import type { JumpStatus, RoomSearch } from '../hooks/useSearch';
+import { fileLabel } from '../lib/attachments';
 import { highlight, SEARCH_QUERY_MAX } from '../lib/search';
 import type { ChatMessage } from '../lib/types';
 
@@ -116,6 +117,11 @@ export function SearchPanel({ search, roomId, onPick, jump }: SearchPanelProps) 
                     <span className="search-result-content">
                       <Highlighted text={m.content} query={search.query} />
                     </span>
+                    {m.attachments && (
+                      <span className="search-result-files muted small" data-testid="search-result-files">
+                        📎 {m.attachments.map(fileLabel).join(', ')}
+                      </span>
+                    )}
                   </button>
                 </li>
               ))}

@@ -11,6 +11,7 @@ import {
   parsePresenceSnapshot,
   type Presence,
 } from '../lib/presence';
+import { withAttachments } from '../lib/attachments';
 import { isMessage, type ChatMessage, type PresenceFrame, type ServerFrame } from '../lib/types';
 
 export interface Session {
@@ -154,7 +155,7 @@ export function useChat(session: Session | null, endpoints: ServerEndpoints = se
         const msgs = body.messages.filter(
           (m): m is ChatMessage =>
             !!m && typeof m === 'object' && typeof (m as ChatMessage).seq === 'number' && typeof (m as ChatMessage).messageId === 'string',
-        );
+        ).map(withAttachments);
         msgs.sort((a, b) => a.seq - b.seq);
         flush();
         const next = mergeMessages(logState, msgs);

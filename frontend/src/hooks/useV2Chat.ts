@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { server, wsUrlV2, type ServerEndpoints } from '../lib/config';
 import { apiHeaders, getToken } from '../lib/token';
 import { parsePresenceSnapshot } from '../lib/presence';
-import { V2Client, type RoomView, type V2State } from '../lib/v2client';
+import { V2Client, type PendingAttachment, type RoomView, type V2State } from '../lib/v2client';
 import { roomEndedText, roomErrorText } from '../lib/v2view';
 import type { InlineError } from './useChat';
 
@@ -19,7 +19,8 @@ export interface V2ChatState {
   active: string | null;
   activeRoom: RoomView | null;
   setActive: (roomId: string) => void;
-  send: (content: string) => boolean;
+  /** Send to the room on screen, with the files it shares (uploaded already). */
+  send: (content: string, attachments?: readonly PendingAttachment[]) => boolean;
   /** The composer's text changed (typing, or stopped when emptied). */
   typed: (text: string) => void;
   stopTyping: () => void;
@@ -233,7 +234,10 @@ export function useV2Chat(
       return roomId;
     });
   }, []);
-  const send = useCallback((content: string) => (active && clientRef.current?.send(active, content) != null) || false, [active]);
+  const send = useCallback(
+    (content: string, attachments?: readonly PendingAttachment[]) => (active && clientRef.current?.send(active, content, attachments) != null) || false,
+    [active],
+  );
   const typed = useCallback(
     (text: string) => {
       if (!active) return;

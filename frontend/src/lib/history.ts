@@ -1,3 +1,4 @@
+import { withAttachments } from './attachments';
 import type { LogItem, MessageItem } from './messageLog';
 import { apiHeaders } from './token';
 import type { ChatMessage } from './types';
@@ -75,7 +76,7 @@ export async function fetchOlder(http: string, roomId: string, before: number, o
   const raw = (body as { messages?: unknown })?.messages;
   if (!Array.isArray(raw)) throw new HistoryError(r.status, 'invalid response');
   // only what is before `before`, oldest first, each seq once
-  const messages = mergeOlder([], raw.filter(isMessage).filter((m) => m.seq < before));
+  const messages = mergeOlder([], raw.filter(isMessage).filter((m) => m.seq < before).map(withAttachments));
   const next = (body as { nextBefore?: unknown }).nextBefore;
   return { messages, atStart: messages.length === 0 || messages[0].seq <= 1 || next === null };
 }

@@ -1,4 +1,5 @@
 import { apiHeaders } from './token';
+import { ApiError } from './apiError';
 
 /**
  * Rooms API (issue 14): rooms with an owner, a visibility and members, made and changed
@@ -63,17 +64,9 @@ const MESSAGES: Record<string, string> = {
   unauthorized: 'Sign in first: the token is missing or expired.',
 };
 
-export class RoomsApiError extends Error {
-  constructor(
-    /** The server's `error` code, `http_<status>` without one, or `network` / `timeout` / `invalid_response`. */
-    readonly code: string,
-    message: string,
-    /** The HTTP status (null: no answer). */
-    readonly status: number | null = null,
-  ) {
-    super(message);
-    this.name = 'RoomsApiError';
-  }
+/** A rooms API request that failed (see {@link ApiError}). */
+export class RoomsApiError extends ApiError {
+  override name = 'RoomsApiError';
 }
 
 export interface RoomsApi {

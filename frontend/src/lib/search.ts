@@ -1,5 +1,7 @@
+import { withAttachments } from './attachments';
 import { apiHeaders } from './token';
 import type { ChatMessage } from './types';
+import { ApiError } from './apiError';
 
 /**
  * Message search: `GET /api/rooms/{id}/search?q=…&before=S&limit=N` answers the
@@ -33,17 +35,9 @@ const MESSAGES: Record<string, string> = {
   invalid_response: 'The server answered something unexpected.',
 };
 
-export class SearchError extends Error {
-  constructor(
-    /** The server's `error` code, `http_<status>` without one, or `network` / `invalid_response`. */
-    readonly code: string,
-    message: string,
-    /** The HTTP status (null: no answer, or refused before asking). */
-    readonly status: number | null = null,
-  ) {
-    super(message);
-    this.name = 'SearchError';
-  }
+/** A search that failed (see {@link ApiError}; status null also when refused before asking). */
+export class SearchError extends ApiError {
+  override name = 'SearchError';
 }
 
 export interface SearchOptions {
@@ -112,7 +106,7 @@ export async function searchRoom(http: string, roomId: string, q: string, o: Sea
   for (const m of raw) {
     if (!isMessage(m) || seen.has(m.seq) || (o.before != null && m.seq >= o.before)) continue;
     seen.add(m.seq);
-    messages.push(m);
+    messages.push(withAttachments(m));
   }
   messages.sort((a, b) => b.seq - a.seq);
   const next = (body as { nextBefore?: unknown }).nextBefore;

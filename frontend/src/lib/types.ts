@@ -1,4 +1,5 @@
 // Wire types, exactly as PROTOCOL.md defines them. Unknown fields are ignored.
+import { parseAttachments, type Attachment } from './attachments';
 
 export interface ChatMessage {
   messageId: string;
@@ -10,6 +11,8 @@ export interface ChatMessage {
   content: string;
   timestamp: string; // RFC 3339, always .mmmZ
   seq: number;
+  /** Files shared with the message (absent when none). */
+  attachments?: Attachment[];
 }
 
 export interface PresenceFrame {
@@ -140,7 +143,7 @@ export function parseFrame(raw: unknown): ServerFrame | null {
         typeof o.seq === 'number' &&
         Number.isFinite(o.seq)
       ) {
-        return {
+        const m: ChatMessage = {
           messageId: o.messageId,
           roomId: String(o.roomId ?? ''),
           type: o.type,
@@ -150,6 +153,9 @@ export function parseFrame(raw: unknown): ServerFrame | null {
           timestamp: o.timestamp,
           seq: o.seq,
         };
+        const attachments = parseAttachments(o.attachments);
+        if (attachments) m.attachments = attachments;
+        return m;
       }
       return null;
     case 'join':

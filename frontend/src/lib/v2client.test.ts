@@ -247,6 +247,40 @@ describe('V2Client', () => {
     expect(client.send('nope', 'x')).toBeNull();
   });
 
+  it('a send with files names their ids (no other field), may have no words, and a resend names them again', () => {
+    const { client, ws, errors } = connected(['a']);
+    const c1 = client.send('a', '', [{ fileId: 'f-1', name: 'cat.png' }, { fileId: 'f-2' }]);
+    const c2 = client.send('a', 'no files', []);
+    expect(sentOf(ws, 'chat')).toEqual([
+      { type: 'chat', roomId: 'a', content: '', clientMsgId: c1, attachments: [{ fileId: 'f-1' }, { fileId: 'f-2' }], id: expect.any(Number) },
+      { type: 'chat', roomId: 'a', content: 'no files', clientMsgId: c2, id: expect.any(Number) },
+    ]);
+    expect(client.room('a')!.pending[0].attachments).toEqual([{ fileId: 'f-1', name: 'cat.png' }, { fileId: 'f-2' }]);
+    ws.drop(1006);
+    vi.advanceTimersByTime(0);
+    const ws2 = FakeSocket.last();
+    ws2.open();
+    subscribed(ws2, 'a', { recovered: true });
+    const again = sentOf(ws2, 'chat');
+    expect(again[0]).toMatchObject({ clientMsgId: c1, attachments: [{ fileId: 'f-1' }, { fileId: 'f-2' }] });
+    // refused (the file is gone): the send is dropped and the error reported with its room
+    ws2.frame({ type: 'error', code: 'file_not_found', message: 'no such file', id: again[0].id });
+    expect(client.room('a')!.pending.map((p) => p.clientMsgId)).toEqual([c2]);
+    expect(errors.at(-1)).toMatchObject({ code: 'file_not_found', roomId: 'a' });
+  });
+
+  it('chat frames carry their attachments (checked; absent when none)', () => {
+    const { client, ws } = connected(['a']);
+    const attachments = [{ fileId: 'f-1', name: 'cat.png', contentType: 'image/png', size: 67 }];
+    ws.frame({ ...chat('a', 1), attachments });
+    ws.frame({ ...chat('a', 2), attachments: [{ name: 'no id' }] });
+    ws.frame(chat('a', 3));
+    const msgs = client.room('a')!.items.map((i) => (i.kind === 'message' ? i.msg : null));
+    expect(msgs[0]!.attachments).toEqual(attachments);
+    expect(msgs[1]).not.toHaveProperty('attachments');
+    expect(msgs[2]).not.toHaveProperty('attachments');
+  });
+
   it('sends not acknowledged when the connection dropped go again, same clientMsgId, once the room is subscribed again', () => {
     const { client, ws } = connected(['a', 'b']);
     const c1 = client.send('a', 'one'); // reached the server, ack lost

@@ -1,3 +1,4 @@
+import type { AttachmentRef } from './attachments';
 import type { BackoffOptions } from './backoff';
 import { ChatClient, type SocketLike, type StatusInfo } from './chatClient';
 import type { LogItem } from './messageLog';
@@ -25,6 +26,8 @@ import {
  *   subscribes to every room again with `since` = the newest `seq` it holds of that room
  *   and the `epoch` it was given, so that nothing is missed (`recovered:true`). A new
  *   epoch means the room's `seq` started again: the old messages stay, after a divider.
+ * - A send may share uploaded files (`attachments: [{fileId}]`, lib/uploads.ts); a
+ *   resend names the same ones.
  * - Each send carries a `clientMsgId`; a send not acknowledged when the connection drops
  *   is sent again (same `clientMsgId`) once its room is subscribed again, and the server
  *   answers a repeat with the first one's ack (`duplicate:true`) instead of a second copy.
@@ -75,8 +78,14 @@ export interface PendingSend {
   clientMsgId: string;
   roomId: string;
   content: string;
+  /** Uploaded files it shares (the request names their ids; the names are for showing). */
+  attachments?: PendingAttachment[];
   /** Times it was put on a socket (0: not yet). */
   attempts: number;
+}
+
+export interface PendingAttachment extends AttachmentRef {
+  name?: string;
 }
 
 export type RoomStatus = 'subscribing' | 'subscribed' | 'failed';
@@ -338,14 +347,16 @@ export class V2Client {
   }
 
   /**
-   * Send a message. It is kept until acknowledged and sent again after a reconnect.
+   * Send a message, with the files it shares (uploaded already; at most
+   * `MAX_ATTACHMENTS`). It is kept until acknowledged and sent again after a reconnect.
    * Returns its clientMsgId, or null when the room is unknown.
    */
-  send(roomId: string, content: string): string | null {
+  send(roomId: string, content: string, attachments: readonly PendingAttachment[] = []): string | null {
     const room = this.rooms.get(roomId);
     if (!room) return null;
     const clientMsgId = `${this.prefix}-${++this.msgCounter}`;
     const p: PendingSend = { clientMsgId, roomId, content, attempts: 0 };
+    if (attachments.length) p.attachments = attachments.map((a) => ({ ...a }));
     this.outbox.push(p);
     // a chat message ends typing on the server: no stop frame needed
     this.clearTypingTimers(room);
@@ -656,10 +667,9 @@ export class V2Client {
   }
 
   private transmit(p: PendingSend): void {
-    const id = this.request(
-      { type: 'chat', roomId: p.roomId, content: p.content, clientMsgId: p.clientMsgId },
-      { kind: 'chat', roomId: p.roomId, clientMsgId: p.clientMsgId },
-    );
+    const frame: Record<string, unknown> = { type: 'chat', roomId: p.roomId, content: p.content, clientMsgId: p.clientMsgId };
+    if (p.attachments?.length) frame.attachments = p.attachments.map((a) => ({ fileId: a.fileId }));
+    const id = this.request(frame, { kind: 'chat', roomId: p.roomId, clientMsgId: p.clientMsgId });
     if (id !== null) p.attempts++;
   }
 

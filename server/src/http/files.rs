@@ -45,18 +45,43 @@ fn query<'a>(head: &'a Head, name: &str) -> Option<std::borrow::Cow<'a, str>> {
         .map(|(_, v)| v)
 }
 
+/// A 413 `file_too_large` that says its limit as a number too (`maxBytes`), so a client
+/// need not read it out of the sentence.
+fn too_large(max: u64, message: &str) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        error: &'a str,
+        message: &'a str,
+        max_bytes: u64,
+    }
+    let body = Body {
+        error: "file_too_large",
+        message,
+        max_bytes: max,
+    };
+    match sonic_rs::to_vec(&body) {
+        Ok(json) => Response::json(413, json),
+        Err(_) => Response::error(413, "file_too_large", message),
+    }
+}
+
 fn upload_refusal(e: &UploadRefused) -> Response {
     let (status, code) = e.status_and_code();
-    let r = Response::error(status, code, &e.to_string());
     match e {
         UploadRefused::QuotaExceeded { retry_after_secs } => {
-            r.header("Retry-After", &retry_after_secs.to_string())
+            Response::error(status, code, &e.to_string())
+                .header("Retry-After", &retry_after_secs.to_string())
         }
-        _ => r,
+        UploadRefused::TooLarge { max } => too_large(*max, &e.to_string()),
+        _ => Response::error(status, code, &e.to_string()),
     }
 }
 
 fn put_refusal(e: PutRefused) -> Response {
+    if let PutRefused::TooLarge { declared } = e {
+        return too_large(declared, &e.to_string());
+    }
     let (status, code) = match e {
         PutRefused::NotFound => (404, "file_not_found"),
         PutRefused::AlreadyUploaded => (409, "already_uploaded"),
@@ -93,6 +118,13 @@ pub(crate) async fn upload(ctx: &Context, head: &Head, room: String, body: &[u8]
         Ok(Caller::Anonymous) => return super::access::token_required(),
         Err(refused) => return refused,
     };
+    if !hubbub_core::upgrade::valid_room(&room) {
+        return Response::error(
+            400,
+            "invalid_room",
+            hubbub_core::protocol::ErrorCode::InvalidRoom.message(),
+        );
+    }
     let asked = match UploadBody::decode(body, files.limits()) {
         Ok(b) => b,
         Err(e) => return upload_refusal(&e),
