@@ -166,6 +166,10 @@ pub struct RoomActivity {
     pub users: u64,
     /// Messages sequenced in it since start (or since it was last evicted while idle).
     pub messages: u64,
+    /// A public room (not a private room or group of the rooms API): listings show it to
+    /// anyone; the others only to admins and operators. Not part of the JSON.
+    #[serde(skip)]
+    pub listed: bool,
 }
 
 /// What one hub contributes to a snapshot; carried between workers inside a

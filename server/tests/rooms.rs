@@ -630,3 +630,72 @@ fn rooms_and_their_members_survive_a_restart_in_the_state_table() {
     assert_eq!(listed["rooms"][0]["roomId"], "crew", "{listed}");
     assert_eq!(listed["rooms"][0]["unread"], 1, "{listed}");
 }
+
+#[test]
+fn listings_show_private_rooms_and_groups_to_admins_only() {
+    let server = server(2, &[]);
+    for (room, visibility) in [("vip", "private"), ("trio", "group"), ("hall", "public")] {
+        let made = create(
+            &server,
+            "alice",
+            json!({"roomId": room, "name": room, "visibility": visibility}),
+        );
+        assert_eq!(made.status, 201, "{}", made.body);
+    }
+    let mut alice = v2(&server, "alice");
+    for (i, room) in ["vip", "trio", "hall"].into_iter().enumerate() {
+        assert_eq!(
+            try_subscribe(&mut alice, i as u32, room)["type"],
+            "subscribed"
+        );
+    }
+    let ids = |body: &Value, key: &str| -> Vec<String> {
+        let mut ids: Vec<String> = body[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} in {body}"))
+            .iter()
+            .map(|r| r["roomId"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let admin = format!("Bearer {}", token_of("root", true));
+    for (who, all) in [
+        (bearer("bob"), false),
+        (bearer("alice"), false),
+        (admin, true),
+    ] {
+        let want: Vec<String> = if all {
+            vec!["hall", "trio", "vip"]
+        } else {
+            vec!["hall"]
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let rooms = call(&server, "GET", "/api/rooms", Some(&who), "").json();
+        assert_eq!(ids(&rooms, "rooms"), want, "{rooms}");
+        let analytics = call(&server, "GET", "/api/analytics", Some(&who), "").json();
+        assert_eq!(ids(&analytics, "roomActivity"), want, "{analytics}");
+    }
+    // A member finds their own rooms, private ones included, where they are listed for them.
+    let mine = call(
+        &server,
+        "GET",
+        "/api/users/alice/rooms",
+        Some(&bearer("alice")),
+        "",
+    )
+    .json();
+    assert_eq!(ids(&mine, "rooms"), ["hall", "trio", "vip"], "{mine}");
+    // The operator sees everything too.
+    let rooms = call(
+        &server,
+        "GET",
+        "/api/rooms",
+        Some(&format!("apikey {API_KEY}")),
+        "",
+    )
+    .json();
+    assert_eq!(ids(&rooms, "rooms").len(), 3, "{rooms}");
+}

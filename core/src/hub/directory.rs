@@ -406,6 +406,13 @@ impl Directory {
         self.insert(room, meta);
     }
 
+    /// Is `room` one that listings show to anyone: public (or not a rooms API room)?
+    pub(crate) fn is_listed(&self, room: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_none_or(|m| m.visibility == Visibility::Public && !m.deleted)
+    }
+
     /// Why `user` may not subscribe to `room`, if they may not; `granted`: their token's
     /// `rooms` claim names the room.
     pub(crate) fn join_refusal(&self, room: &str, user: &str, granted: bool) -> Option<ErrorCode> {

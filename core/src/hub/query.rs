@@ -163,7 +163,7 @@ impl Hub {
                 self.owned
                     .iter()
                     .filter(|(_, r)| r.connections > 0)
-                    .map(|(name, r)| activity(name, r))
+                    .map(|(name, r)| activity(name, r, self.directory.is_listed(name)))
                     .collect(),
             ),
             Ask::RoomMessages {
@@ -258,7 +258,7 @@ impl Hub {
         let rooms = rooms
             .into_iter()
             .take(TOP_ROOMS)
-            .map(|(n, r)| activity(n, r))
+            .map(|(n, r)| activity(n, r, self.directory.is_listed(n)))
             .collect();
         StatsPart {
             worker: self.cfg.worker,
@@ -408,12 +408,13 @@ impl Hub {
     }
 }
 
-fn activity(name: &Arc<str>, r: &super::rooms::OwnedRoom) -> RoomActivity {
+fn activity(name: &Arc<str>, r: &super::rooms::OwnedRoom, listed: bool) -> RoomActivity {
     RoomActivity {
         room_id: name.to_string(),
         connections: u64::from(r.connections),
         users: r.users.len() as u64,
         messages: r.messages,
+        listed,
     }
 }
 

@@ -82,6 +82,12 @@ impl Caller {
         }
     }
 
+    /// Sees private rooms and groups in listings (`GET /api/rooms`, the analytics' rooms):
+    /// who sees who is connected. Members find theirs in `GET /api/users/{id}/rooms`.
+    pub(crate) fn sees_unlisted_rooms(&self) -> bool {
+        self.sees_users()
+    }
+
     /// Sees who is connected (`activeUserDetails`): an admin or an operator.
     pub(crate) fn sees_users(&self) -> bool {
         match self {

@@ -313,6 +313,7 @@ mod tests {
             connections: 2,
             users: 1,
             messages: 9,
+            listed: true,
         }];
         assert_eq!(
             &answer(&Answer::Rooms(rooms)).body[..],

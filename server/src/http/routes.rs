@@ -240,10 +240,14 @@ pub(crate) async fn handle(ctx: &Context, head: &Head, body: &[u8]) -> Response 
         }
         Route::Analytics => match snapshot(ctx).await {
             Some(mut snapshot) => {
-                if !matches!(Caller::of(site, head), Ok(c) if c.sees_users()) {
+                let caller = Caller::of(site, head);
+                if !matches!(&caller, Ok(c) if c.sees_users()) {
                     // Aggregates stay open; who is connected needs an admin.
                     snapshot.active_user_details.clear();
                     snapshot.active_user_details_truncated = false;
+                }
+                if !matches!(&caller, Ok(c) if c.sees_unlisted_rooms()) {
+                    snapshot.room_activity.retain(|r| r.listed);
                 }
                 Response::json(200, snapshot.to_json())
             }
@@ -344,7 +348,16 @@ async fn read(ctx: &Context, head: &Head, r: Route) -> Response {
     match r {
         Route::UserRooms(user) => rooms::user_rooms(ctx, user).await,
         Route::RoomSearch(room) => search(ctx, head, room).await,
-        Route::Rooms => asked(ctx, Query::Rooms).await,
+        Route::Rooms => match ctx.engine.query(Query::Rooms).await {
+            Some(Answer::Rooms(mut rooms)) => {
+                if !matches!(Caller::of(&ctx.site, head), Ok(c) if c.sees_unlisted_rooms()) {
+                    rooms.retain(|r| r.listed);
+                }
+                render::answer(&Answer::Rooms(rooms))
+            }
+            Some(other) => render::answer(&other),
+            None => render::unavailable(),
+        },
         Route::RoomMessages(room) => {
             let limit = history_limit(query_param(&head.query, "limit").as_deref());
             match page_cursor(&head.query) {
