@@ -682,6 +682,7 @@ mod tests {
                 user_id: "u",
                 username: "U",
             }],
+            1,
         );
         assert_eq!(classify(&typing), V::Typing);
         let mut err = Vec::new();
@@ -743,7 +744,7 @@ mod tests {
         encode_presence_v2(&mut pres, "lt-room-3", 3, None);
         write_server_frame(&mut buf, 1, true, &pres);
         let mut typing = Vec::new();
-        encode_typing(&mut typing, "lt-room-5", &[]);
+        encode_typing(&mut typing, "lt-room-5", &[], 0);
         write_server_frame(&mut buf, 1, true, &typing);
         write_server_frame(&mut buf, 9, true, b"p");
         write_server_frame(&mut buf, 8, true, &1000u16.to_be_bytes());

@@ -17,6 +17,18 @@ pub(crate) const READ_INTERVAL: Duration = Duration::from_secs(2);
 pub(crate) const COUNT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A room's coalesced state.
+/// Keeps the typists a `typing` frame names: the first [`MAX_TYPING_LISTED`] by user id,
+/// in that order (the same ones from frame to frame while they type), without sorting
+/// the rest.
+fn first_typists(users: &mut Vec<protocol::UserRef<'_>>) {
+    use protocol::MAX_TYPING_LISTED;
+    if users.len() > MAX_TYPING_LISTED {
+        users.select_nth_unstable_by(MAX_TYPING_LISTED, |a, b| a.user_id.cmp(b.user_id));
+        users.truncate(MAX_TYPING_LISTED);
+    }
+    users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Signals {
     /// When the hub's timer heap holds this room's next look.
@@ -83,9 +95,10 @@ impl Signals {
                 username: &t.username,
             })
             .collect();
-        users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+        let count = users.len();
+        first_typists(&mut users);
         scratch.clear();
-        protocol::encode_typing(scratch, room, &users);
+        protocol::encode_typing(scratch, room, &users, count);
         Some(Bytes::copy_from_slice(scratch))
     }
 
@@ -402,9 +415,10 @@ impl Hub {
                     username: &t.username,
                 })
                 .collect();
-            users.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+            let count = users.len();
+            first_typists(&mut users);
             scratch.clear();
-            protocol::encode_typing(scratch, room, &users);
+            protocol::encode_typing(scratch, room, &users, count);
             frames.push(Bytes::copy_from_slice(scratch));
         }
         // Read markers.

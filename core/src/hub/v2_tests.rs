@@ -508,7 +508,7 @@ fn typing_is_the_whole_set_coalesced_and_expiring() {
     let got = b.take(c);
     assert_eq!(
         got,
-        [json!({"type":"typing","roomId":"r","users":[{"userId":"a","username":"A"}]})]
+        [json!({"type":"typing","roomId":"r","users":[{"userId":"a","username":"A"}],"count":1})]
     );
     assert_eq!(b.take(a).len(), 1, "their own typing too");
     b.send(1100, c, json!({"type":"typing","roomId":"r"}));
@@ -530,7 +530,7 @@ fn typing_is_the_whole_set_coalesced_and_expiring() {
     b.tick(7000);
     assert_eq!(
         b.take(a),
-        [json!({"type":"typing","roomId":"r","users":[]})]
+        [json!({"type":"typing","roomId":"r","users":[],"count":0})]
     );
     // A newcomer hears who types at once, after its backlog.
     b.send(7100, c, json!({"type":"typing","roomId":"r"}));
@@ -539,14 +539,14 @@ fn typing_is_the_whole_set_coalesced_and_expiring() {
     let got = b.take(n);
     assert_eq!(
         got.last().unwrap(),
-        &json!({"type":"typing","roomId":"r","users":[{"userId":"c","username":"C"}]})
+        &json!({"type":"typing","roomId":"r","users":[{"userId":"c","username":"C"}],"count":1})
     );
     // A typist whose last connection closes stops typing then, not 6 s later.
     b.close(7300, c);
     b.tick(7400);
     let got = b.take(a);
     assert!(
-        got.contains(&json!({"type":"typing","roomId":"r","users":[]})),
+        got.contains(&json!({"type":"typing","roomId":"r","users":[],"count":0})),
         "{got:?}"
     );
     // The typing bucket: three at once, then one a second; the rest dropped and counted.
@@ -554,6 +554,34 @@ fn typing_is_the_whole_set_coalesced_and_expiring() {
         b.send(8000, a, json!({"type":"typing","roomId":"r","stop":true}));
     }
     assert_eq!(b.hub.counters.typing_dropped, 2);
+}
+
+#[test]
+fn a_crowd_typing_is_ten_names_and_a_count() {
+    let mut b = Bench::new(|_| {});
+    let l = b.open(0, "proto=2&userId=listener&room=r");
+    let typists: Vec<ConnId> = (0..30)
+        .map(|i| b.open(0, &format!("proto=2&userId=t{i:02}&room=r")))
+        .collect();
+    b.take(l);
+    for (i, &t) in typists.iter().enumerate() {
+        b.send(1000 + i as u64, t, json!({"type":"typing","roomId":"r"}));
+    }
+    b.tick(2000);
+    let last = b
+        .take(l)
+        .into_iter()
+        .rfind(|f| f["type"] == "typing")
+        .unwrap();
+    let names: Vec<&str> = last["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userId"].as_str().unwrap())
+        .collect();
+    let first_ten: Vec<String> = (0..10).map(|i| format!("t{i:02}")).collect();
+    assert_eq!(names, first_ten, "the first ten by id");
+    assert_eq!(last["count"], 30);
 }
 
 #[test]

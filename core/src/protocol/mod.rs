@@ -26,7 +26,7 @@ pub use v2::{
     decode_v2_frame, encode_ack, encode_error_v2, encode_hello, encode_presence_v2, encode_read,
     encode_refreshed, encode_subscribed, encode_typing, encode_unsubscribed, Ack, LeftRef,
     PresenceLists, Subscribed, UserRef, V2Frame, V2Refusal, MAX_CLIENT_MSG_ID_CHARS,
-    MAX_EPOCH_BYTES, MAX_TOKEN_BYTES,
+    MAX_EPOCH_BYTES, MAX_TOKEN_BYTES, MAX_TYPING_LISTED,
 };
 
 /// The `code` of an error frame sent to one connection (PROTOCOL.md §2).

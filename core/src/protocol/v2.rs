@@ -516,8 +516,21 @@ pub fn encode_presence_v2(
     );
 }
 
-/// Appends a `typing` frame: everyone typing in the room now.
-pub fn encode_typing(buf: &mut Vec<u8>, room_id: &str, users: &[UserRef<'_>]) {
+/// Most users a `typing` frame names; `count` says how many type in all. A room where a
+/// hundred type costs a frame of ten names, not of a hundred.
+pub const MAX_TYPING_LISTED: usize = 10;
+
+/// Appends a `typing` frame: the first [`MAX_TYPING_LISTED`] of `users` (who type in
+/// `room_id`, in the order given) and `count`, all of them.
+///
+/// ```
+/// use hubbub_core::protocol::{encode_typing, UserRef};
+/// let mut buf = Vec::new();
+/// let ann = UserRef { user_id: "ann", username: "Ann" };
+/// encode_typing(&mut buf, "dev", &[ann], 1);
+/// assert_eq!(buf, br#"{"type":"typing","roomId":"dev","users":[{"userId":"ann","username":"Ann"}],"count":1}"#);
+/// ```
+pub fn encode_typing(buf: &mut Vec<u8>, room_id: &str, users: &[UserRef<'_>], count: usize) {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Typing<'a> {
@@ -525,13 +538,15 @@ pub fn encode_typing(buf: &mut Vec<u8>, room_id: &str, users: &[UserRef<'_>]) {
         kind: &'a str,
         room_id: &'a str,
         users: &'a [UserRef<'a>],
+        count: usize,
     }
     write_json(
         buf,
         &Typing {
             kind: "typing",
             room_id,
-            users,
+            users: &users[..users.len().min(MAX_TYPING_LISTED)],
+            count,
         },
     );
 }
@@ -802,8 +817,27 @@ mod tests {
             br#"{"type":"subscribed","id":4,"roomId":"r","epoch":"e","seq":0,"recovered":false,"lastRead":0,"online":1,"users":[{"userId":"a","username":"A"}]}"#
         );
         buf.clear();
-        encode_typing(&mut buf, "r", &[]);
-        assert_eq!(buf, br#"{"type":"typing","roomId":"r","users":[]}"#);
+        encode_typing(&mut buf, "r", &[], 0);
+        assert_eq!(
+            buf,
+            br#"{"type":"typing","roomId":"r","users":[],"count":0}"#
+        );
+        buf.clear();
+        let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+        let many: Vec<UserRef<'_>> = names
+            .iter()
+            .map(|n| UserRef {
+                user_id: n,
+                username: n,
+            })
+            .collect();
+        encode_typing(&mut buf, "r", &many, 30);
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(
+            (v["users"].as_array().map(Vec::len), &v["count"]),
+            (Some(MAX_TYPING_LISTED), &serde_json::json!(30)),
+            "a long set is cut, its count whole"
+        );
         buf.clear();
         encode_read(&mut buf, "r", "u", 9);
         assert_eq!(buf, br#"{"type":"read","roomId":"r","userId":"u","seq":9}"#);

@@ -185,7 +185,7 @@ export function RoomsView({ chat, admin, username, onLeave }: { chat: V2ChatStat
   const open = chat.state.status.status === 'open';
   const selfId = chat.state.selfId;
   const seen = useMemo(() => (room ? seenByMarkers(room, selfId, chat.state.names) : undefined), [room, selfId, chat.state.names]);
-  const typing = room ? typingText(room.typing, selfId) : '';
+  const typing = room ? typingText(room.typing, selfId, room.typingCount) : '';
   const { items, history } = useHistory(chat.http, room?.roomId ?? null, room?.items ?? NO_ITEMS);
   const search = useSearch(chat.http, room?.roomId ?? null);
   const jumps = useJump(room?.roomId ?? null);

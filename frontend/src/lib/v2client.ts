@@ -108,8 +108,10 @@ export interface RoomView {
   /** Distinct users online in the room, as the server counts them. */
   online: number;
   members: ReadonlyMap<string, V2Member>;
-  /** Everyone typing, as the server last said (our own user included). */
+  /** Who types, as the server last said (at most ten; our own user included). */
   typing: UserRef[];
+  /** How many type in all. */
+  typingCount: number;
   /** Other users' read markers: userId → seq. */
   readers: ReadonlyMap<string, number>;
   pending: PendingSend[];
@@ -198,6 +200,7 @@ class Room {
   online = 0;
   members = new Map<string, V2Member>();
   typing: UserRef[] = [];
+  typingCount = 0;
   readers = new Map<string, number>();
   subscriptions = 0;
   duplicates = 0;
@@ -575,6 +578,7 @@ export class V2Client {
       online: r.online,
       members: new Map(r.members),
       typing: r.typing,
+      typingCount: r.typingCount,
       readers: new Map(r.readers),
       pending: this.outbox.filter((p) => p.roomId === r.roomId),
       subscriptions: r.subscriptions,
@@ -617,6 +621,7 @@ export class V2Client {
     for (const r of this.rooms.values()) {
       if (r.status === 'subscribed') r.status = 'subscribing';
       r.typing = [];
+      r.typingCount = 0;
       r.typingWanted = r.typingSent = false;
       r.typingSentAt = -Infinity;
       this.clearTypingTimers(r);
@@ -730,6 +735,7 @@ export class V2Client {
       case 'typing':
         for (const u of f.users) this.names.set(u.userId, u.username);
         room.typing = f.users;
+        room.typingCount = f.count;
         this.changed(room);
         break;
       case 'read':
@@ -862,7 +868,7 @@ export class V2Client {
       // someone who left is not typing any more, whatever the typing set still says (the
       // server keeps a closed connection's typing until its 6 s run out)
       const gone = new Set(f.left.map((u) => u.userId));
-      if (room.typing.some((u) => gone.has(u.userId))) room.typing = room.typing.filter((u) => !gone.has(u.userId));
+      dropTypists(room, gone);
     }
     for (const u of f.left) {
       room.touched.set(u.userId, mark);
@@ -946,7 +952,7 @@ export class V2Client {
       }
     }
     // someone no longer online is not typing either
-    if (gone.size && room.typing.some((u) => gone.has(u.userId))) room.typing = room.typing.filter((u) => !gone.has(u.userId));
+    if (gone.size) dropTypists(room, gone);
     room.replacedAt = mark;
     room.exact = true;
     this.ensureSelf(room);
@@ -964,4 +970,12 @@ export class V2Client {
       since: cur?.since,
     });
   }
+}
+
+/** Forgets the typists among `gone` (they are not online any more). */
+function dropTypists(room: { typing: UserRef[]; typingCount: number }, gone: ReadonlySet<string>): void {
+  const kept = room.typing.filter((u) => !gone.has(u.userId));
+  if (kept.length === room.typing.length) return;
+  room.typingCount = Math.max(kept.length, room.typingCount - (room.typing.length - kept.length));
+  room.typing = kept;
 }

@@ -77,7 +77,10 @@ export interface V2PresenceFrame {
 export interface TypingFrame {
   type: 'typing';
   roomId: string;
+  /** At most ten of them (PROTOCOL.md §7.1). */
   users: UserRef[];
+  /** How many type in all (`users.length` from a server that does not say). */
+  count: number;
 }
 
 export interface ReadFrame {
@@ -205,7 +208,11 @@ export function parseV2Frame(raw: unknown): V2Frame | null {
     }
     case 'typing':
       if (!isStr(o.roomId)) return null;
-      return { type: 'typing', roomId: o.roomId, users: users(o.users) };
+    {
+      const list = users(o.users);
+      const count = isCount(o.count) ? Math.max(o.count, list.length) : list.length;
+      return { type: 'typing', roomId: o.roomId, users: list, count };
+    }
     case 'read':
       if (!isStr(o.roomId) || !isStr(o.userId) || !isCount(o.seq)) return null;
       return { type: 'read', roomId: o.roomId, userId: o.userId, seq: o.seq };

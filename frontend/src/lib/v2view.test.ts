@@ -18,6 +18,7 @@ function room(over: Partial<RoomView> = {}): RoomView {
     online: 1,
     members: new Map(),
     typing: [],
+    typingCount: 0,
     readers: new Map(),
     pending: [],
     subscriptions: 1,
@@ -66,6 +67,12 @@ describe('typingText', () => {
     expect(typingText([u('Alice'), u('Bob')], 'me')).toBe('Alice and Bob are typing…');
     expect(typingText([u('A'), u('B'), u('C')], 'me')).toBe('A, B and C are typing…');
     expect(typingText([u('A'), u('B'), u('C'), u('D'), u('E')], 'me')).toBe('A, B and 3 others are typing…');
+  });
+  it('counts the typists a long frame does not name', () => {
+    const ten = 'ABCDEFGHIJ'.split('').map(u);
+    expect(typingText(ten, 'me', 42)).toBe('A, B and 40 others are typing…');
+    expect(typingText([u('Me'), ...ten.slice(0, 9)], 'me', 42)).toBe('A, B and 39 others are typing…');
+    expect(typingText([u('A'), u('B')], 'me', 3)).toBe('A, B and 1 other are typing…');
   });
 });
 

@@ -35,13 +35,17 @@ export function seenByMarkers(room: RoomView, selfId: string, names: ReadonlyMap
 }
 
 /** "Alice is typing…", "Alice and Bob are typing…", "Alice, Bob and 2 others are typing…"; '' when nobody else. */
-export function typingText(users: readonly UserRef[], selfId: string): string {
+export function typingText(users: readonly UserRef[], selfId: string, count: number = users.length): string {
   const others = users.filter((u) => u.userId !== selfId).map((u) => u.username);
-  if (others.length === 0) return '';
-  if (others.length === 1) return `${others[0]} is typing…`;
-  if (others.length === 2) return `${others[0]} and ${others[1]} are typing…`;
-  if (others.length === 3) return `${others[0]}, ${others[1]} and ${others[2]} are typing…`;
-  return `${others[0]}, ${others[1]} and ${others.length - 2} others are typing…`;
+  // the frame names at most ten; `count` is everyone (us too, when we are among the named)
+  const total = Math.max(others.length, count - (users.length - others.length));
+  if (total === 0 || others.length === 0) return '';
+  if (total === 1) return `${others[0]} is typing…`;
+  if (total === 2 && others.length === 2) return `${others[0]} and ${others[1]} are typing…`;
+  if (total === 3 && others.length === 3) return `${others[0]}, ${others[1]} and ${others[2]} are typing…`;
+  const more = (n: number) => `${n} other${n === 1 ? '' : 's'}`;
+  if (others.length === 1) return `${others[0]} and ${more(total - 1)} are typing…`;
+  return `${others[0]}, ${others[1]} and ${more(total - 2)} are typing…`;
 }
 
 export interface PersonRow {
