@@ -114,7 +114,7 @@ impl FileStats {
 /// # use hubbub_files::{disposition, FileRecord};
 /// let mut r = FileRecord { file_id: "f".into(), room: "r".into(), uploader: "u".into(),
 ///     name: "naïve report.pdf".into(), content_type: "application/pdf".into(),
-///     declared: 1, stored: Some(1), upload_expires: 0 };
+///     declared: 1, stored: Some(1) };
 /// assert_eq!(disposition(&r), "attachment; filename*=UTF-8''na%C3%AFve%20report.pdf");
 /// r.content_type = "image/png".into();
 /// assert!(disposition(&r).starts_with("inline;"));

@@ -22,8 +22,6 @@ pub struct FileRecord {
     pub declared: u64,
     /// The size of what was stored, once it was.
     pub stored: Option<u64>,
-    /// When the upload URL expires (Unix s).
-    pub upload_expires: u64,
 }
 
 impl FileRecord {
@@ -92,7 +90,6 @@ mod tests {
             content_type: "text/plain".into(),
             declared: 1,
             stored: None,
-            upload_expires: 0,
         }
     }
 

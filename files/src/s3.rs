@@ -186,6 +186,5 @@ fn record_of(
         content_type: crate::limits::essence(content_type?),
         declared: meta.get(META_DECLARED)?.parse().ok()?,
         stored: None,
-        upload_expires: 0,
     })
 }

@@ -94,7 +94,6 @@ enum Request {
         reply: oneshot::Sender<Result<Ticket, UploadRefused>>,
     },
     Check {
-        room: Arc<str>,
         files: Vec<Box<str>>,
         reply: oneshot::Sender<Option<Vec<Option<FileFacts>>>>,
     },
@@ -265,14 +264,10 @@ impl Files {
         answer
     }
 
-    /// What the store knows of each of `files` for a message in `room` (`None`: it
-    /// could not say).
-    pub async fn check(
-        &self,
-        room: Arc<str>,
-        files: Vec<Box<str>>,
-    ) -> Option<Vec<Option<FileFacts>>> {
-        self.ask(|reply| Request::Check { room, files, reply })?
+    /// What the store knows of each of `files`, in order (`None`: it could not say). The
+    /// hub decides from it, the room included.
+    pub async fn check(&self, files: Vec<Box<str>>) -> Option<Vec<Option<FileFacts>>> {
+        self.ask(|reply| Request::Check { files, reply })?
             .await
             .ok()
             .flatten()
@@ -374,13 +369,12 @@ impl State {
             } => {
                 let _ = reply.send(self.prepare(room, uploader, body, now).await);
             }
-            Request::Check { room, files, reply } => {
+            Request::Check { files, reply } => {
                 let mut facts = Vec::with_capacity(files.len());
                 for id in &files {
                     match self.stored(id).await {
-                        Ok(found) => {
-                            facts.push(found.map(|r| r.facts()).filter(|f| *f.room == *room))
-                        }
+                        // The hub decides whether the file's room is the message's.
+                        Ok(found) => facts.push(found.map(|r| r.facts())),
                         Err(()) => {
                             let _ = reply.send(None);
                             return;
@@ -445,11 +439,12 @@ impl State {
         now: u64,
     ) -> Result<Ticket, UploadRefused> {
         let per_hour = self.limits.quota_bytes_per_hour;
-        if let Ok(mut quota) = self.quota.lock() {
-            quota
-                .take(&uploader, body.size, per_hour, now)
-                .map_err(|retry_after_secs| UploadRefused::QuotaExceeded { retry_after_secs })?;
-        }
+        // Never contended (one thread); a poisoned lock refuses rather than skip the quota.
+        self.quota
+            .lock()
+            .map_err(|_| UploadRefused::Unavailable)?
+            .take(&uploader, body.size, per_hour, now)
+            .map_err(|retry_after_secs| UploadRefused::QuotaExceeded { retry_after_secs })?;
         let ttl = self.limits.url_ttl;
         let expires = now + ttl.as_secs();
         let record = FileRecord {
@@ -460,7 +455,6 @@ impl State {
             content_type: body.content_type,
             declared: body.size,
             stored: None,
-            upload_expires: expires,
         };
         let ticket = match &self.store {
             Store::Local(dir) => {

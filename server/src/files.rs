@@ -66,8 +66,8 @@ impl Host for FilesHost {
         self.inner.load_range(room, after, upto)
     }
 
-    fn check_files(&self, room: Arc<str>, files: Vec<Box<str>>) -> FilesFuture {
+    fn check_files(&self, _room: Arc<str>, files: Vec<Box<str>>) -> FilesFuture {
         let store = self.files.clone();
-        Box::pin(async move { store.check(room, files).await })
+        Box::pin(async move { store.check(files).await })
     }
 }

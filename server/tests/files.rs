@@ -33,6 +33,19 @@ fn server(env: &[(&str, &str)]) -> Server {
     Server::start(2, &all)
 }
 
+/// moto_server with the bucket, and a server keeping its files there.
+fn on_s3() -> (Moto, Server) {
+    let moto = Moto::start_with_bucket(BUCKET);
+    let endpoint = moto.endpoint();
+    let server = server(&[
+        ("FILES_S3_BUCKET", BUCKET),
+        ("FILES_S3_ENDPOINT", &endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]);
+    (moto, server)
+}
+
 fn ask_upload(
     server: &Server,
     room: &str,
@@ -266,14 +279,8 @@ fn a_file_in_files_dir_is_shared_with_members_only() {
 
 #[test]
 fn a_file_in_s3_is_shared_with_members_only() {
-    let moto = Moto::start_with_bucket(BUCKET);
+    let (moto, server) = on_s3();
     let endpoint = moto.endpoint();
-    let server = server(&[
-        ("FILES_S3_BUCKET", BUCKET),
-        ("FILES_S3_ENDPOINT", &endpoint),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]);
     let asked = ask_upload(&server, "lobby", "alice", "a.png", "image/png", 4).json();
     let url = asked["url"].as_str().unwrap_or_default();
     assert!(url.starts_with(&format!("{endpoint}/{BUCKET}/")), "{asked}");
@@ -295,14 +302,7 @@ fn a_file_in_s3_is_shared_with_members_only() {
 
 #[test]
 fn an_s3_object_larger_than_declared_is_refused_and_removed() {
-    let moto = Moto::start_with_bucket(BUCKET);
-    let endpoint = moto.endpoint();
-    let server = server(&[
-        ("FILES_S3_BUCKET", BUCKET),
-        ("FILES_S3_ENDPOINT", &endpoint),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]);
+    let (moto, server) = on_s3();
     let mut alice = member(&server, "alice", "lobby");
     let mut bob = member(&server, "bob", "lobby");
     let asked = ask_upload(&server, "lobby", "alice", "small.txt", "text/plain", 10).json();

@@ -1681,6 +1681,7 @@ fn typing_sets_are_sent_on_change_and_stop_or_a_chat_ends_them() {
                 let typing: Vec<&Value> = frames.iter().filter(|f| f["type"] == "typing").collect();
                 assert_eq!(typing.len(), 1, "a chat ends alice's typing: {frames:?}");
                 assert_eq!(typing[0]["users"], json!([]), "{frames:?}");
+                assert_eq!(typing[0]["count"], 0, "{frames:?}");
                 let rest: Vec<&str> = frames
                     .iter()
                     .filter(|f| f["type"] != "typing")

@@ -12,7 +12,7 @@ use super::response::Response;
 use super::Site;
 
 /// The caller of a read endpoint.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Caller {
     /// Token auth is off: every read is open.
     Open,

@@ -107,16 +107,19 @@ pub(crate) async fn upload(ctx: &Context, head: &Head, room: String, body: &[u8]
         Ok(f) => f,
         Err(r) => return r,
     };
-    let uploader = match Caller::of(&ctx.site, head) {
-        Ok(Caller::User(who)) => who.user_id,
-        Ok(Caller::Operator) => "operator".to_owned(),
+    let caller = match Caller::of(&ctx.site, head) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let uploader = match &caller {
+        Caller::User(who) => who.user_id.clone(),
+        Caller::Operator => "operator".to_owned(),
         // Without auth the address stands for the uploader, for the quota.
-        Ok(Caller::Open) => format!(
+        Caller::Open => format!(
             "address:{}",
             head.peer.map_or("unknown".into(), |p| p.to_string())
         ),
-        Ok(Caller::Anonymous) => return super::access::token_required(),
-        Err(refused) => return refused,
+        Caller::Anonymous => return super::access::token_required(),
     };
     if !hubbub_core::upgrade::valid_room(&room) {
         return Response::error(
@@ -129,7 +132,7 @@ pub(crate) async fn upload(ctx: &Context, head: &Head, room: String, body: &[u8]
         Ok(b) => b,
         Err(e) => return upload_refusal(&e),
     };
-    if let Err(refused) = may_read(ctx, head, &room).await {
+    if let Err(refused) = rooms::may_read(ctx, caller, &room).await {
         return refused;
     }
     match files.prepare(room, uploader, asked, now_secs()).await {
@@ -164,12 +167,6 @@ pub(crate) async fn upload(ctx: &Context, head: &Head, room: String, body: &[u8]
     }
 }
 
-async fn may_read(ctx: &Context, head: &Head, room: &str) -> Result<(), Response> {
-    let caller = Caller::of(&ctx.site, head)?;
-    caller.may_read_rooms()?;
-    rooms::may_read(ctx, caller, room).await
-}
-
 /// `GET /api/files/{id}`: 302 to a short-lived URL of the file, for a caller who may
 /// read its room.
 pub(crate) async fn redirect(ctx: &Context, head: &Head, id: &str) -> Response {
@@ -178,7 +175,11 @@ pub(crate) async fn redirect(ctx: &Context, head: &Head, id: &str) -> Response {
         Err(r) => return r,
     };
     // Who asks is checked before anything is said of the file.
-    if let Err(refused) = Caller::of(&ctx.site, head).and_then(|c| c.may_read_rooms()) {
+    let caller = match Caller::of(&ctx.site, head) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    if let Err(refused) = caller.may_read_rooms() {
         return refused;
     }
     let record = match files.find(id).await {
@@ -186,7 +187,7 @@ pub(crate) async fn redirect(ctx: &Context, head: &Head, id: &str) -> Response {
         Ok(None) => return not_found(),
         Err(e) => return put_refusal(e),
     };
-    if let Err(refused) = may_read(ctx, head, &record.room).await {
+    if let Err(refused) = rooms::may_read(ctx, caller, &record.room).await {
         return refused;
     }
     match files.download_url(record, now_secs()).await {
