@@ -108,6 +108,10 @@ impl Shared {
                     unchecked.push(id);
                     continue;
                 }
+                // One process, no broker: rooms are never shared, so never sequenced outside.
+                Output::Sequence { .. } | Output::FetchMessages { .. } | Output::Unwatch { .. } => {
+                    continue
+                }
                 Output::Timeout(_) => break,
                 // tungstenite answers pings and the client's close itself (fed to the hub
                 // as a pong and not at all), so these never come.

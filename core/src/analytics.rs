@@ -120,6 +120,12 @@ pub(crate) struct Counters {
     pub rooms_created: u64,
     pub joins_refused: u64,
     pub state_dropped: u64,
+    pub broker_refused: u64,
+    pub broker_unwatched: u64,
+    pub broker_duplicates: u64,
+    pub broker_gap_fetches: u64,
+    pub broker_gaps_skipped: u64,
+    pub broker_epoch_changes: u64,
 }
 
 /// One connection, as `activeUserDetails` lists it.
@@ -309,6 +315,26 @@ pub struct Snapshot {
     pub workers: Vec<WorkerLoad>,
     /// Persistence figures; `enabled: false` with the memory store.
     pub persistence: PersistStats,
+    /// Shared rooms' deliveries (`BROKER=redis`; all zero without a broker).
+    pub shared_rooms: SharedRoomStats,
+}
+
+/// What the hubs saw of the sequencer's deliveries, for shared rooms (`BROKER=redis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedRoomStats {
+    /// Sends refused with `broker_unavailable` (the sequencer could not be reached).
+    pub refused: u64,
+    /// Numbered messages that arrived twice (delivered once).
+    pub duplicates: u64,
+    /// Holes in a room's numbering asked of the sequencer's log.
+    pub gap_fetches: u64,
+    /// Holes the log could no longer fill (trimmed), skipped.
+    pub gaps_skipped: u64,
+    /// Rooms whose numbering began again (the sequencer lost its state).
+    pub epoch_changes: u64,
+    /// Messages for rooms no longer in use here.
+    pub unwatched: u64,
 }
 
 /// Inputs to [`Snapshot::merge`] that come from outside the hubs.
@@ -351,6 +377,12 @@ impl Snapshot {
             total.rooms_created += c.rooms_created;
             total.joins_refused += c.joins_refused;
             total.state_dropped += c.state_dropped;
+            total.broker_refused += c.broker_refused;
+            total.broker_unwatched += c.broker_unwatched;
+            total.broker_duplicates += c.broker_duplicates;
+            total.broker_gap_fetches += c.broker_gap_fetches;
+            total.broker_gaps_skipped += c.broker_gaps_skipped;
+            total.broker_epoch_changes += c.broker_epoch_changes;
             for (m, v) in minutes.iter_mut().zip(part.minutes) {
                 *m += v;
             }
@@ -412,6 +444,14 @@ impl Snapshot {
             rooms_created: total.rooms_created,
             room_joins_refused: total.joins_refused,
             membership_writes_dropped: total.state_dropped,
+            shared_rooms: SharedRoomStats {
+                refused: total.broker_refused,
+                duplicates: total.broker_duplicates,
+                gap_fetches: total.broker_gap_fetches,
+                gaps_skipped: total.broker_gaps_skipped,
+                epoch_changes: total.broker_epoch_changes,
+                unwatched: total.broker_unwatched,
+            },
             total_deliveries: total.deliveries,
             rate_limited: total.rate_limited,
             rejected: total.rejected,

@@ -69,7 +69,9 @@
 //!                     | Output::Pong { .. } | Output::Close { .. }
 //!                     | Output::CloseReply { .. } | Output::Reply { .. }
 //!                     | Output::LoadRoom { .. }
-//!                     | Output::LoadRange { .. } | Output::CheckFiles { .. } => {}
+//!                     | Output::LoadRange { .. } | Output::CheckFiles { .. }
+//!                     | Output::Sequence { .. } | Output::FetchMessages { .. }
+//!                     | Output::Unwatch { .. } => {}
 //!                 }
 //!             }
 //!         }
@@ -114,7 +116,7 @@ mod time;
 pub mod upgrade;
 pub mod ws;
 
-pub use analytics::{PersistStats, RoomActivity, Snapshot, StorageStatus};
+pub use analytics::{PersistStats, RoomActivity, SharedRoomStats, Snapshot, StorageStatus};
 pub use gauge::{ConnectionGauge, Reservation};
 pub use hub::{
     history_limit, Admission, Answer, ConnId, FileFacts, Hub, HubConfig, Inbound, MessageList,
@@ -131,6 +133,7 @@ pub use hub::{
     PublishRefused, CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, CLOSE_UNSUBSCRIBED,
     UNSUBSCRIBED_BY_SERVER,
 };
+pub use hub::{Sequenced, SequencerEvent, GAP_RETRY, MAX_REORDER};
 pub use ratelimit::{RateLimit, TokenBucket};
 pub use route::{owner_of, WorkerId};
 pub use time::{Mono, Now, Rfc3339, UnixMillis};

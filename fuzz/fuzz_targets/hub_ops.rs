@@ -122,7 +122,10 @@ fuzz_target!(|data: &[u8]| {
                         | Output::CloseReply { .. }
                         | Output::Reply { .. }
                         | Output::LoadRoom { .. }
-                        | Output::LoadRange { .. } => {}
+                        | Output::LoadRange { .. }
+                        | Output::Sequence { .. }
+                        | Output::FetchMessages { .. }
+                        | Output::Unwatch { .. } => {}
                     }
                 }
             }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hubbub_core::PersistRecord;
 use hubbub_files::{Backend, Files, FilesConfig, Limits, S3Config};
 
 use crate::config::{Config, Switch};
@@ -69,5 +70,17 @@ impl Host for FilesHost {
     fn check_files(&self, _room: Arc<str>, files: Vec<Box<str>>) -> FilesFuture {
         let store = self.files.clone();
         Box::pin(async move { store.check(files).await })
+    }
+
+    fn sequence(&self, token: u64, record: &PersistRecord, epoch: &str, floor: u64) -> bool {
+        self.inner.sequence(token, record, epoch, floor)
+    }
+
+    fn fetch(&self, room: Arc<str>, after: u64, upto: u64) -> bool {
+        self.inner.fetch(room, after, upto)
+    }
+
+    fn unwatch(&self, room: Arc<str>) {
+        self.inner.unwatch(room)
     }
 }

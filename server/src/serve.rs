@@ -230,6 +230,7 @@ async fn worker(id: WorkerId, process: Arc<Process>, ready: mpsc::Sender<Result<
         mesh: process.mesh.clone(),
         epoch: process.epoch,
         figures: site.figures.clone(),
+        shared: None,
     });
     let engine = match engine {
         Ok(e) => e,

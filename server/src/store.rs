@@ -104,6 +104,7 @@ async fn load_room(bridge: Arc<Bridge>, room: Arc<str>, recent: usize) -> Option
                     recent: state.recent,
                     read_markers: state.read_markers,
                     room: state.room,
+                    epoch: None,
                 })
             }
             Ok(Err(e)) if attempt < LOAD_ATTEMPTS => {

@@ -364,6 +364,7 @@ impl Hub {
     /// typing and read-marker frames whose coalescing interval ended, and expires typing.
     pub fn handle_timeout(&mut self, now: Now) {
         self.run_signal_timers(now);
+        self.retry_gaps(now);
         self.arm_sweep(now);
         if self.next_sweep.is_some_and(|t| now.mono < t) {
             return;

@@ -567,7 +567,7 @@ impl Hub {
             self.store_membership(room, user, *member);
         }
         if deleted {
-            self.forget_room(room);
+            self.forget_room(now, room);
             self.end_everywhere(now, room, None, UNSUBSCRIBED_ROOM_DELETED);
             return Ok(RoomOutcome::Deleted);
         }

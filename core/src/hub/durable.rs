@@ -8,7 +8,7 @@ impl Hub {
     /// With a durable store, holds back what concerns a room whose state is not loaded
     /// yet (asking for it on first use); hands everything else through.
     pub(super) fn gate(&mut self, msg: PeerMsg) -> Option<PeerMsg> {
-        if !self.cfg.durable {
+        if !self.cfg.durable && !self.cfg.broker {
             return Some(msg);
         }
         let (room, first_use) = match &msg {
@@ -31,6 +31,9 @@ impl Hub {
             PeerMsg::Leave { member, .. }
             | PeerMsg::Typing { member, .. }
             | PeerMsg::Read { member, .. } => (member.room.clone(), false),
+            // A shared room's numbered message waits behind the room's state, which it
+            // follows.
+            PeerMsg::Remote(r) => (r.room.clone(), false),
             _ => return Some(msg),
         };
         let workers = self.cfg.workers as usize;
@@ -73,15 +76,17 @@ impl Hub {
             return;
         };
         let incarnation = r.id;
-        // Only a room whose seq carries on from the store keeps the store's epoch.
-        if state.is_some() {
-            r.epoch = super::rooms::durable_epoch();
+        // Only a room whose seq carries on from the store keeps the store's epoch (or
+        // the sequencer's, for a shared room).
+        if let Some(s) = &state {
+            r.epoch = s.epoch.clone().unwrap_or_else(super::rooms::durable_epoch);
         }
         if let Some(StoredRoom {
             last_seq,
             recent,
             read_markers,
             room: record,
+            epoch: _,
         }) = state
         {
             if let Some(record) = record {
@@ -120,7 +125,7 @@ impl Hub {
                 r.idle_mark = mark;
                 self.idle.push_back((name, mark));
                 self.idle_count += 1;
-                self.evict_idle_rooms();
+                self.evict_idle_rooms(now);
             }
         }
     }

@@ -40,6 +40,7 @@ mod query;
 mod recall;
 mod retention;
 mod rooms;
+mod sequencer;
 mod server_api;
 mod signals;
 mod store_replay;
@@ -64,6 +65,7 @@ pub use output::{
     RoomPresence, UserStatus, MAX_PRESENCE_QUERY_USERS, MAX_PRESENCE_USERS,
 };
 pub use peer::PeerEvent;
+pub use sequencer::{Sequenced, SequencerEvent, GAP_RETRY, MAX_REORDER};
 pub use server_api::{
     PublishRefused, CLOSE_DISCONNECTED, CLOSE_UNSUBSCRIBED, UNSUBSCRIBED_BY_SERVER,
 };
@@ -204,6 +206,9 @@ pub struct StoredRoom {
     pub read_markers: Vec<(String, u64)>,
     /// Its record, if it was made through the rooms API.
     pub room: Option<RoomRecord>,
+    /// The epoch its `seq` belongs to, when the sequencer of a shared room says
+    /// (`None`: the durable store's own).
+    pub epoch: Option<Box<str>>,
 }
 
 /// Where the owner hands records to store: a bounded, non-blocking queue of the driver's.
@@ -279,6 +284,11 @@ pub struct HubConfig {
     pub presence_interval: Duration,
     /// This server's name in v2 `hello` frames (`NODE_ID`).
     pub node: Arc<str>,
+    /// Rooms are shared with other nodes (`BROKER=redis`): their messages are numbered
+    /// by the sequencer outside ([`Output::Sequence`]) and delivered as it hands them
+    /// out ([`Hub::handle_broker_message`]); a room's first use loads its state
+    /// ([`Output::LoadRoom`]) as with a durable store.
+    pub broker: bool,
 }
 
 impl HubConfig {
@@ -309,6 +319,7 @@ impl HubConfig {
             max_subscriptions: 64,
             presence_interval: Duration::from_millis(200),
             node: Arc::from("hubbub"),
+            broker: false,
         }
     }
 }
@@ -544,6 +555,12 @@ pub struct Hub {
     next_sweep: Option<Mono>,
     shutting_down: bool,
     persist: Option<Box<dyn PersistSink>>,
+    /// Messages of shared rooms waiting for their number, by token.
+    sequencing: HashMap<u64, sequencer::PendingSend>,
+    next_sequence_token: u64,
+    /// Shared rooms with a hole in what was delivered.
+    gaps: HashMap<Arc<str>, sequencer::Gap>,
+    next_gap_check: Option<Mono>,
 }
 
 impl std::fmt::Debug for dyn PersistSink {
@@ -618,6 +635,10 @@ impl Hub {
             next_sweep: None,
             shutting_down: false,
             persist: None,
+            sequencing: HashMap::new(),
+            next_sequence_token: 1,
+            gaps: HashMap::new(),
+            next_gap_check: None,
             cfg,
         }
     }
@@ -675,7 +696,8 @@ impl Hub {
         self.out.pop_front().unwrap_or_else(|| {
             let sweep = self.next_sweep.unwrap_or(Mono::from_nanos(u64::MAX));
             let signals = self.timers.peek().map_or(sweep, |Reverse((at, _))| *at);
-            Output::Timeout(sweep.min(signals))
+            let gaps = self.next_gap_check.unwrap_or(sweep);
+            Output::Timeout(sweep.min(signals).min(gaps))
         })
     }
 
@@ -723,6 +745,11 @@ impl Hub {
             PeerMsg::Direct { conn, room, frame } => self.send_direct(conn, room, frame),
             PeerMsg::Typing { member, stop } => self.on_typing(now, member, stop),
             PeerMsg::Read { member, seq } => self.on_read(now, member, seq),
+            PeerMsg::Ask {
+                from,
+                gather,
+                ask: peer::Ask::Publish(p),
+            } if self.cfg.broker => self.sequence_publish(now, from, gather, &p),
             PeerMsg::Ask { from, gather, ask } => {
                 let part = self.answer(now, ask);
                 self.dispatch(now, from, PeerMsg::Part { gather, part });
@@ -738,6 +765,7 @@ impl Hub {
             PeerMsg::End { room, user, reason } => {
                 self.end_subscriptions(now, &room, user.as_deref(), reason, reason);
             }
+            PeerMsg::Remote(remote) => self.on_remote(now, *remote),
         }
     }
 }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::directory::{RoomOutcome, RoomRefused, RoomRequest, UserRoom};
 use super::peer::PeerEvent;
 use super::server_api::PublishRefused;
+use super::PersistRecord;
 use crate::analytics::{RoomActivity, Snapshot};
 use crate::protocol::{DisconnectRequest, PublishRequest, UnsubscribeRequest};
 use crate::route::WorkerId;
@@ -364,6 +365,39 @@ pub enum Output {
         room: Arc<str>,
         /// The `fileId`s, in the message's order.
         files: Vec<Box<str>>,
+    },
+    /// A shared room's message (`BROKER=redis`): have the sequencer number it, append it
+    /// to the room's log and publish it to every node, then call
+    /// [`Hub::handle_sequenced`](crate::Hub::handle_sequenced) with `token` (with `None`
+    /// if it could not). Its delivery, here as on every node, comes with
+    /// [`Hub::handle_broker_message`](crate::Hub::handle_broker_message).
+    Sequence {
+        /// Names the request in the answer.
+        token: u64,
+        /// The message; its `seq` is the sequencer's to give.
+        record: PersistRecord,
+        /// The room's epoch here: the sequencer's if it has none (a new room, or one it
+        /// lost).
+        epoch: Box<str>,
+        /// The room's last `seq` here: a sequencer that lost the room numbers after it.
+        floor: u64,
+    },
+    /// A shared room's delivered messages have a hole (or may have, after
+    /// [`Hub::handle_broker_resync`](crate::Hub::handle_broker_resync)): read its
+    /// messages with `seq` in `after + 1 ..= upto` (`u64::MAX`: to the newest) from the
+    /// sequencer's log, then call [`Hub::handle_fetched`](crate::Hub::handle_fetched).
+    FetchMessages {
+        /// The room.
+        room: Arc<str>,
+        /// The last message delivered here.
+        after: u64,
+        /// The newest to read.
+        upto: u64,
+    },
+    /// A shared room is no longer in use here: its publications need not come.
+    Unwatch {
+        /// The room.
+        room: Arc<str>,
     },
     /// Nothing more to do until this instant (or the next input): call
     /// [`handle_timeout`](crate::Hub::handle_timeout) then.

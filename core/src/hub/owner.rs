@@ -66,11 +66,12 @@ impl Hub {
     }
 
     /// Forgets an owned room and the history it retained.
-    pub(super) fn forget_room(&mut self, room: &str) {
-        if let Some(r) = self.owned.remove(room) {
+    pub(super) fn forget_room(&mut self, now: Now, room: &str) {
+        if let Some((name, r)) = self.owned.remove_entry(room) {
             for e in &r.history {
                 self.retention.released(e.cost());
             }
+            self.unwatch(now, &name);
         }
     }
 
@@ -290,7 +291,7 @@ impl Hub {
             room.idle_mark = mark;
             self.idle.push_back((member.room.clone(), mark));
             self.idle_count += 1;
-            self.evict_idle_rooms();
+            self.evict_idle_rooms(now);
         }
         if !refused {
             self.announce(now, PresenceKind::Leave, &member, announce);
@@ -303,13 +304,13 @@ impl Hub {
     }
 
     /// Forgets the longest-idle rooms beyond `max_idle_rooms`.
-    pub(super) fn evict_idle_rooms(&mut self) {
+    pub(super) fn evict_idle_rooms(&mut self, now: Now) {
         while self.idle_count > self.cfg.max_idle_rooms {
             let Some((name, mark)) = self.idle.pop_front() else {
                 break;
             };
             if self.owned.get(&*name).is_some_and(|r| r.idle_mark == mark) {
-                self.forget_room(&name);
+                self.forget_room(now, &name);
                 self.idle_count -= 1;
             }
         }
@@ -404,6 +405,17 @@ impl Hub {
                 return self.ack(now, from, conn, &member.room, id, &key.2, first, true);
             }
         }
+        if self.cfg.broker {
+            let submit = peer::Submit {
+                from,
+                conn,
+                member,
+                content,
+                received,
+                v2,
+            };
+            return self.sequence_submit(now, submit);
+        }
         let attachments = v2
             .as_mut()
             .map(|v| std::mem::take(&mut v.attachments))
@@ -417,9 +429,12 @@ impl Hub {
             Some(received),
         ) {
             Ok((accepted, _)) => accepted,
-            Err(server_api::PublishRefused::Overloaded) => {
+            Err(refused) => {
                 let id = v2.as_ref().and_then(|v| v.id);
-                let code = ErrorCode::Overloaded;
+                let code = match refused {
+                    server_api::PublishRefused::Overloaded => ErrorCode::Overloaded,
+                    server_api::PublishRefused::Unavailable => ErrorCode::BrokerUnavailable,
+                };
                 return self.refuse_submit(now, from, conn, &member.room, v2.is_some(), id, code);
             }
         };
@@ -515,7 +530,7 @@ impl Hub {
     /// A chat message not accepted: its sender hears `code` (a v2 sender with the
     /// request's `id` and the room).
     #[allow(clippy::too_many_arguments)]
-    fn refuse_submit(
+    pub(super) fn refuse_submit(
         &mut self,
         now: Now,
         from: WorkerId,
@@ -537,7 +552,7 @@ impl Hub {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn ack(
+    pub(super) fn ack(
         &mut self,
         now: Now,
         from: WorkerId,

@@ -87,6 +87,9 @@ pub(crate) enum PeerMsg {
         user: Option<Arc<str>>,
         reason: &'static str,
     },
+    /// A shared room's numbered message (never between workers: from the driver's
+    /// broker input, through the load gate).
+    Remote(Box<super::sequencer::Remote>),
 }
 
 /// A v2 `subscribe` as the owner needs it.

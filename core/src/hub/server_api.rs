@@ -21,6 +21,10 @@ pub enum PublishRefused {
     /// The persistence queue is full and `PERSIST_OVERFLOW=reject`: nothing was broadcast.
     #[error("the persistence queue is full: nothing was broadcast")]
     Overloaded,
+    /// The room is shared with other nodes and their sequencer (Redis) could not be
+    /// reached: nothing was broadcast.
+    #[error("the broker is unreachable: nothing was broadcast")]
+    Unavailable,
 }
 
 impl Hub {

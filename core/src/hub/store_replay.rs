@@ -124,7 +124,7 @@ impl Hub {
     /// open(&mut hub, "proto=2&userId=bob&room=dev");
     /// while !matches!(hub.poll_output(), Output::Timeout(_)) {}
     /// let recent = (8..=10).map(msg).collect();
-    /// let stored = StoredRoom { last_seq: 10, recent, read_markers: Vec::new(), room: None };
+    /// let stored = StoredRoom { last_seq: 10, recent, ..StoredRoom::default() };
     /// hub.handle_room_loaded(now, "dev", Some(stored));
     /// let epoch = loop {
     ///     if let Output::Send { frame, .. } = hub.poll_output() {

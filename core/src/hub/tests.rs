@@ -87,6 +87,7 @@ fn durable_room_waits_for_its_state_then_continues_seq() {
             recent: vec![stored.clone()],
             read_markers: Vec::new(),
             room: None,
+            epoch: None,
         }),
     );
     let got = frames(&drain(&mut hub));

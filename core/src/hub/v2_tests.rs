@@ -681,6 +681,7 @@ fn read_markers_and_last_seen_go_to_the_store_and_come_back() {
             recent: Vec::new(),
             read_markers: vec![("a".into(), 7), ("c".into(), 9)],
             room: None,
+            epoch: None,
         }),
     );
     b.pump(1);

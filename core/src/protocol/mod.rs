@@ -84,6 +84,9 @@ pub enum ErrorCode {
     /// v2 chat: the server could not check the attachments (files off, or its file
     /// store did not answer); nothing was sent.
     FilesUnavailable,
+    /// Chat in a room shared with other nodes while their broker (Redis) cannot be
+    /// reached; nothing was sent.
+    BrokerUnavailable,
 }
 
 impl ErrorCode {
@@ -114,6 +117,7 @@ impl ErrorCode {
             ErrorCode::FileNotFound => "file_not_found",
             ErrorCode::FileTooLarge => "file_too_large",
             ErrorCode::FilesUnavailable => "files_unavailable",
+            ErrorCode::BrokerUnavailable => "broker_unavailable",
         }
     }
 
@@ -161,6 +165,9 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "an attachment's bytes are more than its upload declared",
             ErrorCode::FilesUnavailable => {
                 "the attachments could not be checked (file sharing is off or unavailable); nothing was sent"
+            }
+            ErrorCode::BrokerUnavailable => {
+                "the servers cannot reach the broker that orders this room's messages; nothing was sent, retry later"
             }
         }
     }

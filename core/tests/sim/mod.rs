@@ -573,6 +573,7 @@ impl Sim {
             recent,
             read_markers: Vec::new(),
             room: None,
+            epoch: None,
         });
         self.hubs[load.worker].handle_room_loaded(self.now, &load.room, state);
         self.drain(load.worker);
@@ -679,6 +680,9 @@ impl Sim {
                 }
                 Output::CheckFiles { .. } => {
                     panic!("the simulated clients attach no files, so no check is asked")
+                }
+                Output::Sequence { .. } | Output::FetchMessages { .. } | Output::Unwatch { .. } => {
+                    panic!("the simulated nodes share no rooms (core/tests/sequencer.rs does)")
                 }
                 Output::LoadRoom { room, recent } => {
                     let owner = owner_of(&room, self.hubs.len() as u16).index();

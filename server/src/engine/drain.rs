@@ -66,6 +66,24 @@ impl Engine {
                     upto,
                 } => self.load_range(id, room, after, upto),
                 Output::CheckFiles { id, room, files } => self.check_files(id, room, files),
+                Output::Sequence {
+                    token,
+                    record,
+                    epoch,
+                    floor,
+                } => {
+                    if !self.host.sequence(token, &record, &epoch, floor) {
+                        self.later(move |hub, now| hub.handle_sequenced(now, token, None));
+                    }
+                }
+                Output::FetchMessages { room, after, upto } => {
+                    if !self.host.fetch(room.clone(), after, upto) {
+                        self.later(move |hub, now| {
+                            hub.handle_fetched(now, &room, (after, upto), None)
+                        });
+                    }
+                }
+                Output::Unwatch { room } => self.host.unwatch(room),
                 Output::Timeout(_) => {
                     if slow.is_empty() {
                         break;
@@ -79,6 +97,12 @@ impl Engine {
         }
         self.flush();
         self.deliver_written_notices();
+    }
+
+    /// Runs `f` on the hub once this drain is over (an answer the host gave at once).
+    fn later(self: &Rc<Self>, f: impl FnOnce(&mut hubbub_core::Hub, Now) + 'static) {
+        let engine = Rc::clone(self);
+        monoio::spawn(async move { engine.with_hub(f) });
     }
 
     /// Asks the host for a room's stored state; the hub hears the answer when it comes.

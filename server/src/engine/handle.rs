@@ -105,6 +105,7 @@ mod tests {
                 mesh: Mesh::new(2, 16),
                 epoch: Instant::now(),
                 figures: Arc::new(ServerFigures::new(2)),
+                shared: None,
             })
             .unwrap();
             let started = Instant::now();

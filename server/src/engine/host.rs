@@ -1,12 +1,12 @@
 //! What the engine asks of the world outside it. Today: a room's stored state and stored
-//! messages, with a durable store, and the files a message attaches. (Next: the broker between nodes.)
+//! messages, with a durable store, and the files a message attaches. and the sequencer of rooms shared with other nodes.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use hubbub_core::protocol::ChatMessage;
-use hubbub_core::{FileFacts, StoredRoom};
+use hubbub_core::{FileFacts, PersistRecord, StoredRoom};
 
 /// A room's stored state as the hub takes it: its last `seq`, newest messages and read
 /// markers, or `None` when the store could not say (the room starts afresh).
@@ -35,6 +35,22 @@ pub(crate) trait Host {
     fn check_files(&self, _room: Arc<str>, _files: Vec<Box<str>>) -> FilesFuture {
         Box::pin(std::future::ready(None))
     }
+
+    /// Hands a shared room's message to the sequencer (`BROKER=redis`); its answer comes
+    /// back among the worker's sequencer events. Never waits: `false` when it cannot
+    /// take it now (or there is no broker), and the sender hears `broker_unavailable`.
+    fn sequence(&self, _token: u64, _record: &PersistRecord, _epoch: &str, _floor: u64) -> bool {
+        false
+    }
+
+    /// Asks the sequencer's log for a shared room's messages with `after < seq <= upto`;
+    /// answered among the worker's sequencer events. `false` when it cannot ask now.
+    fn fetch(&self, _room: Arc<str>, _after: u64, _upto: u64) -> bool {
+        false
+    }
+
+    /// A shared room is no longer in use on this worker.
+    fn unwatch(&self, _room: Arc<str>) {}
 }
 
 /// A host with nothing behind it: for the memory store, which never loads a room.

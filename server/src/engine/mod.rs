@@ -65,7 +65,12 @@ pub(crate) struct Parts {
     pub epoch: Instant,
     /// Where the worker publishes its queue figures for `/metrics`.
     pub figures: Arc<ServerFigures>,
+    /// What the sequencer of shared rooms tells this worker (`BROKER=redis`).
+    pub shared: Option<SharedEvents>,
 }
+
+/// The sequencer's events for one worker, as the broker's thread queues them.
+pub(crate) type SharedEvents = futures_channel::mpsc::Receiver<hubbub_core::SequencerEvent>;
 
 /// One worker's hub and sockets. All its tasks run on the worker's thread.
 pub(crate) struct Engine {
@@ -98,6 +103,8 @@ pub(crate) struct Engine {
     closing: CloseDeadlines,
     /// Where every connection of this worker reads into, one at a time.
     scratch: RefCell<Box<[u8]>>,
+    /// Taken by `start`.
+    shared: RefCell<Option<SharedEvents>>,
 }
 
 impl Engine {
@@ -148,6 +155,7 @@ impl Engine {
             corked: Cell::new(false),
             closing: CloseDeadlines::default(),
             scratch: RefCell::new(vec![0; reactor::READ_BUDGET].into_boxed_slice()),
+            shared: RefCell::new(parts.shared),
         }))
     }
 

@@ -9,6 +9,9 @@ use futures_channel::oneshot;
 
 use super::Engine;
 
+/// Sequencer events handled before one drain.
+const SHARED_BATCH: usize = 1024;
+
 /// Tells one of the engine's tasks to end.
 pub(super) type End = oneshot::Receiver<()>;
 
@@ -38,15 +41,21 @@ impl Engine {
         let (end_inbox, inbox_end) = oneshot::channel();
         let (end_timer, timer_end) = oneshot::channel();
         let (end_reactor, reactor_end) = oneshot::channel();
-        let tasks = vec![
+        let mut tasks = vec![
             monoio::spawn(self.clone().inbox_loop(stop_tx, inbox_end)),
             monoio::spawn(self.clone().timer_loop(timer_end)),
             monoio::spawn(self.clone().reactor(reactor_end)),
         ];
+        let mut ends = vec![end_inbox, end_timer, end_reactor];
+        if let Some(events) = self.shared.borrow_mut().take() {
+            let (end_shared, shared_end) = oneshot::channel();
+            tasks.push(monoio::spawn(self.clone().shared_loop(events, shared_end)));
+            ends.push(end_shared);
+        }
         Running {
             engine: self.clone(),
             stop,
-            ends: vec![end_inbox, end_timer, end_reactor],
+            ends,
             tasks,
         }
     }
@@ -82,6 +91,29 @@ impl Engine {
                     let _ = tx.send(());
                 }
             }
+        }
+    }
+
+    /// Hands the sequencer's events to the hub until told to end (or the broker's
+    /// thread is gone): what has arrived together is handled before one drain.
+    async fn shared_loop(self: Rc<Self>, mut events: super::SharedEvents, mut end: End) {
+        use futures_util::StreamExt;
+        loop {
+            let Some(Some(first)) = until(events.next(), &mut end).await else {
+                return;
+            };
+            let now = self.now();
+            {
+                let mut hub = self.hub.borrow_mut();
+                hub.handle_sequencer_event(now, first);
+                for _ in 0..SHARED_BATCH {
+                    match events.try_recv() {
+                        Ok(event) => hub.handle_sequencer_event(now, event),
+                        _ => break,
+                    }
+                }
+            }
+            self.drain(now);
         }
     }
 

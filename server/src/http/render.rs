@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use hubbub_core::{
-    Answer, MessageList, RoomActivity, RoomOutcome, RoomPresence, RoomRefused, RoomView,
-    StorageStatus, UserRoom, UserStatus,
+    Answer, MessageList, PublishRefused, RoomActivity, RoomOutcome, RoomPresence, RoomRefused,
+    RoomView, StorageStatus, UserRoom, UserStatus,
 };
 use serde::Serialize;
 
@@ -20,7 +20,12 @@ pub(crate) fn answer(answer: &Answer) -> Response {
         Answer::UsersPresence(users) => users_presence_body(users),
         Answer::Published(Ok(frame)) => return Response::json(201, frame.clone()),
         Answer::Published(Err(refused)) => {
-            return Response::error(503, "overloaded", &refused.to_string())
+            let code = match refused {
+                PublishRefused::Overloaded => "overloaded",
+                PublishRefused::Unavailable => "broker_unavailable",
+                _ => "unavailable",
+            };
+            return Response::error(503, code, &refused.to_string());
         }
         Answer::Affected(n) => Bytes::from(format!("{{\"affected\":{n}}}")),
         Answer::Room(outcome) => return room_outcome(outcome),
@@ -369,6 +374,19 @@ mod tests {
             &answer(&Answer::Presence(presence)).body[..],
             &br#"{"roomId":"r","online":2,"users":[{"userId":"a","username":"A","since":"1970-01-01T00:00:00.000Z"}],"truncated":true}"#[..]
         );
+    }
+
+    #[test]
+    fn a_refused_publish_names_its_cause() {
+        for (refused, code) in [
+            (PublishRefused::Overloaded, "overloaded"),
+            (PublishRefused::Unavailable, "broker_unavailable"),
+        ] {
+            let resp = answer(&Answer::Published(Err(refused)));
+            assert_eq!(resp.status, 503, "{refused:?}");
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            assert!(body.contains(&format!("\"error\":\"{code}\"")), "{body}");
+        }
     }
 
     #[test]
