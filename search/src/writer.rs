@@ -126,10 +126,12 @@ fn commit(opened: &mut Opened, cfg: &SearchConfig, shared: &Shared, added: u64) 
     }
     match opened.writer.commit() {
         Ok(_) => {
-            shared.counters.indexed.fetch_add(added, Relaxed);
+            // Counted once the searcher sees them: `indexed` means searchable (a search
+            // made after the count rose once found nothing, the reload not yet done).
             if let Err(e) = opened.reader.reader.reload() {
                 tracing::warn!(error = %e, "the searcher did not reload");
             }
+            shared.counters.indexed.fetch_add(added, Relaxed);
         }
         Err(e) => {
             tracing::warn!(error = %e, count = added, "a commit of the search index failed");
