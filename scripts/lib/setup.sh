@@ -25,6 +25,14 @@ setup_openssl() {
     fi
 }
 
+# redis-server (Debian's): the broker's tests start one per test on loopback.
+setup_redis() {
+    if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        echo "installing redis-server"
+        apt_install redis-server redis-tools
+    fi
+}
+
 setup_node() {
     if ! command -v npm >/dev/null 2>&1; then
         echo "installing Node.js and npm"

@@ -7,6 +7,7 @@
 //! - [`http`]: one HTTP/1.1 request and response over a plain `TcpStream`.
 //! - [`ws::WsClient`]: a blocking WebSocket client (tungstenite over std `TcpStream`).
 //! - [`dynalite::Dynalite`]: an in-memory DynamoDB-API server on loopback.
+//! - [`redis::RedisServer`]: a real redis-server on loopback, nothing saved to disk.
 //!
 //! Everything here panics with a message on failure: it runs inside tests, where a
 //! panic is the failure report.
@@ -18,6 +19,7 @@ pub mod http;
 pub mod poll;
 mod ports;
 pub mod process;
+pub mod redis;
 pub mod s3;
 pub mod ws;
 
